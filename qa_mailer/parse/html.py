@@ -1,0 +1,220 @@
+"""HTML mail bodies turned into readable plain text.
+
+The text keeps what a reader needs: paragraphs and line breaks, list items, table cells on one
+line, and quoted parts (``<blockquote>``) prefixed with ``> `` the way a plain-text client quotes,
+so that the reply trimmer can treat HTML and plain mail alike.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html import unescape
+
+import lxml.etree
+import lxml.html
+
+# Elements whose content is never shown to a reader.
+_INVISIBLE = frozenset(
+    {"head", "script", "style", "title", "meta", "link", "noscript", "template", "object", "svg"}
+)
+# Elements that start and end on their own line.
+_BLOCKS = frozenset(
+    {
+        "div",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "nav",
+        "aside",
+        "main",
+        "address",
+        "center",
+        "form",
+        "fieldset",
+        "figure",
+        "figcaption",
+        "dt",
+        "dd",
+        "tr",
+        "li",
+        "body",
+        "html",
+        "caption",
+        "details",
+        "summary",
+    }
+)
+# Elements that stand apart from their neighbours with a blank line.
+_PARAGRAPHS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "table"})
+
+# Outlook's plain-text reply divider; HTML <hr> becomes the same line so that one text rule
+# recognises both.
+RULE_LINE = "_" * 32
+
+_WHITESPACE = re.compile(r"[ \t\r\n\f\v\xa0\u200b]+")
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+_INVISIBLE_BLOCK = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class _Break:
+    """A request for at least ``lines`` line ends before the next text."""
+
+    lines: int
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """Text placed as it is, already laid out in lines (quoted or preformatted parts)."""
+
+    text: str
+
+
+_LINE = _Break(1)
+_PARAGRAPH = _Break(2)
+_Token = str | _Break | _Raw
+
+
+def parse_html(html: str) -> lxml.html.HtmlElement | None:
+    """Parse an HTML body leniently; return None when there is no document at all."""
+    html = _XML_DECLARATION.sub("", html)
+    if not html.strip():
+        return None
+    try:
+        return lxml.html.document_fromstring(html)
+    except (lxml.etree.ParserError, ValueError):
+        return None
+
+
+def html_to_text(html: str) -> str:
+    """Return the readable text of an HTML body, with blockquotes as ``> `` lines."""
+    root = parse_html(html)
+    text = "" if root is None else element_to_text(root)
+    if not text:
+        # libxml2 gives up on some hostile documents (nesting thousands deep); the words
+        # between the tags are still the message.
+        text = _tidy(
+            _WHITESPACE.sub(" ", unescape(_TAG.sub(" ", _INVISIBLE_BLOCK.sub(" ", html))))
+        ).strip()
+    return text
+
+
+def element_to_text(element: lxml.html.HtmlElement) -> str:
+    """Return the readable text of an already parsed element and everything inside it."""
+    try:
+        text = _join(_render(element, preformatted=False))
+    except RecursionError:
+        # Hostile nesting deeper than Python's stack: the words still matter more than layout.
+        text = _WHITESPACE.sub(" ", element.text_content())
+    return _tidy(text)
+
+
+def _render(element: lxml.html.HtmlElement, *, preformatted: bool) -> Iterator[_Token]:
+    tag = element.tag if isinstance(element.tag, str) else ""
+    tag = tag.lower()
+    if tag in _INVISIBLE or not tag:
+        # Comments and processing instructions have a non-string tag; their tail still shows.
+        yield from _text(element.tail, preformatted)
+        return
+    if tag == "br":
+        yield "\n"
+    elif tag == "hr":
+        yield from (_LINE, _Raw(RULE_LINE), _LINE)
+    elif tag == "blockquote":
+        inner = _tidy(_join(_children(element, preformatted)))
+        if inner:
+            quoted = "\n".join(f"> {line}" if line else ">" for line in inner.split("\n"))
+            yield from (_PARAGRAPH, _Raw(quoted), _PARAGRAPH)
+    elif tag == "pre":
+        inner = element.text_content()
+        yield from (_PARAGRAPH, _Raw(inner.strip("\n")), _PARAGRAPH)
+    elif tag == "img":
+        pass
+    else:
+        yield from _container(element, tag, preformatted)
+    yield from _text(element.tail, preformatted)
+
+
+def _container(element: lxml.html.HtmlElement, tag: str, preformatted: bool) -> Iterator[_Token]:
+    edge = _PARAGRAPH if tag in _PARAGRAPHS else _LINE if tag in _BLOCKS else None
+    if edge is not None:
+        yield edge
+    if tag == "li":
+        yield _list_marker(element)
+    yield from _children(element, preformatted)
+    if tag in {"td", "th"}:
+        yield " "
+    if tag == "a":
+        yield from _link_target(element)
+    if edge is not None:
+        yield edge
+
+
+def _children(element: lxml.html.HtmlElement, preformatted: bool) -> Iterator[_Token]:
+    yield from _text(element.text, preformatted)
+    for child in element:
+        yield from _render(child, preformatted=preformatted)
+
+
+def _text(text: str | None, preformatted: bool) -> Iterator[_Token]:
+    if text:
+        yield text if preformatted else _WHITESPACE.sub(" ", text)
+
+
+def _list_marker(item: lxml.html.HtmlElement) -> str:
+    parent = item.getparent()
+    if parent is not None and str(parent.tag).lower() == "ol":
+        position = [child for child in parent if child.tag == "li"].index(item) + 1
+        return f"{position}. "
+    return "- "
+
+
+def _link_target(anchor: lxml.html.HtmlElement) -> Iterator[str]:
+    # Show where a link goes when its words do not already say it, so an answer that links
+    # "the report" keeps the address in plain text.
+    href = (anchor.get("href") or "").strip()
+    words = anchor.text_content().strip()
+    if (
+        href.startswith(("http://", "https://"))
+        and words
+        and href not in words
+        and words not in href
+    ):
+        yield f" <{href}>"
+
+
+def _join(tokens: Iterator[_Token]) -> str:
+    out: list[str] = []
+    trailing_newlines = 0  # line ends at the end of ``out``
+    pending = 0  # line ends requested before the next text
+    for token in tokens:
+        if isinstance(token, _Break):
+            pending = max(pending, token.lines)
+            continue
+        text = token.text if isinstance(token, _Raw) else token
+        if not out:
+            pending = 0
+        elif pending > trailing_newlines:
+            out.append("\n" * (pending - trailing_newlines))
+            trailing_newlines = pending
+        pending = 0
+        if trailing_newlines and not isinstance(token, _Raw):
+            text = text.lstrip(" ")
+        if not text:
+            continue
+        out.append(text)
+        stripped = text.rstrip("\n")
+        newlines = len(text) - len(stripped)
+        trailing_newlines = trailing_newlines + newlines if not stripped else newlines
+    return "".join(out)
+
+
+def _tidy(text: str) -> str:
+    lines = [line.rstrip() for line in text.split("\n")]
+    text = "\n".join(lines)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip("\n")
