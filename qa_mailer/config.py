@@ -1,0 +1,603 @@
+"""config.toml read once into frozen dataclasses, and checked before anything starts.
+
+Every key, its default and its meaning is documented in the shipped ``config.toml`` and the
+README. An error names the file, the key and what was expected. Secrets never live in the file:
+keys ending in ``_env`` name the environment variable that holds them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from qa_mailer.addresses import ServiceAddress, is_address, normalise
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+Security = Literal["tls", "starttls", "none"]
+SECURITY_CHOICES: tuple[Security, ...] = ("tls", "starttls", "none")
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """One videoconference session of the programme."""
+
+    number: int
+    title: str
+    start: datetime
+    end: datetime
+    experts: tuple[str, ...]
+
+    @property
+    def code(self) -> str:
+        return f"VC{self.number}"
+
+
+@dataclass(frozen=True)
+class CountryConfig:
+    """A participating country: its code, name, and the mail domains that imply it."""
+
+    code: str
+    name: str
+    domains: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    """The SMTP or LMTP listener that takes mail in."""
+
+    enabled: bool
+    host: str
+    port: int
+    protocol: Literal["smtp", "lmtp"]
+    max_message_bytes: int
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    """The Q&A mailbox polled with IMAP IDLE."""
+
+    host: str
+    port: int
+    security: Security
+    username: str
+    password_env: str
+    mailbox: str
+    processed: Literal["folder", "keyword"]
+    processed_folder: str
+    processed_keyword: str
+    use_idle: bool
+    idle_renew_seconds: float
+    poll_seconds: float
+    timeout_seconds: float
+    fetch_batch: int
+    ca_file: Path | None
+
+    def password(self) -> str:
+        """The password from the environment variable the config names."""
+        return _secret(self.password_env, "imap.password_env")
+
+    @property
+    def account(self) -> str:
+        return f"{self.username}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SmtpRelayConfig:
+    """The relay that outgoing mail is handed to when ``outgoing.transport = "smtp"``."""
+
+    host: str
+    port: int
+    security: Security
+    username: str | None
+    password_env: str | None
+    timeout_seconds: float
+    ca_file: Path | None
+
+    def password(self) -> str | None:
+        if self.password_env is None:
+            return None
+        return _secret(self.password_env, "smtp.password_env")
+
+
+@dataclass(frozen=True)
+class OutgoingConfig:
+    """How outgoing mail leaves: a local Maildir or an SMTP relay, with retries."""
+
+    transport: Literal["maildir", "smtp"]
+    maildir: Path
+    max_attempts: int
+    retry_base_seconds: float
+    retry_max_seconds: float
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    """When and how the organisers' digest is produced."""
+
+    automatic: bool
+    delay: timedelta
+    write_to: Path | None
+
+
+@dataclass(frozen=True)
+class ExpertCheckConfig:
+    """How strictly an expert's reply must prove where it comes from."""
+
+    require_authentication: bool
+    trusted_authserv_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    path: Path
+    service_name: str
+    address: ServiceAddress
+    timezone: ZoneInfo
+    database_url: str
+    templates: Path | None
+    listener: ListenerConfig
+    imap: ImapConfig | None
+    smtp: SmtpRelayConfig | None
+    outgoing: OutgoingConfig
+    organisers: tuple[str, ...]
+    roster: Path | None
+    acknowledge: bool
+    ack_limit_per_hour: int
+    expert_check: ExpertCheckConfig
+    digest: DigestConfig
+    countries: tuple[CountryConfig, ...]
+    sessions: tuple[SessionConfig, ...]
+
+    def session(self, number: int) -> SessionConfig:
+        """The session with this number; KeyError when there is none."""
+        for session in self.sessions:
+            if session.number == number:
+                return session
+        raise KeyError(number)
+
+    @property
+    def experts(self) -> frozenset[str]:
+        """Every expert address of every session."""
+        return frozenset(e for session in self.sessions for e in session.experts)
+
+
+DEFAULT_COUNTRIES = (
+    CountryConfig("BG", "Bulgaria", ("bg",)),
+    CountryConfig("HR", "Croatia", ("hr",)),
+    CountryConfig("RS", "Serbia", ("rs", "srb")),
+    CountryConfig("TR", "Turkey", ("tr",)),
+    CountryConfig("RU", "Russia", ("ru", "su")),
+)
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate ``path``; raise ConfigError naming the key on any problem."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
+    return _Reader(path).config(data)
+
+
+def _secret(variable: str, key: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        raise ConfigError(f"{key}: environment variable {variable} is not set")
+    return value
+
+
+T = TypeVar("T")
+
+
+class _Section:
+    """Typed access to one table of the file, remembering its dotted name for errors."""
+
+    def __init__(self, reader: _Reader, name: str, data: Mapping[str, Any], known: set[str]):
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise reader.error(
+                f"{name}.{unknown[0]}" if name else unknown[0],
+                f"a known key ({', '.join(sorted(known))})",
+                "an unknown key",
+            )
+        self.reader, self.name, self.data = reader, name, data
+
+    def key(self, key: str) -> str:
+        return f"{self.name}.{key}" if self.name else key
+
+    def get(self, key: str, kind: type[T], default: T | None, expected: str) -> T:
+        if key not in self.data and default is None:
+            raise self.reader.error(self.key(key), expected, "nothing (the key is missing)")
+        value = self.data.get(key, default)
+        # bool is an int in Python; a number where a switch is expected is a mistake.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.reader.error(self.key(key), expected, repr(value))
+        return value
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.get(key, str, default, "a string")
+        if value is None or not value.strip():
+            raise self.reader.error(self.key(key), "a non-empty string", repr(value))
+        return value.strip()
+
+    def optional_text(self, key: str) -> str | None:
+        if self.data.get(key) in (None, ""):
+            return None
+        return self.text(key)
+
+    def flag(self, key: str, default: bool) -> bool:
+        return self.get(key, bool, default, "true or false")
+
+    def number(self, key: str, default: float, *, minimum: float = 0) -> float:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+            raise self.reader.error(self.key(key), f"a number >= {minimum}", repr(value))
+        return float(value)
+
+    def integer(
+        self, key: str, default: int | None, *, minimum: int = 0, maximum: int | None = None
+    ) -> int:
+        value = self.get(key, int, default, "an integer")
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            bound = f" between {minimum} and {maximum}" if maximum is not None else f" >= {minimum}"
+            raise self.reader.error(self.key(key), f"an integer{bound}", repr(value))
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(key, str, default, "a string")
+        if value not in choices:
+            raise self.reader.error(
+                self.key(key), " or ".join(repr(c) for c in choices), repr(value)
+            )
+        return value
+
+    def address(self, key: str, default: str | None = None) -> str:
+        value = self.text(key, default)
+        if not is_address(value):
+            raise self.reader.error(self.key(key), "an e-mail address", repr(value))
+        return normalise(value)
+
+    def addresses(self, key: str, default: list[str] | None = None) -> tuple[str, ...]:
+        values = self.get(key, list, default or [], "a list of e-mail addresses")
+        for index, value in enumerate(values):
+            if not isinstance(value, str) or not is_address(value):
+                raise self.reader.error(
+                    f"{self.key(key)}[{index}]", "an e-mail address", repr(value)
+                )
+        return tuple(normalise(v) for v in values)
+
+    def path(self, key: str, default: str | None) -> Path | None:
+        value = self.get(key, str, default, "a path") if key in self.data else default
+        if not value:
+            return None
+        return self.reader.resolve(value)
+
+
+class _Reader:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def error(self, key: str, expected: str, got: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: expected {expected}, got {got}")
+
+    def resolve(self, value: str) -> Path:
+        # Relative paths are relative to the file, so the service behaves the same whatever
+        # the working directory it is started from.
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else (self.path.parent / candidate).resolve()
+
+    def table(self, data: Mapping[str, Any], name: str, known: set[str]) -> _Section:
+        value = data.get(name.rpartition(".")[2], {})
+        if not isinstance(value, dict):
+            raise self.error(name, "a table", repr(value))
+        return _Section(self, name, value, known)
+
+    def config(self, data: Mapping[str, Any]) -> Config:
+        _Section(self, "", data, _TOP_LEVEL)
+        service = self.table(data, "service", {"name", "address", "timezone", "templates"})
+        timezone = self.zone(service, "timezone", "UTC")
+        programme = self.table(
+            data,
+            "programme",
+            {"experts", "organisers", "roster", "acknowledge", "ack_limit_per_hour"},
+        )
+        default_experts = programme.addresses("experts")
+        countries = self.countries(data)
+        outgoing = self.outgoing(data)
+        smtp = self.smtp(data) if "smtp" in data else None
+        if outgoing.transport == "smtp" and smtp is None:
+            raise self.error("smtp", 'an [smtp] table because outgoing.transport = "smtp"', "none")
+        return Config(
+            path=self.path,
+            service_name=service.text("name", "Q&A"),
+            address=ServiceAddress.parse(service.address("address")),
+            timezone=timezone,
+            database_url=self.database_url(data),
+            templates=service.path("templates", None),
+            listener=self.listener(data),
+            imap=self.imap(data),
+            smtp=smtp,
+            outgoing=outgoing,
+            organisers=programme.addresses("organisers"),
+            roster=programme.path("roster", None),
+            acknowledge=programme.flag("acknowledge", True),
+            ack_limit_per_hour=programme.integer("ack_limit_per_hour", 5, minimum=0),
+            expert_check=self.expert_check(data),
+            digest=self.digest(data),
+            countries=countries,
+            sessions=self.sessions(data, timezone, default_experts),
+        )
+
+    def zone(self, section: _Section, key: str, default: str) -> ZoneInfo:
+        name = section.text(key, default)
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise self.error(
+                section.key(key), "an IANA time zone such as Europe/Sofia", repr(name)
+            ) from None
+
+    def database_url(self, data: Mapping[str, Any]) -> str:
+        database = self.table(data, "database", {"url", "url_env"})
+        variable = database.optional_text("url_env")
+        if variable and os.environ.get(variable):
+            return os.environ[variable]
+        url = database.text("url", "sqlite+aiosqlite:///var/qa-mailer.db")
+        prefix = "sqlite+aiosqlite:///"
+        if url.startswith("sqlite") and not url.startswith(prefix):
+            raise self.error("database.url", f"a SQLite URL starting {prefix!r}", repr(url))
+        if url.startswith(prefix) and url != prefix + ":memory:":
+            # A relative SQLite path is relative to the configuration file, not to the shell.
+            url = prefix + str(self.resolve(url[len(prefix) :]))
+        return url
+
+    def listener(self, data: Mapping[str, Any]) -> ListenerConfig:
+        section = self.table(
+            data, "listener", {"enabled", "host", "port", "protocol", "max_message_bytes"}
+        )
+        return ListenerConfig(
+            enabled=section.flag("enabled", True),
+            host=section.text("host", "127.0.0.1"),
+            port=section.integer("port", 8025, minimum=1, maximum=65535),
+            protocol=cast(
+                Literal["smtp", "lmtp"], section.choice("protocol", ("smtp", "lmtp"), "smtp")
+            ),
+            max_message_bytes=section.integer("max_message_bytes", 25 * 1024 * 1024, minimum=1024),
+        )
+
+    def imap(self, data: Mapping[str, Any]) -> ImapConfig | None:
+        section = self.table(data, "imap", _IMAP_KEYS)
+        if not section.flag("enabled", False):
+            return None
+        security = cast(Security, section.choice("security", SECURITY_CHOICES, "tls"))
+        renew = section.number("idle_renew_seconds", 300, minimum=1)
+        if renew >= 29 * 60:
+            raise self.error(
+                "imap.idle_renew_seconds", "fewer than 1740 seconds (RFC 2177)", repr(renew)
+            )
+        return ImapConfig(
+            host=section.text("host"),
+            port=section.integer(
+                "port", 993 if security == "tls" else 143, minimum=1, maximum=65535
+            ),
+            security=security,
+            username=section.text("username"),
+            password_env=section.text("password_env", "QA_MAILER_IMAP_PASSWORD"),
+            mailbox=section.text("mailbox", "INBOX"),
+            processed=cast(
+                Literal["folder", "keyword"],
+                section.choice("processed", ("folder", "keyword"), "folder"),
+            ),
+            processed_folder=section.text("processed_folder", "Processed"),
+            processed_keyword=section.text("processed_keyword", "$QaMailerStored"),
+            use_idle=section.flag("idle", True),
+            idle_renew_seconds=renew,
+            poll_seconds=section.number("poll_seconds", 60, minimum=1),
+            timeout_seconds=section.number("timeout_seconds", 30, minimum=1),
+            fetch_batch=section.integer("fetch_batch", 25, minimum=1, maximum=500),
+            ca_file=section.path("ca_file", None),
+        )
+
+    def smtp(self, data: Mapping[str, Any]) -> SmtpRelayConfig:
+        section = self.table(
+            data,
+            "smtp",
+            {"host", "port", "security", "username", "password_env", "timeout_seconds", "ca_file"},
+        )
+        security = cast(Security, section.choice("security", SECURITY_CHOICES, "starttls"))
+        username = section.optional_text("username")
+        password_env = section.optional_text("password_env")
+        if username and not password_env:
+            raise self.error(
+                "smtp.password_env", "the variable holding the password of smtp.username", "none"
+            )
+        return SmtpRelayConfig(
+            host=section.text("host"),
+            port=section.integer(
+                "port",
+                {"tls": 465, "starttls": 587, "none": 25}[security],
+                minimum=1,
+                maximum=65535,
+            ),
+            security=security,
+            username=username,
+            password_env=password_env,
+            timeout_seconds=section.number("timeout_seconds", 30, minimum=1),
+            ca_file=section.path("ca_file", None),
+        )
+
+    def outgoing(self, data: Mapping[str, Any]) -> OutgoingConfig:
+        section = self.table(
+            data,
+            "outgoing",
+            {"transport", "maildir", "max_attempts", "retry_base_seconds", "retry_max_seconds"},
+        )
+        maildir = section.path("maildir", "var/outbox")
+        assert maildir is not None
+        return OutgoingConfig(
+            transport=cast(
+                Literal["maildir", "smtp"],
+                section.choice("transport", ("maildir", "smtp"), "maildir"),
+            ),
+            maildir=maildir,
+            max_attempts=section.integer("max_attempts", 12, minimum=1),
+            retry_base_seconds=section.number("retry_base_seconds", 30, minimum=0.01),
+            retry_max_seconds=section.number("retry_max_seconds", 3600, minimum=0.01),
+        )
+
+    def expert_check(self, data: Mapping[str, Any]) -> ExpertCheckConfig:
+        section = self.table(
+            data, "expert_check", {"require_authentication", "trusted_authserv_ids"}
+        )
+        ids = section.get("trusted_authserv_ids", list, [], "a list of host names")
+        if not all(isinstance(i, str) and i for i in ids):
+            raise self.error("expert_check.trusted_authserv_ids", "a list of host names", repr(ids))
+        required = section.flag("require_authentication", False)
+        if required and not ids:
+            raise self.error(
+                "expert_check.trusted_authserv_ids",
+                "the host names whose Authentication-Results to trust "
+                "when require_authentication = true",
+                "an empty list",
+            )
+        return ExpertCheckConfig(required, tuple(i.lower() for i in ids))
+
+    def digest(self, data: Mapping[str, Any]) -> DigestConfig:
+        section = self.table(data, "digest", {"automatic", "delay_minutes", "write_to"})
+        return DigestConfig(
+            automatic=section.flag("automatic", True),
+            delay=timedelta(minutes=section.number("delay_minutes", 60)),
+            write_to=section.path("write_to", None),
+        )
+
+    def countries(self, data: Mapping[str, Any]) -> tuple[CountryConfig, ...]:
+        entries = data.get("countries")
+        if entries is None:
+            return DEFAULT_COUNTRIES
+        if not isinstance(entries, list) or not entries:
+            raise self.error("countries", "an array of [[countries]] tables", repr(entries))
+        countries: list[CountryConfig] = []
+        for index, entry in enumerate(entries):
+            name = f"countries[{index}]"
+            if not isinstance(entry, dict):
+                raise self.error(name, "a table", repr(entry))
+            section = _Section(self, name, entry, {"code", "name", "domains"})
+            code = section.text("code").upper()
+            if not code.isalpha() or len(code) != 2:
+                raise self.error(section.key("code"), "a two-letter country code", repr(code))
+            if any(c.code == code for c in countries):
+                raise self.error(
+                    section.key("code"), "a code not used by another country", repr(code)
+                )
+            domains = section.get("domains", list, [code.lower()], "a list of domain suffixes")
+            if not all(isinstance(d, str) and d for d in domains):
+                raise self.error(section.key("domains"), "a list of domain suffixes", repr(domains))
+            countries.append(
+                CountryConfig(
+                    code, section.text("name", code), tuple(d.lower().strip(".") for d in domains)
+                )
+            )
+        return tuple(countries)
+
+    def sessions(
+        self, data: Mapping[str, Any], timezone: ZoneInfo, default_experts: tuple[str, ...]
+    ) -> tuple[SessionConfig, ...]:
+        entries = data.get("sessions")
+        if not isinstance(entries, list) or not entries:
+            raise self.error("sessions", "at least one [[sessions]] table", repr(entries))
+        sessions: list[SessionConfig] = []
+        for index, entry in enumerate(entries):
+            name = f"sessions[{index}]"
+            if not isinstance(entry, dict):
+                raise self.error(name, "a table", repr(entry))
+            section = _Section(
+                self, name, entry, {"number", "title", "start", "end", "timezone", "experts"}
+            )
+            number = section.integer("number", None, minimum=1, maximum=99)
+            if any(s.number == number for s in sessions):
+                raise self.error(
+                    section.key("number"), "a number not used by another session", repr(number)
+                )
+            zone = (
+                self.zone(section, "timezone", str(timezone.key))
+                if "timezone" in entry
+                else timezone
+            )
+            start = self.moment(section, "start", zone)
+            end = self.moment(section, "end", zone)
+            if end <= start:
+                raise self.error(
+                    section.key("end"), f"a time after start ({start.isoformat()})", end.isoformat()
+                )
+            experts = section.addresses("experts") or default_experts
+            if not experts:
+                raise self.error(
+                    section.key("experts"),
+                    "at least one expert here or in programme.experts",
+                    "none",
+                )
+            sessions.append(SessionConfig(number, section.text("title"), start, end, experts))
+        return tuple(sorted(sessions, key=lambda s: s.start))
+
+    def moment(self, section: _Section, key: str, zone: ZoneInfo) -> datetime:
+        value = section.data.get(key)
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                value = datetime.fromisoformat(value)
+        if not isinstance(value, datetime):
+            raise self.error(
+                section.key(key), "a date-time such as 2026-12-02T14:00:00", repr(value)
+            )
+        return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+
+
+_TOP_LEVEL = {
+    "service",
+    "database",
+    "listener",
+    "imap",
+    "smtp",
+    "outgoing",
+    "programme",
+    "expert_check",
+    "digest",
+    "countries",
+    "sessions",
+}
+_IMAP_KEYS = {
+    "enabled",
+    "host",
+    "port",
+    "security",
+    "username",
+    "password_env",
+    "mailbox",
+    "processed",
+    "processed_folder",
+    "processed_keyword",
+    "idle",
+    "idle_renew_seconds",
+    "poll_seconds",
+    "timeout_seconds",
+    "fetch_batch",
+    "ca_file",
+}

@@ -1,0 +1,29 @@
+"""The database: one model per module, the engine and session factory, and migrations."""
+
+from qa_mailer.db.answer import Answer, AnswerState
+from qa_mailer.db.base import Base
+from qa_mailer.db.digest_run import DigestRun
+from qa_mailer.db.dispatch import Dispatch, dispatch_questions
+from qa_mailer.db.imap_cursor import ImapCursor
+from qa_mailer.db.message import InboundMessage, MessageState
+from qa_mailer.db.outbox import OutboxKind, OutboxMail, OutboxState
+from qa_mailer.db.question import Question, QuestionState
+from qa_mailer.db.thread import Thread
+
+__all__ = [
+    "Answer",
+    "AnswerState",
+    "Base",
+    "DigestRun",
+    "Dispatch",
+    "ImapCursor",
+    "InboundMessage",
+    "MessageState",
+    "OutboxKind",
+    "OutboxMail",
+    "OutboxState",
+    "Question",
+    "QuestionState",
+    "Thread",
+    "dispatch_questions",
+]

@@ -1,0 +1,34 @@
+"""A mail to the expert with one or more questions, and the secret token its reply must carry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, ForeignKey, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from qa_mailer.db.base import Base, UTCDateTime
+from qa_mailer.db.question import Question
+
+dispatch_questions = Table(
+    "dispatch_questions",
+    Base.metadata,
+    Column("dispatch_id", ForeignKey("dispatches.id"), primary_key=True),
+    Column("question_id", ForeignKey("questions.id"), primary_key=True, index=True),
+)
+
+
+class Dispatch(Base):
+    """The token is unguessable; a reply proves it answers this mail by quoting the token."""
+
+    __tablename__ = "dispatches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    session_no: Mapped[int]
+    experts: Mapped[str] = mapped_column(Text)  # comma-separated addresses it went to
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    questions: Mapped[list[Question]] = relationship(
+        secondary=dispatch_questions, lazy="raise", order_by=Question.id
+    )

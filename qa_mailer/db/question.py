@@ -1,0 +1,43 @@
+"""A question: one participant mail, with its reference Q-n and its place in a thread."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from qa_mailer.db.base import Base, UTCDateTime
+from qa_mailer.db.message import InboundMessage
+from qa_mailer.db.thread import Thread
+
+
+class QuestionState(StrEnum):
+    NEW = "new"  # stored; the mail to the expert is not delivered yet
+    WITH_EXPERT = "with_expert"  # delivered to the expert, waiting for an answer
+    ANSWERED = "answered"  # at least one answer published to the participant
+
+
+class Question(Base):
+    """What a participant asked. ``ref`` (Q-17) is what everyone quotes."""
+
+    __tablename__ = "questions"
+    __table_args__ = (Index("ix_questions_state", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id"), index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    follow_up_to: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default=QuestionState.NEW)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    thread: Mapped[Thread] = relationship(lazy="raise")
+    message: Mapped[InboundMessage] = relationship(lazy="raise")
+
+    @property
+    def ref(self) -> str:
+        return f"Q-{self.id}"
