@@ -1,0 +1,43 @@
+"""Exponential backoff with jitter, and a sleep that a stop request cuts short."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+
+class Backoff:
+    """Delays that double from ``initial`` up to ``maximum``, each scaled by 50-100% at random.
+
+    The jitter keeps many clients that failed together from retrying together.
+    """
+
+    def __init__(self, initial: float, maximum: float, rng: Callable[[], float]):
+        self._initial = initial
+        self._maximum = maximum
+        self._rng = rng
+        self._failures = 0
+
+    def next_delay(self) -> float:
+        """Record a failure and return how long to wait before the next try."""
+        self._failures += 1
+        return delay_after(self._failures, self._initial, self._maximum, self._rng)
+
+    def reset(self) -> None:
+        """Record a success: the next failure waits ``initial`` again."""
+        self._failures = 0
+
+
+def delay_after(failures: int, initial: float, maximum: float, rng: Callable[[], float]) -> float:
+    """The jittered delay after ``failures`` consecutive failures."""
+    base = min(maximum, initial * 2 ** min(failures - 1, 32))
+    return base * (0.5 + rng() / 2)
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to ``seconds``; return True at once if ``stop`` is set meanwhile."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True

@@ -1,0 +1,179 @@
+"""Every inbound message is written raw, with where it came from, before anything reads it."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qa_mailer.clock import Clock
+from qa_mailer.db import ImapCursor, InboundMessage, MessageState
+from qa_mailer.db.engine import SessionFactory
+from qa_mailer.parse.headers import first_message_id
+
+log = logging.getLogger("qa_mailer.ingest")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """How the message reached us: by IMAP or SMTP/LMTP, with the SMTP envelope if any."""
+
+    source: str
+    mail_from: str | None = None
+    rcpt_tos: tuple[str, ...] = ()
+    peer: str | None = None
+
+
+@dataclass(frozen=True)
+class ImapOrigin:
+    """Where in an IMAP account the message was found."""
+
+    account: str
+    mailbox: str
+    uidvalidity: int
+    uid: int
+
+
+@dataclass(frozen=True)
+class Stored:
+    id: int
+    message_id: str | None
+    duplicate: bool
+
+
+def fingerprint(raw: bytes) -> tuple[str | None, str]:
+    """The Message-ID and a dedupe fingerprint of a raw message.
+
+    The fingerprint covers the Message-ID and the body with line ends normalised, so the same
+    mail fetched twice, or delivered by two routes with different trace headers, matches; a
+    mail without Message-ID is fingerprinted whole.
+    """
+    head, body = _split(raw)
+    message_id = first_message_id(
+        BytesHeaderParser(policy=compat32).parsebytes(head).get("Message-ID")
+    )
+    digest = hashlib.sha256()
+    if message_id:
+        digest.update(message_id.encode("utf-8", "replace") + b"\0" + _normalised(body))
+    else:
+        digest.update(_normalised(raw))
+    return message_id, digest.hexdigest()
+
+
+class MessageStore:
+    """Writes raw messages (and the IMAP cursor) in one transaction, then wakes the pipeline."""
+
+    def __init__(self, sessions: SessionFactory, clock: Clock, on_stored: Callable[[], None]):
+        self._sessions = sessions
+        self._clock = clock
+        self._on_stored = on_stored
+
+    async def store(self, raw: bytes, envelope: Envelope, imap: ImapOrigin | None = None) -> Stored:
+        """Store ``raw`` unless the same message is already stored; commit before returning."""
+        message_id, print_ = fingerprint(raw)
+        try:
+            stored = await self._store_once(raw, envelope, imap, message_id, print_)
+        except IntegrityError:
+            # Another connection stored the same message between our check and our insert.
+            stored = await self._store_once(raw, envelope, imap, message_id, print_)
+        if stored.duplicate:
+            log.info("duplicate of message %d ignored: %s", stored.id, message_id)
+        else:
+            log.info("stored message %d from %s: %s", stored.id, envelope.source, message_id)
+            self._on_stored()
+        return stored
+
+    async def _store_once(
+        self,
+        raw: bytes,
+        envelope: Envelope,
+        imap: ImapOrigin | None,
+        message_id: str | None,
+        print_: str,
+    ) -> Stored:
+        async with self._sessions.begin() as session:
+            existing = await session.scalar(
+                select(InboundMessage.id).where(InboundMessage.fingerprint == print_)
+            )
+            if imap is not None:
+                await advance_cursor(session, imap, self._clock)
+            if existing is not None:
+                return Stored(existing, message_id, duplicate=True)
+            row = InboundMessage(
+                received_at=self._clock.now(),
+                source=envelope.source,
+                imap_account=imap.account if imap else None,
+                imap_mailbox=imap.mailbox if imap else None,
+                imap_uidvalidity=imap.uidvalidity if imap else None,
+                imap_uid=imap.uid if imap else None,
+                envelope_from=envelope.mail_from,
+                envelope_to=",".join(envelope.rcpt_tos) or None,
+                peer=envelope.peer,
+                message_id=message_id,
+                fingerprint=print_,
+                size=len(raw),
+                raw=raw,
+                state=MessageState.RECEIVED,
+            )
+            session.add(row)
+            await session.flush()
+            return Stored(row.id, message_id, duplicate=False)
+
+
+async def advance_cursor(session: AsyncSession, origin: ImapOrigin, clock: Clock) -> None:
+    """Record ``origin.uid`` as read; a new UIDVALIDITY starts the count again."""
+    cursor = await session.scalar(
+        select(ImapCursor).where(
+            ImapCursor.account == origin.account, ImapCursor.mailbox == origin.mailbox
+        )
+    )
+    if cursor is None:
+        session.add(
+            ImapCursor(
+                account=origin.account,
+                mailbox=origin.mailbox,
+                uidvalidity=origin.uidvalidity,
+                last_uid=origin.uid,
+                updated_at=clock.now(),
+            )
+        )
+        return
+    if cursor.uidvalidity != origin.uidvalidity:
+        cursor.uidvalidity, cursor.last_uid = origin.uidvalidity, origin.uid
+    else:
+        cursor.last_uid = max(cursor.last_uid, origin.uid)
+    cursor.updated_at = clock.now()
+
+
+async def read_cursor(
+    sessions: SessionFactory, account: str, mailbox: str
+) -> tuple[int, int] | None:
+    """(UIDVALIDITY, last UID) stored for a mailbox, or None before its first message."""
+    async with sessions() as session:
+        row = (
+            await session.execute(
+                select(ImapCursor.uidvalidity, ImapCursor.last_uid).where(
+                    ImapCursor.account == account, ImapCursor.mailbox == mailbox
+                )
+            )
+        ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def _split(raw: bytes) -> tuple[bytes, bytes]:
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        head, found, body = raw.partition(separator)
+        if found:
+            return head, body
+    return raw, b""
+
+
+def _normalised(data: bytes) -> bytes:
+    return b"\n".join(line.rstrip() for line in data.replace(b"\r\n", b"\n").split(b"\n")).strip()

@@ -1,0 +1,169 @@
+"""A private Dovecot IMAP server: own config, passwd-file users, Maildir in a temp folder.
+
+Dovecot refuses to run mail processes as root, so virtual users map to uid/gid 65534; the
+folders they write are owned by that uid. One server serves a whole test session (stopping one
+takes seconds); each test gets its own user, so tests do not see each other's mail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.servers.ports import free_port
+
+NOBODY = 65534
+
+
+class DovecotMissing(RuntimeError):
+    """Dovecot is not installed: the test command installs it (scripts/test.sh)."""
+
+
+@dataclass(frozen=True)
+class ImapUser:
+    name: str
+    password: str
+
+
+class DovecotServer:
+    def __init__(self, root: Path):
+        self.root = root
+        self.port = free_port()
+        self.tls_port = free_port()
+        self.config_file = root / "dovecot.conf"
+        self.users_file = root / "users"
+        self.cert = root / "cert.pem"
+        self.key = root / "key.pem"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def start_new(cls) -> DovecotServer:
+        if shutil.which("dovecot") is None:
+            raise DovecotMissing(
+                "dovecot is not installed; run scripts/test.sh, which installs dovecot-imapd"
+            )
+        root = Path(tempfile.mkdtemp(prefix="qa-dovecot-"))
+        # Dovecot's unprivileged login and mail processes must be able to walk into the folder.
+        root.chmod(0o755)
+        server = cls(root)
+        server._write_files()
+        server._start()
+        return server
+
+    def _write_files(self) -> None:
+        (self.root / "home").mkdir()
+        os.chown(self.root / "home", NOBODY, NOBODY)
+        self.users_file.write_text("")
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "-keyout",
+                str(self.key),
+                "-out",
+                str(self.cert),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        self.config_file.write_text(
+            f"""
+instance_name = qa-test-{uuid.uuid4().hex[:8]}
+base_dir = {self.root}/run
+state_dir = {self.root}/state
+log_path = {self.root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <{self.cert}
+ssl_key = <{self.key}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+mail_fsync = never
+mail_location = maildir:~/Maildir
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {self.users_file}
+}}
+userdb {{
+  driver = static
+  args = uid={NOBODY} gid={NOBODY} home={self.root}/home/%u
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {self.tls_port}
+    ssl = yes
+  }}
+}}
+"""
+        )
+
+    def _start(self) -> None:
+        self._process = subprocess.Popen(
+            ["dovecot", "-F", "-c", str(self.config_file)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                error = self._process.stderr.read().decode() if self._process.stderr else ""
+                raise RuntimeError(f"dovecot exited at start: {error}\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"dovecot did not listen on {self.port}\n{self.log()}")
+
+    def add_user(self, prefix: str = "user") -> ImapUser:
+        user = ImapUser(f"{prefix}-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex)
+        with self.users_file.open("a") as handle:
+            handle.write(f"{user.name}:{{PLAIN}}{user.password}\n")
+        return user
+
+    def maildir(self, user: ImapUser, folder: str = "INBOX") -> Path:
+        base = self.root / "home" / user.name / "Maildir"
+        return base if folder == "INBOX" else base / f".{folder}"
+
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
