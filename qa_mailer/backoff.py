@@ -41,3 +41,13 @@ async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def wait_for_wakeup(stop: asyncio.Event, wakeup: asyncio.Event, seconds: float) -> None:
+    """Sleep until ``wakeup`` or ``stop`` is set, or ``seconds`` pass, whichever comes first."""
+    waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wakeup.wait())}
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

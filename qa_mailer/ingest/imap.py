@@ -10,6 +10,7 @@ next connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import re
@@ -263,10 +264,8 @@ def _ssl_context(config: ImapConfig) -> ssl.SSLContext:
 
 
 async def _logout(client: aioimaplib.IMAP4, timeout: float) -> None:
-    try:
+    with contextlib.suppress(OSError, TimeoutError, aioimaplib.AioImapException):
         await asyncio.wait_for(client.logout(), timeout)
-    except (OSError, TimeoutError, aioimaplib.AioImapException):
-        pass
     transport = client.protocol.transport
     if transport is not None:
         transport.close()

@@ -57,7 +57,7 @@ def first_message_id(value: Any) -> str | None:
     """The Message-ID in a Message-ID header; a bare id gets its angle brackets back."""
     if value is None:
         return None
-    ids = message_ids([decoded(value)])
+    ids = message_ids([decoded(value).replace("\x00", "")])
     if ids:
         return ids[0]
     bare = str(value).strip()

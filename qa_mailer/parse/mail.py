@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
-from typing import Any
+from typing import Any, overload
 
 import mailparser
 
@@ -99,10 +99,11 @@ def parse_mail(raw: bytes) -> ParsedMail:
     html = repair_charset(message, "text/html", joined(parsed.text_html))
     if text_plain is None and html is None:
         text_plain, html = recover_bodies(message)
+    text_plain, html = _clean(text_plain), _clean(html)
     from_name, from_address = _first_address(parsed.from_)
     return ParsedMail(
         message_id=first_message_id(message.get("Message-ID")),
-        subject=decoded(message.get("Subject", "")).strip(),
+        subject=_clean(decoded(message.get("Subject", ""))).strip(),
         from_address=from_address,
         from_name=from_name,
         to=tuple(addresses_in(*all_values(message, "To"))),
@@ -121,14 +122,23 @@ def parse_mail(raw: bytes) -> ParsedMail:
         content_type=message.get_content_type(),
         attachments=tuple(_attachments(parsed.attachments)),
         defects=tuple(sorted(str(d) for d in parsed.defects_categories)),
-        headers=tuple((key, decoded(value)) for key, value in message.items()),
+        headers=tuple((key, _clean(decoded(value))) for key, value in message.items()),
     )
+
+
+@overload
+def _clean(text: str) -> str: ...
+@overload
+def _clean(text: None) -> None: ...
+def _clean(text: str | None) -> str | None:
+    # NUL characters are legal in hostile mail and illegal in PostgreSQL text.
+    return text.replace("\x00", "") if text else text
 
 
 def _first_address(pairs: Any) -> tuple[str, str]:
     for pair in pairs or []:
         if isinstance(pair, tuple | list) and len(pair) == 2 and "@" in str(pair[1]):
-            return str(pair[0]).strip(), normalise(str(pair[1]))
+            return _clean(str(pair[0])).strip()[:200], normalise(_clean(str(pair[1])))[:320]
     return "", ""
 
 

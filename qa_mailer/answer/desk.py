@@ -1,0 +1,157 @@
+"""An expert's reply: matched by its token, checked, split into answers, and published."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from qa_mailer.answer.checks import CheckContext, hold_reason
+from qa_mailer.answer.mails import answer_mail
+from qa_mailer.classify.incoming import Incoming
+from qa_mailer.clock import Clock
+from qa_mailer.config import Config
+from qa_mailer.db import (
+    Answer,
+    AnswerState,
+    Dispatch,
+    InboundMessage,
+    MessageState,
+    OutboxKind,
+    Question,
+    QuestionState,
+)
+from qa_mailer.replies import ParsedReply, QuestionRef, parse_reply
+from qa_mailer.send.outbox import enqueue
+from qa_mailer.templates import Templates
+
+log = logging.getLogger("qa_mailer.answer")
+
+
+@dataclass
+class ReplyOutcome:
+    """What one expert reply did: answers published or held, and why anything was held."""
+
+    published: list[Answer] = field(default_factory=list)
+    held: list[Answer] = field(default_factory=list)
+    unanswered: list[Question] = field(default_factory=list)
+    hold_reason: str | None = None
+
+
+class AnswerDesk:
+    def __init__(self, config: Config, templates: Templates, clock: Clock):
+        self._config = config
+        self._templates = templates
+        self._clock = clock
+
+    async def handle(
+        self, session: AsyncSession, message: InboundMessage, incoming: Incoming, tokens: list[str]
+    ) -> ReplyOutcome:
+        """Process an expert's reply inside the caller's transaction."""
+        dispatch = await session.scalar(
+            select(Dispatch)
+            .where(Dispatch.token.in_(tokens))
+            .options(selectinload(Dispatch.questions).selectinload(Question.thread))
+            .order_by(Dispatch.id.desc())
+        )
+        if dispatch is None:
+            return self._hold(message, "the reply token matches no mail we sent to an expert")
+        reason = hold_reason(CheckContext(incoming, dispatch, self._config))
+        parsed = parse_reply(
+            text=incoming.mail.text_plain,
+            html=incoming.mail.html,
+            questions=[QuestionRef(q.ref, q.body) for q in dispatch.questions],
+        )
+        pairs = pair_answers(parsed, dispatch.questions)
+        outcome = ReplyOutcome(unanswered=[q for q in dispatch.questions if q not in dict(pairs)])
+        if not pairs:
+            return self._hold(message, "no answer text found in the reply", outcome)
+        for question, text in pairs:
+            answer = Answer(
+                question_id=question.id,
+                message_id=message.id,
+                expert_address=incoming.sender,
+                body=text,
+                state=AnswerState.HELD if reason else AnswerState.PUBLISHED,
+                reason=reason,
+                created_at=self._clock.now(),
+            )
+            answer.question = question
+            session.add(answer)
+            await session.flush()
+            if reason:
+                outcome.held.append(answer)
+            else:
+                await self.publish(session, answer)
+                outcome.published.append(answer)
+        if reason:
+            return self._hold(message, reason, outcome)
+        message.state, message.kind = MessageState.PROCESSED, "reply"
+        log.info(
+            "%s reply from %s answered %s",
+            incoming.mail.message_id,
+            incoming.sender,
+            ", ".join(a.question.ref for a in outcome.published),
+        )
+        return outcome
+
+    async def publish(self, session: AsyncSession, answer: Answer) -> None:
+        """Queue the answer to its participant and mark the question answered."""
+        question = answer.question
+        original = await session.scalar(
+            select(InboundMessage.message_id).where(InboundMessage.id == question.message_id)
+        )
+        answer.state = AnswerState.PUBLISHED
+        answer.published_at = self._clock.now()
+        question.state = QuestionState.ANSWERED
+        question.answered_at = question.answered_at or self._clock.now()
+        enqueue(
+            session,
+            answer_mail(
+                self._config,
+                self._templates,
+                self._clock,
+                question,
+                question.thread,
+                answer,
+                original,
+            ),
+            kind=OutboxKind.ANSWER,
+            envelope_from=self._config.address.address,
+            clock=self._clock,
+            question_id=question.id,
+        )
+
+    def _hold(
+        self, message: InboundMessage, reason: str, outcome: ReplyOutcome | None = None
+    ) -> ReplyOutcome:
+        message.state, message.kind, message.reason = MessageState.HELD, "reply", reason
+        log.warning("%s held for an organiser: %s", message.message_id, reason)
+        outcome = outcome or ReplyOutcome()
+        outcome.hold_reason = reason
+        return outcome
+
+
+def pair_answers(parsed: ParsedReply, questions: list[Question]) -> list[tuple[Question, str]]:
+    """(question, answer text) for each question the reply answers.
+
+    Answers that name a question's reference go to it; with a single question, the whole new
+    text is its answer when the reply did not write under a quote.
+    """
+    by_ref = {q.ref: q for q in questions}
+    pairs: dict[int, tuple[Question, str]] = {}
+    for answer in parsed.answers:
+        question = by_ref.get(answer.ref or "")
+        if question is None and len(questions) == 1 and answer.ref is None:
+            question = questions[0]
+        if question is None or not answer.answer.strip():
+            continue
+        previous = pairs.get(question.id)
+        text = f"{previous[1]}\n\n{answer.answer}" if previous else answer.answer
+        pairs[question.id] = (question, text.strip())
+    if not pairs and len(questions) == 1 and parsed.new_text.strip():
+        pairs[questions[0].id] = (questions[0], parsed.new_text.strip())
+    return list(pairs.values())

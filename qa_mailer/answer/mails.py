@@ -1,0 +1,46 @@
+"""The mail that takes an answer to its participant, threaded under their question."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from qa_mailer.clock import Clock
+from qa_mailer.config import Config
+from qa_mailer.db import Answer, Question, Thread
+from qa_mailer.route.mails import service_sender
+from qa_mailer.send.compose import build_mail, new_message_id
+from qa_mailer.templates import Templates
+
+
+def answer_mail(
+    config: Config,
+    templates: Templates,
+    clock: Clock,
+    question: Question,
+    thread: Thread,
+    answer: Answer,
+    original_message_id: str | None,
+) -> EmailMessage:
+    """The answer, with the question quoted below it, as a reply to the participant's mail."""
+    session = config.session(thread.session_no)
+    text = templates.render(
+        "answer.txt",
+        participant_name=thread.participant_name,
+        service_name=config.service_name,
+        ref=question.ref,
+        session=session,
+        answer=answer.body,
+        question=question.body,
+    )
+    return build_mail(
+        sender=service_sender(config),
+        to=[thread.participant_email],
+        subject=f"Re: {question.subject} [{question.ref}]",
+        text=text,
+        message_id=new_message_id("answer", config.address.domain),
+        date=clock.now(),
+        reply_to=config.address.address,
+        in_reply_to=original_message_id,
+        references=[original_message_id] if original_message_id else [],
+        headers={"X-Loop": config.address.address, "X-QA-Question": question.ref},
+    )

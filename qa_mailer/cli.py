@@ -1,0 +1,250 @@
+"""The `qa-mailer` command: serve, demo, database, digests, status, and the organisers' queues."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from qa_mailer.config import Config, ConfigError, load_config
+from qa_mailer.db.engine import create_engine
+from qa_mailer.db.migrate import SchemaBehind, require_current
+
+T = TypeVar("T")
+
+DEFAULT_CONFIG = "config.toml"
+
+
+class Context:
+    """What every subcommand needs: the config file, read on first use."""
+
+    def __init__(self, config_path: Path):
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def run(
+    work: Callable[[AsyncEngine], Awaitable[T]], config: Config, *, check_schema: bool = True
+) -> T:
+    """Run ``work`` with an engine on the configured database; turn known errors into messages."""
+
+    async def main() -> T:
+        engine = create_engine(config.database_url)
+        try:
+            if check_schema:
+                await require_current(engine)
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except (ConfigError, SchemaBehind) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=lambda: os.environ.get("QA_MAILER_CONFIG", DEFAULT_CONFIG),
+    show_default="config.toml, or $QA_MAILER_CONFIG",
+    help="The configuration file.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log what every stage does.")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
+    """qa-mailer: participants ask by e-mail, the expert answers inline, organisers get digests."""
+    logging.basicConfig(
+        level=logging.INFO
+        if verbose or ctx.invoked_subcommand in {"serve", "demo"}
+        else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Library chatter is not the service's business unless something fails.
+    for name in ("aiosmtpd", "mail.log", "aioimaplib", "alembic", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    ctx.obj = Context(config_path)
+
+
+@main.command()
+@pass_context
+def serve(context: Context) -> None:
+    """Run the service: take mail in, process it, send mail out, until SIGTERM or Ctrl-C."""
+    from qa_mailer.app import Service
+    from qa_mailer.clock import SystemClock
+
+    config = _config(context)
+
+    async def work(engine: AsyncEngine) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, stop.set)
+        service = Service(config, engine, clock=SystemClock())
+        await service.run(stop)
+
+    try:
+        run(work, config)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {config.listener.host}:{config.listener.port}: {exc.strerror}"
+        ) from None
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var/demo"),
+    show_default=True,
+    help="Where the demo keeps its database and mail (emptied first).",
+)
+@pass_context
+def demo(context: Context, folder: Path) -> None:
+    """Play the whole story on the embedded defaults: questions in, answers and digest out."""
+    from qa_mailer.demo import run_demo
+
+    config = _config(context)
+    try:
+        asyncio.run(run_demo(config, folder.resolve(), click.echo))
+    except (ConfigError, SchemaBehind) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.group()
+def db() -> None:
+    """Manage the database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@pass_context
+def db_upgrade(context: Context, revision: str) -> None:
+    """Bring the database up to REVISION (default: the newest)."""
+    from qa_mailer.db import migrate
+
+    config = _config(context)
+
+    async def work(engine: AsyncEngine) -> str | None:
+        await migrate.upgrade(engine, revision)
+        return await migrate.current_revision(engine)
+
+    click.echo(f"database at revision {run(work, config, check_schema=False)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@pass_context
+def db_downgrade(context: Context, revision: str) -> None:
+    """Take the database down to REVISION ("base" removes every table)."""
+    from qa_mailer.db import migrate
+
+    config = _config(context)
+
+    async def work(engine: AsyncEngine) -> str | None:
+        await migrate.downgrade(engine, revision)
+        return await migrate.current_revision(engine)
+
+    click.echo(f"database at revision {run(work, config, check_schema=False)}")
+
+
+@db.command("current")
+@pass_context
+def db_current(context: Context) -> None:
+    """Print the database's revision and the newest one the code knows."""
+    from qa_mailer.db import migrate
+
+    config = _config(context)
+    current = run(migrate.current_revision, config, check_schema=False)
+    click.echo(f"database: {current or 'not initialised'}; code: {migrate.head_revision()}")
+
+
+@main.command()
+@click.option(
+    "--session", "number", type=int, required=True, help="The session number (3 for VC3)."
+)
+@click.option("--send", is_flag=True, help="Also mail it to the organisers (through the outbox).")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the HTML here.",
+)
+@pass_context
+def digest(context: Context, number: int, send: bool, html_file: Path | None) -> None:
+    """Print a session's digest for the organisers: questions by country, answered and pending."""
+    from qa_mailer.admin import make_digest
+
+    config = _config(context)
+    if not any(s.number == number for s in config.sessions):
+        known = ", ".join(str(s.number) for s in config.sessions)
+        raise click.BadParameter(
+            f"no session {number} in {config.path} (sessions: {known})", param_hint="--session"
+        )
+    rendered = run(lambda engine: make_digest(engine, config, number, send=send), config)
+    click.echo(rendered.text, nl=False)
+    if html_file is not None:
+        html_file.write_text(rendered.html, encoding="utf-8")
+    if send:
+        click.echo(f"digest mailed to {', '.join(config.organisers)}", err=True)
+
+
+@main.command()
+@pass_context
+def status(context: Context) -> None:
+    """Print per session and country: questions new, with the expert, answered, held; the backlogs."""
+    from qa_mailer.admin import status_text
+
+    config = _config(context)
+    click.echo(run(lambda engine: status_text(engine, config), config))
+
+
+@main.command()
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@pass_context
+def ingest(context: Context, files: tuple[Path, ...]) -> None:
+    """Store .eml FILES as received mail; `serve` processes them (within 30 s if it runs)."""
+    from qa_mailer.admin import ingest_files
+
+    config = _config(context)
+    for line in run(lambda engine: ingest_files(engine, files), config):
+        click.echo(line)
+
+
+def _config(context: Context) -> Config:
+    try:
+        return context.config
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def register(*commands: Any) -> None:
+    for command in commands:
+        main.add_command(command)
+
+
+# The organisers' queues and the reply parser live in their own module to keep this one short.
+from qa_mailer.cli_queues import held, parse_reply_command, quarantine  # noqa: E402
+
+register(quarantine, held, parse_reply_command)

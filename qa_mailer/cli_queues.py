@@ -1,0 +1,211 @@
+"""Commands for the organisers' queues (quarantine, held replies) and the reply parser."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from qa_mailer import admin
+from qa_mailer.config import Config
+from qa_mailer.db import Answer, MessageState
+
+T = TypeVar("T")
+
+
+def _ids(values: tuple[str, ...], prefix: str) -> list[int]:
+    ids = []
+    for value in values:
+        match = re.fullmatch(rf"(?:{prefix}-?)?(\d+)", value.strip(), re.IGNORECASE)
+        if match is None:
+            raise click.BadParameter(f"{value!r} is not a number like 12 or {prefix}-12")
+        ids.append(int(match.group(1)))
+    return ids
+
+
+def _run(ctx: click.Context, work: Callable[[AsyncEngine, Config], Awaitable[T]]) -> T:
+    from qa_mailer.cli import Context, _config, run
+
+    context = ctx.find_object(Context)
+    assert context is not None
+    config = _config(context)
+    try:
+        return run(lambda engine: work(engine, config), config)
+    except admin.NotFound as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def quarantine() -> None:
+    """Messages that could not be processed: list, show, release for another try."""
+
+
+@quarantine.command("list")
+@click.pass_context
+def quarantine_list(ctx: click.Context) -> None:
+    """List quarantined messages with their reasons."""
+    rows = _run(ctx, lambda engine, config: admin.list_messages(engine, MessageState.QUARANTINED))
+    for row in rows:
+        click.echo(
+            f"{row.id:>6}  {row.received_at:%Y-%m-%d %H:%M}  {row.sender[:30]:30}  {row.reason[:80]}"
+        )
+    click.echo(f"{len(rows)} quarantined")
+
+
+@quarantine.command("show")
+@click.argument("message_id", type=int)
+@click.option("--raw", is_flag=True, help="Print the message exactly as it arrived.")
+@click.pass_context
+def quarantine_show(ctx: click.Context, message_id: int, raw: bool) -> None:
+    """Show one message: where it came from, why it is parked, and the traceback."""
+    message = _run(ctx, lambda engine, config: admin.show_message(engine, message_id))
+    if raw:
+        click.echo(message.raw.decode("utf-8", "replace"), nl=False)
+        return
+    click.echo(
+        f"message {message.id} ({message.state}), received {message.received_at:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    click.echo(
+        f"via {message.source}; Message-ID {message.message_id}; from {message.sender or message.envelope_from}"
+    )
+    click.echo(f"subject: {message.subject}")
+    click.echo(f"reason: {message.reason}")
+    if message.traceback:
+        click.echo(message.traceback)
+
+
+@quarantine.command("release")
+@click.argument("message_ids", nargs=-1)
+@click.option("--all", "release_all", is_flag=True, help="Release every quarantined message.")
+@click.pass_context
+def quarantine_release(ctx: click.Context, message_ids: tuple[str, ...], release_all: bool) -> None:
+    """Put messages back to be processed again (by `serve`, within 30 s)."""
+    if not message_ids and not release_all:
+        raise click.UsageError("name the messages to release, or use --all")
+    ids = None if release_all else _ids(message_ids, "M")
+    released = _run(
+        ctx, lambda engine, config: admin.release_messages(engine, ids, MessageState.QUARANTINED)
+    )
+    click.echo(f"released {len(released)} message(s): {', '.join(map(str, released))}")
+
+
+@click.group()
+def held() -> None:
+    """Replies held for an organiser because they could not be proven to be the expert's."""
+
+
+@held.command("list")
+@click.pass_context
+def held_list(ctx: click.Context) -> None:
+    """List held answers (A-n) and held messages with no answer in them (M-n)."""
+
+    async def work(
+        engine: AsyncEngine, config: Config
+    ) -> tuple[list[Answer], list[admin.MessageSummary]]:
+        return await admin.held_answers(engine), await admin.list_messages(
+            engine, MessageState.HELD
+        )
+
+    answers, messages = _run(ctx, work)
+    answered_messages = {a.message_id for a in answers}
+    for answer in answers:
+        excerpt = " ".join(answer.body.split())[:60]
+        click.echo(
+            f"A-{answer.id:<5} {answer.question.ref:>7}  from {answer.expert_address}: {answer.reason}"
+        )
+        click.echo(f"{'':8}{excerpt}")
+    for message in messages:
+        if message.id not in answered_messages:
+            click.echo(f"M-{message.id:<5} from {message.sender}: {message.reason}")
+    click.echo(
+        "approve A-n publishes an answer; reject A-n drops it; release M-n processes a message again"
+    )
+
+
+@held.command("approve")
+@click.argument("answer_ids", nargs=-1, required=True)
+@click.pass_context
+def held_approve(ctx: click.Context, answer_ids: tuple[str, ...]) -> None:
+    """Publish held answers to their participants."""
+    for answer_id in _ids(answer_ids, "A"):
+        answer = _run(
+            ctx,
+            lambda engine, config, i=answer_id: admin.decide_answer(
+                engine, config, i, approve=True
+            ),
+        )
+        click.echo(f"A-{answer.id} published to {answer.question.ref}")
+
+
+@held.command("reject")
+@click.argument("answer_ids", nargs=-1, required=True)
+@click.pass_context
+def held_reject(ctx: click.Context, answer_ids: tuple[str, ...]) -> None:
+    """Drop held answers; their questions stay open."""
+    for answer_id in _ids(answer_ids, "A"):
+        answer = _run(
+            ctx,
+            lambda engine, config, i=answer_id: admin.decide_answer(
+                engine, config, i, approve=False
+            ),
+        )
+        click.echo(f"A-{answer.id} rejected")
+
+
+@held.command("release")
+@click.argument("message_ids", nargs=-1, required=True)
+@click.pass_context
+def held_release(ctx: click.Context, message_ids: tuple[str, ...]) -> None:
+    """Process held messages again (after adding an expert address to config.toml, say)."""
+    ids = _ids(message_ids, "M")
+    released = _run(
+        ctx, lambda engine, config: admin.release_messages(engine, ids, MessageState.HELD)
+    )
+    click.echo(f"released {len(released)} message(s)")
+
+
+@held.command("dismiss")
+@click.argument("message_id")
+@click.pass_context
+def held_dismiss(ctx: click.Context, message_id: str) -> None:
+    """Set a held message aside for good (it stays recorded)."""
+    number = _ids((message_id,), "M")[0]
+    _run(ctx, lambda engine, config: admin.dismiss_message(engine, number))
+    click.echo(f"M-{number} dismissed")
+
+
+@click.command("parse-reply")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print reply, new_text, preamble and answers as JSON."
+)
+@click.option(
+    "--questions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='JSON list of {"ref": "Q-17", "text": "..."}: the questions that were sent.',
+)
+def parse_reply_command(file: Path, as_json: bool, questions: Path | None) -> None:
+    """Show how an expert's reply (.eml, .txt or .html) is trimmed and split into answers."""
+    from qa_mailer.replies import QuestionRef, parse_reply
+    from qa_mailer.replies.files import load_reply_file, parsed_reply_to_json
+
+    refs: list[QuestionRef] = []
+    if questions is not None:
+        try:
+            items = json.loads(questions.read_text(encoding="utf-8"))
+            refs = [QuestionRef(str(item["ref"]), str(item["text"])) for item in items]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise click.ClickException(
+                f'{questions}: expected a JSON list of {{"ref": ..., "text": ...}} objects ({exc})'
+            ) from None
+    text, html = load_reply_file(file)
+    parsed = parse_reply(text=text, html=html, questions=refs)
+    if as_json:
+        click.echo(json.dumps(parsed_reply_to_json(parsed), ensure_ascii=False, indent=2))
+    else:
+        click.echo(parsed.reply)

@@ -1,0 +1,172 @@
+"""The organisers' digest of a session: questions by country, answered and pending, waits."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from qa_mailer.classify.roster import Roster
+from qa_mailer.config import Config, SessionConfig
+from qa_mailer.db import Answer, AnswerState, Question, QuestionState, Thread
+
+STATE_LABELS = {
+    QuestionState.NEW: "new (not yet delivered to the expert)",
+    QuestionState.WITH_EXPERT: "with the expert",
+    QuestionState.ANSWERED: "answered",
+}
+
+
+@dataclass(frozen=True)
+class DigestQuestion:
+    ref: str
+    state: str
+    state_label: str
+    participant: str
+    email: str
+    organisation: str
+    subject: str
+    text: str
+    answers: tuple[str, ...]
+    held_answers: int
+    asked_at: str
+    waited_seconds: float
+    follow_up_to: str | None
+
+    @property
+    def answered(self) -> bool:
+        return self.state == QuestionState.ANSWERED
+
+
+@dataclass(frozen=True)
+class CountryDigest:
+    code: str
+    name: str
+    questions: tuple[DigestQuestion, ...]
+
+    @property
+    def asked(self) -> int:
+        return len(self.questions)
+
+    @property
+    def answered(self) -> int:
+        return sum(q.answered for q in self.questions)
+
+    @property
+    def pending(self) -> int:
+        return self.asked - self.answered
+
+    @property
+    def median_wait_answered(self) -> float | None:
+        waits = [q.waited_seconds for q in self.questions if q.answered]
+        return statistics.median(waits) if waits else None
+
+    @property
+    def longest_pending(self) -> float | None:
+        waits = [q.waited_seconds for q in self.questions if not q.answered]
+        return max(waits) if waits else None
+
+
+@dataclass(frozen=True)
+class Digest:
+    session: SessionConfig
+    generated_at: str
+    timezone: str
+    countries: tuple[CountryDigest, ...]
+
+    @property
+    def asked(self) -> int:
+        return sum(c.asked for c in self.countries)
+
+    @property
+    def answered(self) -> int:
+        return sum(c.answered for c in self.countries)
+
+    @property
+    def pending(self) -> int:
+        return self.asked - self.answered
+
+    @property
+    def held(self) -> int:
+        return sum(q.held_answers for c in self.countries for q in c.questions)
+
+    @property
+    def median_wait_answered(self) -> float | None:
+        waits = [q.waited_seconds for c in self.countries for q in c.questions if q.answered]
+        return statistics.median(waits) if waits else None
+
+
+UNASSIGNED = "--"
+
+
+async def build_digest(
+    session: AsyncSession, config: Config, roster: Roster, number: int, now: datetime
+) -> Digest:
+    """Gather every question of session ``number``, grouped by country in the configured order."""
+    questions = list(
+        await session.scalars(
+            select(Question)
+            .join(Thread)
+            .where(Thread.session_no == number)
+            .options(selectinload(Question.thread))
+            .order_by(Question.id)
+        )
+    )
+    answers = await _answers(session, [q.id for q in questions])
+    zone = config.timezone
+    grouped: dict[str, list[DigestQuestion]] = {c.code: [] for c in config.countries}
+    grouped[UNASSIGNED] = []
+    for question in questions:
+        thread = question.thread
+        published = [
+            a.body for a in answers.get(question.id, []) if a.state == AnswerState.PUBLISHED
+        ]
+        held = sum(1 for a in answers.get(question.id, []) if a.state == AnswerState.HELD)
+        end = question.answered_at if question.answered_at else now
+        participant = roster.get(thread.participant_email)
+        grouped.setdefault(thread.country or UNASSIGNED, []).append(
+            DigestQuestion(
+                ref=question.ref,
+                state=question.state,
+                state_label=STATE_LABELS.get(QuestionState(question.state), question.state)
+                + (" (an answer is held for an organiser)" if held else ""),
+                participant=thread.participant_name,
+                email=thread.participant_email,
+                organisation=participant.organisation if participant else "",
+                subject=question.subject,
+                text=question.body,
+                answers=tuple(published),
+                held_answers=held,
+                asked_at=question.asked_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                waited_seconds=max(0.0, (end - question.asked_at).total_seconds()),
+                follow_up_to=f"Q-{question.follow_up_to}" if question.follow_up_to else None,
+            )
+        )
+    names = {c.code: c.name for c in config.countries} | {UNASSIGNED: "Country not assigned"}
+    countries = tuple(
+        CountryDigest(code, names.get(code, code), tuple(items))
+        for code, items in grouped.items()
+        if items or code != UNASSIGNED
+    )
+    return Digest(
+        session=config.session(number),
+        generated_at=now.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+        timezone=str(zone.key),
+        countries=countries,
+    )
+
+
+async def _answers(session: AsyncSession, question_ids: list[int]) -> dict[int, list[Answer]]:
+    found: dict[int, list[Answer]] = {}
+    if not question_ids:
+        return found
+    rows = await session.scalars(
+        select(Answer).where(Answer.question_id.in_(question_ids)).order_by(Answer.id)
+    )
+    for answer in rows:
+        found.setdefault(answer.question_id, []).append(answer)
+    return found

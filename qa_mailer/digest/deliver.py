@@ -1,0 +1,107 @@
+"""Rendering a digest and queuing it to the organisers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qa_mailer.classify.roster import Roster
+from qa_mailer.clock import Clock
+from qa_mailer.config import Config, ConfigError
+from qa_mailer.db import DigestRun, OutboxKind
+from qa_mailer.digest.build import Digest, build_digest
+from qa_mailer.route.mails import service_sender
+from qa_mailer.send.compose import build_mail, new_message_id
+from qa_mailer.send.outbox import enqueue
+from qa_mailer.templates import Templates
+
+
+@dataclass(frozen=True)
+class RenderedDigest:
+    digest: Digest
+    text: str
+    html: str
+
+    @property
+    def subject(self) -> str:
+        d = self.digest
+        return f"[{d.session.code}] Q&A digest: {d.asked} questions, {d.answered} answered, {d.pending} pending"
+
+
+def render_digest(templates: Templates, digest: Digest) -> RenderedDigest:
+    return RenderedDigest(
+        digest,
+        templates.render("digest.txt", digest=digest),
+        templates.render("digest.html", digest=digest),
+    )
+
+
+async def produce_digest(
+    session: AsyncSession,
+    config: Config,
+    roster: Roster,
+    templates: Templates,
+    clock: Clock,
+    number: int,
+    *,
+    send: bool,
+    automatic: bool = False,
+) -> RenderedDigest:
+    """Build and render a session's digest; with ``send``, queue it in the caller's transaction.
+
+    The automatic digest records its session in a unique column in the same transaction, so
+    a second attempt (another process, a restart) fails at commit instead of sending twice.
+    """
+    rendered = render_digest(
+        templates, await build_digest(session, config, roster, number, clock.now())
+    )
+    run = DigestRun(
+        session_no=number,
+        automatic_key=f"VC{number}" if automatic else None,
+        created_at=clock.now(),
+    )
+    if send:
+        if not config.organisers:
+            raise ConfigError(
+                f"{config.path}: programme.organisers is empty: nobody to send the digest to"
+            )
+        row = enqueue(
+            session,
+            digest_mail(config, clock, rendered),
+            kind=OutboxKind.DIGEST,
+            envelope_from=config.address.address,
+            clock=clock,
+        )
+        await session.flush()
+        run.outbox_id = row.id
+    session.add(run)
+    await session.flush()
+    if config.digest.write_to is not None:
+        write_digest_files(config.digest.write_to, rendered)
+    return rendered
+
+
+def digest_mail(config: Config, clock: Clock, rendered: RenderedDigest) -> EmailMessage:
+    return build_mail(
+        sender=service_sender(config),
+        to=list(config.organisers),
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=new_message_id("digest", config.address.domain),
+        date=clock.now(),
+        headers={"Auto-Submitted": "auto-generated", "X-Loop": config.address.address},
+    )
+
+
+def write_digest_files(folder: Path, rendered: RenderedDigest) -> tuple[Path, Path]:
+    """Write the digest as ``VC3-digest.txt`` and ``VC3-digest.html`` into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    code = rendered.digest.session.code
+    text, html = folder / f"{code}-digest.txt", folder / f"{code}-digest.html"
+    text.write_text(rendered.text, encoding="utf-8")
+    html.write_text(rendered.html, encoding="utf-8")
+    return text, html

@@ -1,0 +1,105 @@
+"""Where outgoing mail goes: an SMTP relay (aiosmtplib) or a local Maildir folder."""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+import ssl
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+from qa_mailer.config import SmtpRelayConfig
+
+
+class DeliveryError(Exception):
+    """Delivery failed; ``permanent`` says whether retrying can help."""
+
+    def __init__(self, message: str, *, permanent: bool):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Transport(Protocol):
+    async def send(self, envelope_from: str, recipients: Sequence[str], raw: bytes) -> None:
+        """Deliver ``raw`` or raise DeliveryError."""
+
+
+class MaildirTransport:
+    """Writes each mail into a Maildir (``new/``), where any mail client can read it.
+
+    The embedded default, so the service runs with no mail server: acknowledgements, expert
+    copies, answers and digests all land in ``var/outbox/new``.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    async def send(self, envelope_from: str, recipients: Sequence[str], raw: bytes) -> None:
+        # A local delivery agent records the envelope the same way.
+        envelope = f"Return-Path: <{envelope_from}>\r\nX-Envelope-To: {', '.join(recipients)}\r\n"
+        await asyncio.to_thread(self._write, envelope.encode() + raw)
+
+    def _write(self, data: bytes) -> None:
+        try:
+            mailbox.Maildir(self.path, create=True).add(data)
+        except OSError as exc:
+            raise DeliveryError(
+                f"cannot write to {self.path}: {exc.strerror}", permanent=False
+            ) from exc
+
+
+class SmtpTransport:
+    """Hands mail to a relay with aiosmtplib (TLS, STARTTLS or plain, with optional login)."""
+
+    def __init__(self, config: SmtpRelayConfig):
+        self.config = config
+
+    async def send(self, envelope_from: str, recipients: Sequence[str], raw: bytes) -> None:
+        config = self.config
+        context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+        try:
+            refused, _ = await aiosmtplib.send(
+                raw,
+                sender=envelope_from,
+                recipients=list(recipients),
+                hostname=config.host,
+                port=config.port,
+                use_tls=config.security == "tls",
+                start_tls=config.security == "starttls",
+                tls_context=context if config.security != "none" else None,
+                username=config.username,
+                password=config.password(),
+                timeout=config.timeout_seconds,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [error.code for error in exc.recipients]
+            raise DeliveryError(
+                f"all recipients refused: {exc}", permanent=all(c >= 500 for c in codes)
+            ) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise DeliveryError(
+                f"relay answered {exc.code} {exc.message}", permanent=exc.code >= 500
+            ) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"relay unreachable: {exc}", permanent=False) from exc
+        if refused:
+            # Some recipients took it; retrying would duplicate it for them. Say who was refused.
+            details = "; ".join(
+                f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in refused.items()
+            )
+            raise PartialDelivery(details)
+
+
+class PartialDelivery(Exception):
+    """Delivered to some recipients, refused for others (named in the message)."""
+
+
+def make_transport(kind: str, maildir: Path, relay: SmtpRelayConfig | None) -> Transport:
+    """The transport the configuration asks for."""
+    if kind == "smtp":
+        assert relay is not None, "config validation requires [smtp] for the smtp transport"
+        return SmtpTransport(relay)
+    return MaildirTransport(maildir)

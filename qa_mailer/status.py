@@ -1,0 +1,91 @@
+"""`qa-mailer status`: where every question and message stands, per session and country."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qa_mailer.config import Config
+from qa_mailer.db import (
+    Answer,
+    AnswerState,
+    InboundMessage,
+    MessageState,
+    OutboxMail,
+    OutboxState,
+    Question,
+    Thread,
+)
+
+COLUMNS = ("new", "with_expert", "answered", "held")
+
+
+@dataclass
+class StatusReport:
+    # (session number, country code or None) -> column -> count
+    questions: dict[tuple[int, str | None], Counter[str]] = field(default_factory=dict)
+    messages: Counter[str] = field(default_factory=Counter)
+    outbox: Counter[str] = field(default_factory=Counter)
+
+
+async def gather_status(session: AsyncSession) -> StatusReport:
+    report = StatusReport()
+    rows = await session.execute(
+        select(Thread.session_no, Thread.country, Question.state, func.count())
+        .join(Question, Question.thread_id == Thread.id)
+        .group_by(Thread.session_no, Thread.country, Question.state)
+    )
+    for number, country, state, count in rows:
+        report.questions.setdefault((number, country), Counter())[state] += count
+    held = await session.execute(
+        select(Thread.session_no, Thread.country, func.count(func.distinct(Answer.question_id)))
+        .join(Question, Question.thread_id == Thread.id)
+        .join(Answer, Answer.question_id == Question.id)
+        .where(Answer.state == AnswerState.HELD)
+        .group_by(Thread.session_no, Thread.country)
+    )
+    for number, country, count in held:
+        report.questions.setdefault((number, country), Counter())["held"] += count
+    for state, count in await session.execute(
+        select(InboundMessage.state, func.count()).group_by(InboundMessage.state)
+    ):
+        report.messages[state] += count
+    for state, count in await session.execute(
+        select(OutboxMail.state, func.count()).group_by(OutboxMail.state)
+    ):
+        report.outbox[state] += count
+    return report
+
+
+def format_status(report: StatusReport, config: Config) -> str:
+    """The report as a plain-text table."""
+    lines = [f"{'':34}{'new':>6}{'expert':>8}{'answered':>10}{'held':>6}"]
+    names = {c.code: c.name for c in config.countries}
+    for session in config.sessions:
+        lines.append(f"{session.code} {session.title}"[:80])
+        codes: list[str | None] = [c.code for c in config.countries]
+        codes += sorted(
+            {c for (n, c) in report.questions if n == session.number and c not in codes}, key=str
+        )
+        for code in codes:
+            counts = report.questions.get((session.number, code), Counter())
+            if code is None and not counts:
+                continue
+            label = f"  {code or '--'} {names.get(code or '', 'unassigned')}"
+            lines.append(
+                f"{label:34}"
+                + "".join(f"{counts[c]:>{w}}" for c, w in zip(COLUMNS, (6, 8, 10, 6), strict=True))
+            )
+    m, o = report.messages, report.outbox
+    lines.append("")
+    lines.append(
+        f"Messages: {m[MessageState.RECEIVED]} waiting, {m[MessageState.PROCESSED]} processed, "
+        f"{m[MessageState.IGNORED]} ignored (automatic), {m[MessageState.HELD]} held, "
+        f"{m[MessageState.QUARANTINED]} quarantined"
+    )
+    queued, sent, failed = o[OutboxState.QUEUED], o[OutboxState.SENT], o[OutboxState.FAILED]
+    lines.append(f"Outbox: {queued} queued, {sent} sent, {failed} failed")
+    return "\n".join(lines)
