@@ -17,11 +17,11 @@ from qa_mailer.db import InboundMessage, OutboxMail, Question, Thread
 _PREFIX = re.compile(
     r"^\s*(?:(?:re|fwd?|aw|wg|sv|vs|odp|tr|rif|r|antw|ynt|yanıt|yanit|cevap|ilt|iletilen"
     r"|odg|odgovor|prosl|fw|ответ|отв|отг|отговор|одг|одговор|пер|пересл)"
-    r"\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*)+",
+    r"\.?\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*)+",
     re.IGNORECASE,
 )
 _TAGS = re.compile(r"\[(?:q-\d+|vc\s*\d+|[a-z]{2})\]\s*", re.IGNORECASE)
-_REFERENCE = re.compile(r"(?<![\w-])Q-(\d{1,9})(?!\d)")
+_REFERENCE = re.compile(r"(?<![\w-])Q-(\d{1,9})(?!\w)")
 
 FOLLOW_UP_WINDOW = timedelta(days=60)
 

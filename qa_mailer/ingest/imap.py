@@ -230,13 +230,17 @@ async def connect(
     else:
         client = aioimaplib.IMAP4(config.host, config.port, timeout=config.timeout_seconds)
     client.protocol.conn_lost_cb = on_lost
-    await client.wait_hello_from_server()
-    if config.security == "starttls":
-        assert context is not None
-        await _starttls(client, context, config)
-    response = await client.login(config.username, config.password())
-    if response.result != "OK":
-        raise ImapError(f"login refused for {config.username}")
+    try:
+        await client.wait_hello_from_server()
+        if config.security == "starttls":
+            assert context is not None
+            await _starttls(client, context, config)
+        response = await client.login(config.username, config.password())
+        if response.result != "OK":
+            raise ImapError(f"login refused for {config.username}")
+    except BaseException:
+        _close(client)
+        raise
     return client
 
 
@@ -266,6 +270,10 @@ def _ssl_context(config: ImapConfig) -> ssl.SSLContext:
 async def _logout(client: aioimaplib.IMAP4, timeout: float) -> None:
     with contextlib.suppress(OSError, TimeoutError, aioimaplib.AioImapException):
         await asyncio.wait_for(client.logout(), timeout)
+    _close(client)
+
+
+def _close(client: aioimaplib.IMAP4) -> None:
     transport = client.protocol.transport
     if transport is not None:
         transport.close()

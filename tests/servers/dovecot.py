@@ -20,6 +20,7 @@ from pathlib import Path
 from tests.servers.ports import free_port
 
 NOBODY = 65534
+USER_POOL = 300
 
 
 class DovecotMissing(RuntimeError):
@@ -42,6 +43,7 @@ class DovecotServer:
         self.cert = root / "cert.pem"
         self.key = root / "key.pem"
         self._process: subprocess.Popen[bytes] | None = None
+        self._users: list[ImapUser] = []
 
     @classmethod
     def start_new(cls) -> DovecotServer:
@@ -60,7 +62,15 @@ class DovecotServer:
     def _write_files(self) -> None:
         (self.root / "home").mkdir()
         os.chown(self.root / "home", NOBODY, NOBODY)
-        self.users_file.write_text("")
+        # Dovecot rereads the passwd-file when it changes, but not reliably when it changes
+        # twice within a second; every user is written once, before the server starts.
+        self._users = [
+            ImapUser(f"user{n:04d}-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex)
+            for n in range(USER_POOL)
+        ]
+        self.users_file.write_text(
+            "".join(f"{u.name}:{{PLAIN}}{u.password}\n" for u in self._users)
+        )
         subprocess.run(
             [
                 "openssl",
@@ -144,11 +154,11 @@ service imap-login {{
                 time.sleep(0.02)
         raise RuntimeError(f"dovecot did not listen on {self.port}\n{self.log()}")
 
-    def add_user(self, prefix: str = "user") -> ImapUser:
-        user = ImapUser(f"{prefix}-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex)
-        with self.users_file.open("a") as handle:
-            handle.write(f"{user.name}:{{PLAIN}}{user.password}\n")
-        return user
+    def add_user(self) -> ImapUser:
+        """A mailbox user no other test has used."""
+        if not self._users:
+            raise RuntimeError(f"all {USER_POOL} test users are used; raise USER_POOL")
+        return self._users.pop(0)
 
     def maildir(self, user: ImapUser, folder: str = "INBOX") -> Path:
         base = self.root / "home" / user.name / "Maildir"
@@ -166,4 +176,18 @@ service imap-login {{
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        if self._process is not None and self._process.stderr is not None:
+            self._process.stderr.close()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def doveadm(server: DovecotServer, *args: str) -> str:
+    """Run a doveadm command against this server (it must be running)."""
+    result = subprocess.run(
+        ["doveadm", "-c", str(server.config_file), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return result.stdout

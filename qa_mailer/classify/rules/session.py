@@ -13,7 +13,8 @@ from qa_mailer.config import SessionConfig
 
 # "[VC3]", "VC 3", "vc-3", "Session 3", and the word for session in the programme's languages.
 _SUBJECT_TAG = re.compile(
-    r"(?<![\w])(?:vc|session|sesija|sesiya|сесия|сессия|сесија|oturum|seans)\s*[-#№:]?\s*(\d{1,2})(?!\d)",
+    r"(?<![\w])(?:vc|sessions?|sesij\w*|sesiy\w*|сеси\w*|сесси\w*|сесиј\w*|oturum\w*|seans\w*)"
+    r"\s*[-#№:]?\s*(\d{1,2})(?!\d)",
     re.IGNORECASE,
 )
 _PLUS_TAG = re.compile(r"^(?:vc|session)-?(\d{1,2})$")

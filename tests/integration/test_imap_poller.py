@@ -1,0 +1,217 @@
+"""The IMAP poller against a real Dovecot: IDLE, resume after restart, resync, marking, TLS."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from qa_mailer.clock import SystemClock
+from qa_mailer.config import ImapConfig
+from qa_mailer.db import ImapCursor, InboundMessage
+from qa_mailer.db.engine import session_factory
+from qa_mailer.ingest.imap import ImapPoller
+from qa_mailer.ingest.store import MessageStore
+from tests.helpers import make_mail, wait_until
+from tests.servers.dovecot import DovecotServer, ImapUser, doveadm
+from tests.servers.imap_client import append, flags_in
+
+
+@pytest.fixture
+def imap_config(
+    dovecot: DovecotServer, imap_user: ImapUser, monkeypatch: pytest.MonkeyPatch
+) -> ImapConfig:
+    monkeypatch.setenv("QA_TEST_IMAP_PASSWORD", imap_user.password)
+    return ImapConfig(
+        host="127.0.0.1",
+        port=dovecot.port,
+        security="none",
+        username=imap_user.name,
+        password_env="QA_TEST_IMAP_PASSWORD",
+        mailbox="INBOX",
+        processed="folder",
+        processed_folder="Processed",
+        processed_keyword="$QaMailerStored",
+        use_idle=True,
+        idle_renew_seconds=60,
+        poll_seconds=0.2,
+        timeout_seconds=10,
+        fetch_batch=4,
+        ca_file=None,
+    )
+
+
+@asynccontextmanager
+async def polling(engine: AsyncEngine, config: ImapConfig) -> AsyncIterator[ImapPoller]:
+    sessions = session_factory(engine)
+    poller = ImapPoller(config, MessageStore(sessions, SystemClock(), lambda: None), sessions)
+    stop = asyncio.Event()
+    task = asyncio.create_task(poller.run(stop))
+    try:
+        yield poller
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 20)
+
+
+async def stored(engine: AsyncEngine) -> int:
+    async with session_factory(engine)() as session:
+        return int(await session.scalar(select(func.count()).select_from(InboundMessage)) or 0)
+
+
+def mails(*subjects: str) -> list[bytes]:
+    return [make_mail(sender="ana@drvo.example.hr", subject=s, body=f"about {s}") for s in subjects]
+
+
+@pytest.mark.asyncio
+async def test_waiting_and_new_mail_is_stored_once_then_moved(
+    engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, imap_config: ImapConfig
+) -> None:
+    await append(dovecot, imap_user, *mails("a", "b", "c", "d", "e", "f"))
+    async with polling(engine, imap_config) as poller:
+        await wait_until(lambda: _at_least(engine, 6), what="six waiting messages stored")
+        await asyncio.wait_for(poller.connected.wait(), 10)
+        await append(dovecot, imap_user, *mails("g"))
+        await wait_until(lambda: _at_least(engine, 7), what="the new message pushed by IDLE")
+        await wait_until(lambda: _inbox_empty(dovecot, imap_user), what="INBOX emptied")
+    processed = await flags_in(dovecot, imap_user, "Processed")
+    assert len(processed) == 7
+    # Marked with our keyword; never \Seen (a human reading the mailbox owns that flag).
+    assert all("$QaMailerStored" in f and "\\Seen" not in f for f in processed)
+    async with session_factory(engine)() as session:
+        rows = list(await session.scalars(select(InboundMessage).order_by(InboundMessage.imap_uid)))
+        cursor = (await session.scalars(select(ImapCursor))).one()
+    assert [r.imap_uid for r in rows] == list(range(1, 8))
+    assert {r.source for r in rows} == {"imap"} and cursor.last_uid == 7
+
+
+@pytest.mark.asyncio
+async def test_a_restart_resumes_from_the_cursor(
+    engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, imap_config: ImapConfig
+) -> None:
+    keyword_mode = replace(imap_config, processed="keyword")
+    await append(dovecot, imap_user, *mails("a", "b"))
+    async with polling(engine, keyword_mode):
+        await wait_until(lambda: _at_least(engine, 2), what="first two stored")
+    await append(dovecot, imap_user, *mails("c"))
+    async with polling(engine, keyword_mode) as poller:
+        await wait_until(lambda: _at_least(engine, 3), what="the third stored")
+        await asyncio.wait_for(poller.connected.wait(), 10)
+    assert await stored(engine) == 3
+    # Keyword mode leaves every message in place, flagged.
+    flags = await flags_in(dovecot, imap_user)
+    assert len(flags) == 3 and all("$QaMailerStored" in f for f in flags)
+
+
+@pytest.mark.asyncio
+async def test_a_new_uidvalidity_resyncs_without_duplicates(
+    engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, imap_config: ImapConfig
+) -> None:
+    keyword_mode = replace(imap_config, processed="keyword")
+    await append(dovecot, imap_user, *mails("a", "b", "c"))
+    async with polling(engine, keyword_mode):
+        await wait_until(lambda: _at_least(engine, 3), what="three stored")
+    doveadm(dovecot, "mailbox", "update", "-u", imap_user.name, "--uid-validity", "4242", "INBOX")
+    await append(dovecot, imap_user, *mails("d"))
+    async with polling(engine, keyword_mode):
+        await wait_until(lambda: _at_least(engine, 4), what="the new one stored after the resync")
+        await wait_until(
+            lambda: _cursor_validity(engine, 4242), what="cursor moved to the new UIDVALIDITY"
+        )
+    assert await stored(engine) == 4
+
+
+@pytest.mark.asyncio
+async def test_stored_but_unmarked_messages_are_marked_on_the_next_connection(
+    engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, imap_config: ImapConfig
+) -> None:
+    class CrashesBeforeMarking(ImapPoller):
+        async def _mark(self, client: object, uids: object) -> None:  # type: ignore[override]
+            raise ConnectionResetError("the service died between commit and marking")
+
+    await append(dovecot, imap_user, *mails("a", "b"))
+    sessions = session_factory(engine)
+    crashing = CrashesBeforeMarking(
+        imap_config, MessageStore(sessions, SystemClock(), lambda: None), sessions
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(crashing.run(stop))
+    await wait_until(lambda: _at_least(engine, 2), what="messages committed before the crash")
+    stop.set()
+    await asyncio.wait_for(task, 20)
+    assert len(await flags_in(dovecot, imap_user)) == 2  # still in INBOX, unmarked
+    async with polling(engine, imap_config):
+        await wait_until(lambda: _inbox_empty(dovecot, imap_user), what="the leftovers moved")
+    assert await stored(engine) == 2
+    assert len(await flags_in(dovecot, imap_user, "Processed")) == 2
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+async def test_tls_and_starttls(
+    engine: AsyncEngine,
+    dovecot: DovecotServer,
+    imap_user: ImapUser,
+    imap_config: ImapConfig,
+    security: str,
+) -> None:
+    port = dovecot.tls_port if security == "tls" else dovecot.port
+    secure = replace(imap_config, security=security, port=port, ca_file=dovecot.cert)  # type: ignore[arg-type]
+    await append(dovecot, imap_user, *mails("secret"))
+    async with polling(engine, secure):
+        await wait_until(lambda: _at_least(engine, 1), what="stored over TLS")
+    logins = [
+        line for line in dovecot.log().splitlines() if "Login: user=<" + imap_user.name in line
+    ]
+    # The first login is the test's own plain APPEND; every one after it is the poller's.
+    assert len(logins) >= 2 and all("TLS" in line for line in logins[1:])
+
+
+@pytest.mark.asyncio
+async def test_an_untrusted_certificate_is_refused(
+    engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, imap_config: ImapConfig
+) -> None:
+    unverified = replace(imap_config, security="tls", port=dovecot.tls_port, ca_file=None)
+    await append(dovecot, imap_user, *mails("x"))
+    async with polling(engine, unverified) as poller:
+        await asyncio.sleep(1.5)
+        assert not poller.connected.is_set()
+    assert await stored(engine) == 0
+
+
+@pytest.mark.asyncio
+async def test_without_idle_it_polls(
+    engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, imap_config: ImapConfig
+) -> None:
+    async with polling(engine, replace(imap_config, use_idle=False)) as poller:
+        await asyncio.wait_for(poller.connected.wait(), 10)
+        await append(dovecot, imap_user, *mails("polled"))
+        await wait_until(lambda: _at_least(engine, 1), what="a polled message")
+
+
+@pytest.mark.asyncio
+async def test_a_refused_login_retries_instead_of_crashing(
+    engine: AsyncEngine, imap_config: ImapConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QA_TEST_IMAP_PASSWORD", "wrong")
+    async with polling(engine, imap_config) as poller:
+        await asyncio.sleep(1.0)
+        assert not poller.connected.is_set()
+
+
+async def _at_least(engine: AsyncEngine, n: int) -> bool:
+    return await stored(engine) >= n
+
+
+async def _inbox_empty(dovecot: DovecotServer, user: ImapUser) -> bool:
+    return await flags_in(dovecot, user) == []
+
+
+async def _cursor_validity(engine: AsyncEngine, value: int) -> bool:
+    async with session_factory(engine)() as session:
+        return await session.scalar(select(ImapCursor.uidvalidity)) == value

@@ -1,0 +1,67 @@
+"""An aiosmtpd server in the test's event loop that plays the relay and the participants' mailboxes."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = email.message_from_bytes(self.raw, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+    def text(self) -> str:
+        body = self.message.get_body(preferencelist=("plain",))
+        assert body is not None
+        return str(body.get_content())
+
+
+@dataclass
+class SmtpSink:
+    """Collects every message; ``refuse`` makes it answer DATA with that status instead."""
+
+    received: list[Received] = field(default_factory=list)
+    refuse: str | None = None
+    refuse_rcpt: dict[str, str] = field(default_factory=dict)
+    server: asyncio.Server | None = None
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.refuse_rcpt:
+            return self.refuse_rcpt[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.refuse:
+            return self.refuse
+        self.received.append(
+            Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+        )
+        self.arrived.set()
+        return "250 OK"
+
+    def to(self, address: str) -> list[Received]:
+        return [r for r in self.received if address in r.rcpt_tos]
+
+    def with_header(self, name: str, value: str) -> list[Received]:
+        return [r for r in self.received if value in str(r.message.get(name, ""))]
