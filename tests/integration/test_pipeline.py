@@ -1,0 +1,363 @@
+"""The pipeline on SQLite and PostgreSQL: questions, replies, held and ignored mail, faults."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from qa_mailer import admin
+from qa_mailer.classify.roster import load_roster
+from qa_mailer.config import Config
+from qa_mailer.db import (
+    Answer,
+    InboundMessage,
+    MessageState,
+    OutboxKind,
+    OutboxMail,
+    Question,
+    QuestionState,
+    Thread,
+)
+from qa_mailer.db.engine import session_factory
+from qa_mailer.ingest.store import Envelope, MessageStore
+from qa_mailer.pipeline import Outcome, Pipeline
+from qa_mailer.route.questions import QuestionDesk
+from qa_mailer.templates import Templates
+from tests.helpers import EXPERT, QA, FakeClock, make_mail, write_config
+
+
+@dataclass
+class Desk:
+    config: Config
+    engine: AsyncEngine
+    clock: FakeClock
+    pipeline: Pipeline
+    store: MessageStore
+
+    async def receive(
+        self, raw: bytes, *, to: tuple[str, ...] = (QA,), sender: str | None = None
+    ) -> Outcome:
+        envelope = (
+            Envelope(source="smtp", mail_from=sender, rcpt_tos=to)
+            if sender
+            else Envelope(source="imap")
+        )
+        stored = await self.store.store(raw, envelope)
+        outcome = await self.pipeline.process(stored.id)
+        assert outcome is not None
+        return outcome
+
+    async def outbox(self, kind: OutboxKind | None = None) -> list[EmailMessage]:
+        async with session_factory(self.engine)() as session:
+            query = select(OutboxMail).order_by(OutboxMail.id)
+            if kind is not None:
+                query = query.where(OutboxMail.kind == kind)
+            rows = list(await session.scalars(query))
+        return [email.message_from_bytes(r.raw, policy=email.policy.default) for r in rows]  # type: ignore[misc]
+
+    async def count(self, model: type) -> int:
+        async with session_factory(self.engine)() as session:
+            return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+    async def questions(self) -> list[Question]:
+        async with session_factory(self.engine)() as session:
+            return list(await session.scalars(select(Question).order_by(Question.id)))
+
+
+def make_desk(config: Config, engine: AsyncEngine, clock: FakeClock) -> Desk:
+    sessions = session_factory(engine)
+    roster = load_roster(config.roster, config.countries)
+    pipeline = Pipeline(config, sessions, roster, Templates(config.templates), clock)
+    return Desk(config, engine, clock, pipeline, MessageStore(sessions, clock, lambda: None))
+
+
+@pytest_asyncio.fixture
+async def desk(engine: AsyncEngine, tmp_path: Path, database_url: str) -> Desk:
+    return make_desk(write_config(tmp_path, database_url), engine, FakeClock())
+
+
+def ask(
+    sender: str = "Ana Horvat <ana@drvo.example.hr>",
+    subject: str = "[VC2] Tko upravlja klasterom?",
+    body: str = "Tko bi trebao voditi klaster?",
+    **kwargs: object,
+) -> bytes:
+    return make_mail(sender=sender, subject=subject, body=body, **kwargs)  # type: ignore[arg-type]
+
+
+def reply_to(
+    route: EmailMessage, body: str, *, sender: str = EXPERT, via_plus: bool = True, **kwargs: object
+) -> bytes:
+    return make_mail(
+        sender=sender,
+        to=str(route["Reply-To"]) if via_plus else QA,
+        subject=f"Re: {route['Subject']}",
+        body=body,
+        in_reply_to=str(route["Message-ID"]),
+        references=str(route["Message-ID"]),
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_question_is_threaded_acknowledged_and_sent_to_the_expert(desk: Desk) -> None:
+    raw = ask(message_id="<q1@drvo.example.hr>")
+    outcome = await desk.receive(raw)
+    assert (outcome.state, outcome.kind) == (MessageState.PROCESSED, "question")
+    [question] = await desk.questions()
+    assert question.state == QuestionState.NEW and question.body == "Tko bi trebao voditi klaster?"
+    async with session_factory(desk.engine)() as session:
+        thread = (await session.scalars(select(Thread))).one()
+    assert (thread.session_no, thread.session_source, thread.country, thread.country_source) == (
+        2,
+        "subject-tag",
+        "HR",
+        "roster",
+    )
+    assert thread.participant_name == "Ana Horvat"
+    [ack] = await desk.outbox(OutboxKind.ACK)
+    assert ack["To"] == "ana@drvo.example.hr" and ack["In-Reply-To"] == "<q1@drvo.example.hr>"
+    assert ack["Auto-Submitted"] == "auto-replied" and "Q-1" in ack["Subject"]
+    [route] = await desk.outbox(OutboxKind.ROUTE)
+    assert route["To"] == EXPERT and route["Subject"].startswith("[Q-1] [VC2] ")
+    token = str(route["Reply-To"]).split("+r")[1].split("@")[0]
+    assert len(token) == 20 and token in str(route["Message-ID"])
+    assert "[Q-1] Tko bi trebao voditi klaster?" in route.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "via_plus", [True, False], ids=["reply-to-plus-address", "in-reply-to-only"]
+)
+async def test_the_experts_reply_reaches_the_participant_threaded(
+    desk: Desk, via_plus: bool
+) -> None:
+    await desk.receive(ask(message_id="<q1@drvo.example.hr>"))
+    [route] = await desk.outbox(OutboxKind.ROUTE)
+    desk.clock.advance(hours=5)
+    body = "The chamber should start it, the firms should lead it.\n\nOn Thu, the Q&A wrote:\n> [Q-1] Tko bi..."
+    outcome = await desk.receive(reply_to(route, body, via_plus=via_plus))
+    assert (outcome.state, outcome.kind) == (MessageState.PROCESSED, "reply")
+    [answer_mail] = await desk.outbox(OutboxKind.ANSWER)
+    assert (
+        answer_mail["To"] == "ana@drvo.example.hr"
+        and answer_mail["In-Reply-To"] == "<q1@drvo.example.hr>"
+    )
+    text = answer_mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "The chamber should start it, the firms should lead it." in text
+    assert "> Tko bi trebao voditi klaster?" in text and "On Thu" not in text
+    [question] = await desk.questions()
+    assert (
+        question.state == QuestionState.ANSWERED
+        and (question.answered_at - question.asked_at).total_seconds() == 5 * 3600
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_reply_from_a_stranger_is_held_until_an_organiser_approves(desk: Desk) -> None:
+    await desk.receive(ask())
+    [route] = await desk.outbox(OutboxKind.ROUTE)
+    outcome = await desk.receive(
+        reply_to(route, "Trust me, I am the expert.", sender="mallory@evil.example.org")
+    )
+    assert outcome.state == MessageState.HELD and "not from an expert" in (outcome.reason or "")
+    assert await desk.outbox(OutboxKind.ANSWER) == []
+    [held] = await admin.held_answers(desk.engine)
+    assert held.body == "Trust me, I am the expert." and held.state == "held"
+    await admin.decide_answer(desk.engine, desk.config, held.id, approve=True)
+    assert len(await desk.outbox(OutboxKind.ANSWER)) == 1
+    async with session_factory(desk.engine)() as session:
+        assert (
+            await session.scalar(
+                select(InboundMessage.state).where(InboundMessage.id == outcome.message_id)
+            )
+            == "processed"
+        )
+
+
+@pytest.mark.asyncio
+async def test_a_failed_authentication_result_holds_even_the_experts_address(
+    engine: AsyncEngine, tmp_path: Path, database_url: str
+) -> None:
+    config = write_config(
+        tmp_path, database_url, expert_check={"trusted_authserv_ids": ["mx.clusters.example.org"]}
+    )
+    desk = make_desk(config, engine, FakeClock())
+    await desk.receive(ask())
+    [route] = await desk.outbox(OutboxKind.ROUTE)
+    forged = reply_to(
+        route,
+        "Forged answer",
+        headers={
+            "Authentication-Results": "mx.clusters.example.org; dkim=none; spf=fail smtp.mailfrom=clusters.example.org;"
+            " dmarc=fail (p=reject) header.from=clusters.example.org"
+        },
+    )
+    assert (await desk.receive(forged)).state == MessageState.HELD
+    genuine = reply_to(
+        route,
+        "Genuine answer",
+        headers={
+            "Authentication-Results": "mx.clusters.example.org; dkim=pass header.d=clusters.example.org;"
+            " dmarc=pass header.from=clusters.example.org"
+        },
+    )
+    assert (await desk.receive(genuine)).state == MessageState.PROCESSED
+
+
+@pytest.mark.asyncio
+async def test_unknown_tokens_and_expert_mail_without_a_question_are_held(desk: Desk) -> None:
+    unknown = make_mail(
+        sender=EXPERT,
+        to="qa+r0123456789abcdef0123@clusters.example.org",
+        subject="Re: x",
+        body="hi",
+    )
+    assert (
+        await desk.receive(unknown)
+    ).reason == "the reply token matches no mail we sent to an expert"
+    fresh = make_mail(sender=EXPERT, subject="Some thoughts", body="Dear all")
+    assert (await desk.receive(fresh)).state == MessageState.HELD
+    assert await desk.count(Question) == 0 and await desk.outbox() == []
+
+
+@pytest.mark.asyncio
+async def test_an_auto_reply_is_recorded_and_never_answered(desk: Desk) -> None:
+    await desk.receive(ask())
+    [ack] = await desk.outbox(OutboxKind.ACK)
+    out_of_office = make_mail(
+        sender="ana@drvo.example.hr",
+        subject=f"Automatski odgovor: {ack['Subject']}",
+        body="Na godišnjem sam.",
+        in_reply_to=str(ack["Message-ID"]),
+        headers={"Auto-Submitted": "auto-replied"},
+    )
+    outcome = await desk.receive(out_of_office)
+    assert (outcome.state, outcome.kind) == (MessageState.IGNORED, "automatic")
+    assert await desk.count(Question) == 1 and len(await desk.outbox()) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_follow_up_joins_its_thread_and_reaches_the_expert_without_a_new_ack(
+    desk: Desk,
+) -> None:
+    await desk.receive(ask(message_id="<q1@drvo.example.hr>"))
+    [ack] = await desk.outbox(OutboxKind.ACK)
+    follow = ask(
+        subject=f"Re: {ack['Subject']}",
+        body="And who pays for it?",
+        in_reply_to=str(ack["Message-ID"]),
+    )
+    assert (await desk.receive(follow)).kind == "follow-up"
+    by_subject = ask(subject="Re: Tko upravlja klasterom?", body="One more thing.")
+    assert (await desk.receive(by_subject)).kind == "follow-up"
+    first, second, third = await desk.questions()
+    assert second.thread_id == first.thread_id == third.thread_id
+    assert (second.follow_up_to, third.follow_up_to) == (first.id, second.id)
+    assert (
+        len(await desk.outbox(OutboxKind.ACK)) == 1
+        and len(await desk.outbox(OutboxKind.ROUTE)) == 3
+    )
+    routes = await desk.outbox(OutboxKind.ROUTE)
+    assert "This is a follow-up to Q-1." in routes[1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+@pytest.mark.asyncio
+async def test_someone_else_replying_in_a_thread_starts_their_own(desk: Desk) -> None:
+    await desk.receive(ask())
+    [ack] = await desk.outbox(OutboxKind.ACK)
+    other = ask(
+        sender="petar@mebeli.example.bg",
+        subject=f"Re: {ack['Subject']}",
+        body="Same question here",
+        in_reply_to=str(ack["Message-ID"]),
+    )
+    assert (await desk.receive(other)).kind == "question"
+    async with session_factory(desk.engine)() as session:
+        threads = list(await session.scalars(select(Thread).order_by(Thread.id)))
+    assert [(t.session_no, t.country) for t in threads] == [(2, "HR"), (2, "BG")]
+    assert threads[1].session_source == "subject-tag"
+
+
+@pytest.mark.asyncio
+async def test_acknowledgements_are_rate_limited_per_sender(desk: Desk) -> None:
+    for n in range(7):
+        await desk.receive(ask(subject=f"Question {n}", body=f"Body {n}"))
+    assert len(await desk.outbox(OutboxKind.ACK)) == 5
+    assert len(await desk.outbox(OutboxKind.ROUTE)) == 7
+    desk.clock.advance(hours=2)
+    await desk.receive(ask(subject="Question after a pause", body="x"))
+    assert len(await desk.outbox(OutboxKind.ACK)) == 6
+
+
+@pytest.mark.asyncio
+async def test_unparseable_mail_is_quarantined_and_can_be_put_back(desk: Desk) -> None:
+    outcome = await desk.receive(b"\x00\x01 not mail at all")
+    assert (
+        outcome.state == MessageState.QUARANTINED
+        and outcome.reason
+        and "ParseError" in outcome.reason
+    )
+    [parked] = await admin.list_messages(desk.engine, MessageState.QUARANTINED)
+    assert parked.id == outcome.message_id
+    assert await admin.release_messages(
+        desk.engine, [outcome.message_id], MessageState.QUARANTINED
+    ) == [outcome.message_id]
+    [again] = await desk.pipeline.process_pending()
+    assert again.state == MessageState.QUARANTINED
+
+
+@pytest.mark.asyncio
+async def test_a_crash_mid_processing_leaves_nothing_half_done(desk: Desk) -> None:
+    original = QuestionDesk._dispatch
+
+    async def crash_after_the_question_and_ack(self: QuestionDesk, *args: object) -> None:
+        raise RuntimeError("the process died here")
+
+    QuestionDesk._dispatch = crash_after_the_question_and_ack  # type: ignore[method-assign]
+    try:
+        outcome = await desk.receive(ask())
+    finally:
+        QuestionDesk._dispatch = original  # type: ignore[method-assign]
+    assert outcome.state == MessageState.QUARANTINED and "the process died here" in (
+        outcome.reason or ""
+    )
+    assert (await desk.count(Question), await desk.count(Thread), await desk.count(OutboxMail)) == (
+        0,
+        0,
+        0,
+    )
+    await admin.release_messages(desk.engine, None, MessageState.QUARANTINED)
+    [done] = await desk.pipeline.process_pending()
+    assert done.state == MessageState.PROCESSED
+    assert (
+        await desk.count(Question),
+        len(await desk.outbox(OutboxKind.ACK)),
+        len(await desk.outbox(OutboxKind.ROUTE)),
+    ) == (1, 1, 1)
+
+
+@pytest.mark.asyncio
+async def test_country_unassigned_and_session_from_the_schedule(desk: Desk) -> None:
+    # 3 December 2026, 12:30 UTC: before VC1 starts at 14:00, so VC1 is "the next one".
+    await desk.receive(ask(sender="someone@gmail.example.com", subject="Clusters?", body="?"))
+    async with session_factory(desk.engine)() as session:
+        thread = (await session.scalars(select(Thread))).one()
+    assert (thread.session_no, thread.session_source, thread.country) == (1, "schedule", None)
+
+
+@pytest.mark.asyncio
+async def test_the_question_text_drops_quoted_history(desk: Desk) -> None:
+    body = "How do I join?\n\nOn Mon, 23 Nov 2026, Komora <info@komora.example.rs> wrote:\n> Program of the sessions\n"
+    await desk.receive(ask(body=body))
+    [question] = await desk.questions()
+    assert question.body == "How do I join?"
+    assert await desk.count(Answer) == 0
