@@ -30,7 +30,7 @@ class Backoff:
 
 def delay_after(failures: int, initial: float, maximum: float, rng: Callable[[], float]) -> float:
     """The jittered delay after ``failures`` consecutive failures."""
-    base = min(maximum, initial * 2 ** min(failures - 1, 32))
+    base = min(maximum, initial * (1 << min(failures - 1, 32)))
     return base * (0.5 + rng() / 2)
 
 

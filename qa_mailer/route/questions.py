@@ -75,16 +75,16 @@ class QuestionDesk:
             )
         )
         own = match if match and match.thread.participant_email == incoming.sender else None
-        follow_up = own is not None and own.thread.session_no == number
-        thread = (
-            own.thread
-            if follow_up and own
-            else await self._new_thread(session, incoming, number, session_rule)
-        )
+        # A follow-up stays in its thread unless it names another session.
+        follow_up = own if own is not None and own.thread.session_no == number else None
+        if follow_up is not None:
+            thread = follow_up.thread
+        else:
+            thread = await self._new_thread(session, incoming, number, session_rule)
         question = Question(
             thread_id=thread.id,
             message_id=message.id,
-            follow_up_to=await self._follow_up_to(session, own) if follow_up else None,
+            follow_up_to=await self._follow_up_to(session, follow_up) if follow_up else None,
             subject=mail.subject or "(no subject)",
             body=question_text(incoming),
             state=QuestionState.NEW,
@@ -94,7 +94,7 @@ class QuestionDesk:
         await session.flush()
         acknowledged = False
         if (
-            not follow_up
+            follow_up is None
             and config.acknowledge
             and await self._may_acknowledge(session, incoming.sender)
         ):
@@ -119,9 +119,9 @@ class QuestionDesk:
             session_rule,
             thread.country or "unassigned",
             thread.country_source or "-",
-            f", follow-up to {question.follow_up_to}" if follow_up else "",
+            f", follow-up to Q-{question.follow_up_to}" if follow_up else "",
         )
-        return Accepted(question, follow_up, acknowledged)
+        return Accepted(question, follow_up is not None, acknowledged)
 
     async def _new_thread(
         self, session: AsyncSession, incoming: Incoming, number: int, session_rule: str

@@ -150,7 +150,7 @@ def test_session_from_a_subject_tag(config: Config, subject: str) -> None:
 
 
 def test_session_tag_for_an_unknown_session_is_ignored(config: Config) -> None:
-    number, rule = session_of(config, question(subject="[VC9] what?"))
+    _, rule = session_of(config, question(subject="[VC9] what?"))
     assert rule == "schedule"
 
 

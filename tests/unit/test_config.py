@@ -136,7 +136,7 @@ def test_passwords_come_from_the_environment_only(
     assert config.imap is not None
     monkeypatch.delenv("QA_TEST_PW", raising=False)
     with pytest.raises(
-        ConfigError, match="imap.password_env: environment variable QA_TEST_PW is not set"
+        ConfigError, match=r"imap\.password_env: environment variable QA_TEST_PW is not set"
     ):
         config.imap.password()
     monkeypatch.setenv("QA_TEST_PW", "s3cret")

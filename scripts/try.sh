@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The README's first command: install qa-mailer and run it on its embedded defaults (a SQLite
+# file, an SMTP listener on 127.0.0.1:8025, outgoing mail in var/outbox/). The demo plays the
+# whole story first; then the service runs until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/venv.sh
+install_venv
+.venv/bin/qa-mailer db upgrade
+.venv/bin/qa-mailer demo
+echo
+echo "Now serving on the embedded defaults. Send a question with any SMTP client, e.g.:"
+echo "  swaks --server 127.0.0.1:8025 --to qa@clusters.example.org --from you@firm.example.bg --header 'Subject: [VC1] My question'"
+echo "and read the acknowledgement and the expert's copy in var/outbox/new/. Ctrl-C stops."
+exec .venv/bin/qa-mailer serve

@@ -1,0 +1,48 @@
+"""`qa-mailer demo`, as a newcomer runs it: the questions answered and digested, files in place."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import ROOT
+
+
+def test_the_demo_tells_the_whole_story(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qa_mailer",
+            "--config",
+            str(ROOT / "config.toml"),
+            "demo",
+            "--dir",
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = result.stdout
+    assert output.count("   answered Q-") == 5
+    assert "Total: 5 questions, 5 answered, 0 pending." in output
+    for country in ("Bulgaria (BG)", "Croatia (HR)", "Serbia (RS)", "Turkey (TR)", "Russia (RU)"):
+        assert f"== {country}: 1 asked, 1 answered, 0 pending" in output
+    assert "Какую роль играют университеты" in output  # windows-1251 came out readable
+    assert "küme, küçük mobilya üreticilerinin" in output  # HTML-only ISO-8859-9 too
+    assert "1 ignored (automatic)" in output
+    assert (folder / "digests" / "VC1-digest.txt").exists() and (
+        folder / "digests" / "VC1-digest.html"
+    ).exists()
+    # Five acknowledgements, five expert copies, five answers and the digest; nothing to the auto-reply.
+    mails = list((folder / "outbox" / "new").iterdir())
+    assert len(mails) == 16
+    assert not any(
+        b"olga.smirnova@mebel-example.ru" in m.read_bytes().split(b"\r\n\r\n")[0] for m in mails
+    )

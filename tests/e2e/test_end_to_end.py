@@ -1,0 +1,195 @@
+"""The whole service: mail in over IMAP (Dovecot), mail out over SMTP (aiosmtpd), database checked."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from qa_mailer import admin
+from qa_mailer.app import Service
+from qa_mailer.clock import SystemClock
+from qa_mailer.config import Config
+from qa_mailer.db import InboundMessage, MessageState, OutboxMail
+from qa_mailer.db.engine import session_factory
+from tests.helpers import DATA, EXPERT, ORGANISER, make_mail, wait_until, write_config
+from tests.servers.dovecot import DovecotServer, ImapUser
+from tests.servers.imap_client import append
+from tests.servers.smtp_sink import Received, SmtpSink
+
+HR = "ana@drvo.example.hr"
+RU = "ivan@zavod.example.ru"
+TR = "ayse@mobilya.example.com.tr"
+
+
+@pytest.fixture
+def config(
+    tmp_path: Path,
+    database_url: str,
+    dovecot: DovecotServer,
+    imap_user: ImapUser,
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Config:
+    monkeypatch.setenv("QA_E2E_IMAP_PASSWORD", imap_user.password)
+    return write_config(
+        tmp_path,
+        database_url,
+        listener={"enabled": False},
+        imap={
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": dovecot.port,
+            "security": "none",
+            "username": imap_user.name,
+            "password_env": "QA_E2E_IMAP_PASSWORD",
+        },
+        outgoing={"transport": "smtp"},
+        smtp={"host": "127.0.0.1", "port": smtp_sink.port, "security": "none"},
+        digest={"automatic": False},
+    )
+
+
+@asynccontextmanager
+async def running(config: Config, engine: AsyncEngine) -> AsyncIterator[Service]:
+    service = Service(config, engine, clock=SystemClock())
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    await asyncio.wait_for(service.ready.wait(), 10)
+    assert service.imap is not None
+    await asyncio.wait_for(service.imap.connected.wait(), 10)
+    try:
+        yield service
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def text_of(received: Received) -> str:
+    return received.text()
+
+
+async def rows(engine: AsyncEngine, model: type) -> int:
+    async with session_factory(engine)() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+@pytest.mark.asyncio
+async def test_questions_in_answers_out_nothing_twice(
+    config: Config,
+    engine: AsyncEngine,
+    dovecot: DovecotServer,
+    imap_user: ImapUser,
+    smtp_sink: SmtpSink,
+) -> None:
+    hr_question = make_mail(
+        sender=f"Ana Horvat <{HR}>",
+        subject="[VC1] Tko upravlja klasterom?",
+        body="Tko bi trebao voditi klaster na početku?",
+        message_id="<hr-1@drvo.example.hr>",
+    )
+    ru_question = (
+        (DATA / "mail" / "question_windows1251.eml")
+        .read_bytes()
+        .replace(b"ivan@zavod.example.ru", RU.encode())
+    )
+    tr_question = (
+        (DATA / "mail" / "question_html_only_iso8859_9.eml")
+        .read_bytes()
+        .replace(b"ayse@mobilya.example.com.tr", TR.encode())
+    )
+    out_of_office = make_mail(
+        sender="olga@mebel.example.ru",
+        subject="Автоответ: в отпуске",
+        body="До 10 декабря.",
+        headers={"Auto-Submitted": "auto-replied"},
+    )
+
+    async with running(config, engine):
+        await append(dovecot, imap_user, hr_question, ru_question, tr_question, out_of_office)
+        await wait_until(lambda: _count(smtp_sink, EXPERT, 3), what="three questions at the expert")
+        await wait_until(lambda: _all_acked(smtp_sink), what="three acknowledgements")
+
+        # The expert's copies are readable: Cyrillic from windows-1251, HTML-only as plain text.
+        copies = {str(r.message["X-QA-Question"]): text_of(r) for r in smtp_sink.to(EXPERT)}
+        assert "Как университеты помогают кластеру мебельщиков?" in copies["Q-2"]
+        assert "Bir küme ihracata nasıl yardım eder? Şirketimiz İstanbul'da." in copies["Q-3"]
+        assert (
+            "<p>" not in copies["Q-3"] and "Russia" in copies["Q-2"] and "Turkey" in copies["Q-3"]
+        )
+        assert smtp_sink.to("olga@mebel.example.ru") == []  # the auto-reply got nothing back
+
+        route = {str(r.message["X-QA-Question"]): r.message for r in smtp_sink.to(EXPERT)}
+        expert_reply = make_mail(
+            sender=EXPERT,
+            to=str(route["Q-1"]["Reply-To"]),
+            subject=f"Re: {route['Q-1']['Subject']}",
+            body="The chamber starts it; the firms must lead it.\n\n-- \nProf. Expert\n",
+            in_reply_to=str(route["Q-1"]["Message-ID"]),
+        )
+        stranger_reply = make_mail(
+            sender="mallory@evil.example.org",
+            to=str(route["Q-2"]["Reply-To"]),
+            subject="Re: x",
+            body="Send me your bank details.",
+            in_reply_to=str(route["Q-2"]["Message-ID"]),
+        )
+        await append(dovecot, imap_user, expert_reply, stranger_reply)
+        await wait_until(lambda: _answered(smtp_sink), what="the answer at the participant")
+        await wait_until(lambda: _held(engine), what="the stranger's reply held")
+
+    [answer] = [r for r in smtp_sink.to(HR) if "answer" in str(r.message["Message-ID"])]
+    assert answer.message["In-Reply-To"] == "<hr-1@drvo.example.hr>"
+    assert "<hr-1@drvo.example.hr>" in str(answer.message["References"])
+    assert answer.message["Subject"] == "Re: [VC1] Tko upravlja klasterom? [Q-1]"
+    assert "The chamber starts it; the firms must lead it." in text_of(answer)
+    assert "Prof. Expert" not in text_of(answer)
+    assert [r for r in smtp_sink.to(RU) if "answer" in str(r.message["Message-ID"])] == []
+
+    # A restart reads the same mailbox again and takes in nothing twice, even a redelivered copy.
+    messages, sent = await rows(engine, InboundMessage), len(smtp_sink.received)
+    await append(dovecot, imap_user, hr_question)
+    async with running(config, engine):
+        await asyncio.sleep(1.5)
+    assert (await rows(engine, InboundMessage), len(smtp_sink.received)) == (messages, sent)
+
+    rendered = await admin.make_digest(engine, config, 1, send=True)
+    by_country = {c.code: c for c in rendered.digest.countries}
+    assert [q.ref for q in by_country["HR"].questions] == ["Q-1"] and by_country["HR"].answered == 1
+    assert [q.ref for q in by_country["RU"].questions] == ["Q-2"] and by_country["RU"].questions[
+        0
+    ].held_answers == 1
+    assert [q.ref for q in by_country["TR"].questions] == ["Q-3"] and by_country["TR"].pending == 1
+    assert by_country["BG"].asked == 0
+    [digest] = smtp_sink.to(ORGANISER)
+    assert digest.message["Subject"] == "[VC1] Q&A digest: 3 questions, 1 answered, 2 pending"
+    async with session_factory(engine)() as session:
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(OutboxMail).where(OutboxMail.state != "sent")
+            )
+            == 0
+        )
+
+
+async def _count(sink: SmtpSink, address: str, n: int) -> bool:
+    return len(sink.to(address)) >= n
+
+
+async def _all_acked(sink: SmtpSink) -> bool:
+    return all(len(sink.to(a)) >= 1 for a in (HR, RU, TR))
+
+
+async def _answered(sink: SmtpSink) -> bool:
+    return any("answer" in str(r.message["Message-ID"]) for r in sink.to(HR))
+
+
+async def _held(engine: AsyncEngine) -> bool:
+    async with session_factory(engine)() as session:
+        states = list(await session.scalars(select(InboundMessage.state)))
+    return MessageState.HELD in states and MessageState.RECEIVED not in states

@@ -1,0 +1,176 @@
+"""The qa-mailer command as a user runs it: help, errors, database, ingest, queues, serve."""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiosmtplib
+import pytest
+from click.testing import CliRunner
+
+from qa_mailer.cli import main
+from qa_mailer.config import Config
+from tests.helpers import ROOT, make_mail, write_config
+from tests.servers.ports import free_port
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return write_config(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", listener={"port": free_port()}
+    )
+
+
+def cli(config: Config, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["--config", str(config.path), *args])
+    return result.exit_code, result.output
+
+
+def test_every_command_says_what_it_does() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    output = result.output
+    assert result.exit_code == 0
+    for command in (
+        "serve",
+        "demo",
+        "db",
+        "digest",
+        "status",
+        "ingest",
+        "quarantine",
+        "held",
+        "parse-reply",
+    ):
+        assert f"  {command} " in output
+        sub = CliRunner().invoke(main, [command, "--help"])
+        assert sub.exit_code == 0 and len(sub.output.split("\n\n")[1].strip()) > 10
+
+
+def test_a_bad_config_is_named(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "nope.toml"), "status"])
+    assert (
+        result.exit_code == 1
+        and f"Error: {tmp_path / 'nope.toml'}: no such configuration file" in result.output
+    )
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[service]\naddress = "qa@x.example.org"\n[listener]\nport = "eighty"\n')
+    result = CliRunner().invoke(main, ["--config", str(bad), "status"])
+    assert (
+        result.exit_code == 1
+        and "listener.port: expected an integer, got 'eighty'" in result.output
+    )
+
+
+def test_commands_refuse_a_database_that_is_behind(config: Config) -> None:
+    code, output = cli(config, "status")
+    assert code == 1 and "has no tables yet: run `qa-mailer db upgrade`" in output
+    code, output = cli(config, "db", "upgrade")
+    assert code == 0 and "database at revision" in output
+    code, output = cli(config, "db", "current")
+    assert code == 0 and output.split(";")[0].split(": ")[1] == output.strip().split(": ")[-1]
+
+
+def test_ingest_status_quarantine_and_release(config: Config, tmp_path: Path) -> None:
+    cli(config, "db", "upgrade")
+    good, broken = tmp_path / "good.eml", tmp_path / "broken.eml"
+    good.write_bytes(make_mail(sender="ana@drvo.example.hr", subject="[VC1] Q", body="Why?"))
+    broken.write_bytes(b"\x00\x01 not mail")
+    code, output = cli(config, "ingest", str(good), str(broken), str(good))
+    assert (
+        code == 0
+        and output.count(": stored as message") == 2
+        and "already stored as message 1" in output
+    )
+    assert "Messages: 2 waiting" in cli(config, "status")[1]
+    _process_once(config)
+    code, output = cli(config, "status")
+    assert (
+        "Messages: 0 waiting, 1 processed, 0 ignored (automatic), 0 held, 1 quarantined" in output
+    )
+    assert "  HR Croatia" in output and "Outbox: 0 queued, 2 sent" in output
+    code, output = cli(config, "quarantine", "list")
+    assert "ParseError" in output and "1 quarantined" in output
+    code, output = cli(config, "quarantine", "show", "2")
+    assert "reason: ParseError" in output and "Traceback" in output
+    assert cli(config, "quarantine", "release", "1")[1].startswith(
+        "Error: not quarantined: message(s) 1"
+    )
+    code, output = cli(config, "quarantine", "release", "M-2")
+    assert code == 0 and "released 1 message(s): 2" in output
+
+
+def test_digest_names_an_unknown_session(config: Config) -> None:
+    cli(config, "db", "upgrade")
+    code, output = cli(config, "digest", "--session", "9")
+    assert code == 2 and "no session 9" in output and "(sessions: 1, 2, 3, 4, 5)" in output
+    code, output = cli(config, "digest", "--session", "1")
+    assert code == 0 and "Total: 0 questions" in output
+
+
+def test_serve_takes_mail_and_stops_cleanly_on_sigterm(config: Config) -> None:
+    cli(config, "db", "upgrade")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qa_mailer", "--config", str(config.path), "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        asyncio.run(_send_when_listening(config))
+        outbox = config.outgoing.maildir
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(_files(outbox)) < 2:
+            time.sleep(0.05)
+        assert len(_files(outbox)) == 2  # the acknowledgement and the expert's copy
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+    assert "stopping: intake closed" in output
+
+
+def _files(folder: Path) -> list[str]:
+    return [key for key, _ in mailbox.Maildir(folder, create=True).items()]
+
+
+async def _send_when_listening(config: Config) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            await aiosmtplib.send(
+                make_mail(sender="ana@drvo.example.hr", subject="[VC1] Q", body="Why?"),
+                sender="ana@drvo.example.hr",
+                recipients=[config.address.address],
+                hostname="127.0.0.1",
+                port=config.listener.port,
+                timeout=5,
+            )
+            return
+        except (OSError, aiosmtplib.SMTPConnectError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+def _process_once(config: Config) -> None:
+    """What `serve` does to stored mail, run once in this process."""
+    from qa_mailer.app import Service
+    from qa_mailer.clock import SystemClock
+    from qa_mailer.db.engine import create_engine
+
+    async def work() -> None:
+        engine = create_engine(config.database_url)
+        service = Service(config, engine, clock=SystemClock())
+        await service.pipeline.process_pending()
+        await service.sender.deliver_due()
+        await engine.dispose()
+
+    asyncio.run(work())
