@@ -40,6 +40,11 @@ class Service:
         transport: Transport | None = None,
         roster: Roster | None = None,
     ):
+        # A missing password should stop start-up, not surface as endless reconnects.
+        if config.imap is not None:
+            config.imap.password()
+        if config.outgoing.transport == "smtp" and config.smtp is not None:
+            config.smtp.password()
         self.config = config
         self.engine = engine
         self.clock = clock

@@ -128,7 +128,6 @@ class Pipeline:
 
     async def _handle(self, session: AsyncSession, message: InboundMessage) -> None:
         mail = parse_mail(message.raw)
-        message.sender, message.subject = mail.from_address or None, mail.subject[:2000]
         incoming = incoming_of(message, mail)
         config = self._config
         automatic = automatic_reason(incoming, config.address)
@@ -149,6 +148,8 @@ class Pipeline:
             accepted = await self.questions.accept(session, message, incoming)
             message.state = MessageState.PROCESSED
             message.kind = "follow-up" if accepted.follow_up else "question"
+        # Set last, so the row is written once, with the outcome, when the transaction ends.
+        message.sender, message.subject = mail.from_address or None, mail.subject[:2000]
         message.processed_at = self._clock.now()
 
     async def quarantine(self, message_id: int, reason: str, details: str) -> Outcome:

@@ -65,20 +65,19 @@ def format_status(report: StatusReport, config: Config) -> str:
     lines = [f"{'':34}{'new':>6}{'expert':>8}{'answered':>10}{'held':>6}"]
     names = {c.code: c.name for c in config.countries}
     for session in config.sessions:
-        lines.append(f"{session.code} {session.title}"[:80])
+        title = f"{session.code} {session.title}"[:70]
+        keys = [key for key in report.questions if key[0] == session.number]
+        if not keys:
+            lines.append(f"{title} (no questions yet)")
+            continue
+        lines.append(title)
         codes: list[str | None] = [c.code for c in config.countries]
-        codes += sorted(
-            {c for (n, c) in report.questions if n == session.number and c not in codes}, key=str
-        )
+        codes += sorted({c for (_, c) in keys if c not in codes}, key=lambda c: c or "~")
         for code in codes:
             counts = report.questions.get((session.number, code), Counter())
-            if code is None and not counts:
-                continue
             label = f"  {code or '--'} {names.get(code or '', 'unassigned')}"
-            lines.append(
-                f"{label:34}"
-                + "".join(f"{counts[c]:>{w}}" for c, w in zip(COLUMNS, (6, 8, 10, 6), strict=True))
-            )
+            widths = zip(COLUMNS, (6, 8, 10, 6), strict=True)
+            lines.append(f"{label:34}" + "".join(f"{counts[c]:>{w}}" for c, w in widths))
     m, o = report.messages, report.outbox
     lines.append("")
     lines.append(

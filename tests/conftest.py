@@ -143,6 +143,7 @@ async def smtp_sink() -> AsyncIterator[SmtpSink]:
     sink = SmtpSink()
     loop = asyncio.get_running_loop()
     sink.server = await loop.create_server(lambda: SMTP(sink, loop=loop), "127.0.0.1", 0)
+    sink.port = int(sink.server.sockets[0].getsockname()[1])
     yield sink
     sink.server.close()
     await sink.server.wait_closed()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from email.message import Message
 
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
@@ -20,7 +20,7 @@ def answer_mail(
     thread: Thread,
     answer: Answer,
     original_message_id: str | None,
-) -> EmailMessage:
+) -> Message:
     """The answer, with the question quoted below it, as a reply to the participant's mail."""
     session = config.session(thread.session_no)
     text = templates.render(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,7 +84,7 @@ async def produce_digest(
     return rendered
 
 
-def digest_mail(config: Config, clock: Clock, rendered: RenderedDigest) -> EmailMessage:
+def digest_mail(config: Config, clock: Clock, rendered: RenderedDigest) -> Message:
     return build_mail(
         sender=service_sender(config),
         to=list(config.organisers),

@@ -138,10 +138,19 @@ class ImapPoller:
         new = [uid for uid in await self._search(client, f"UID {last_uid + 1}:*") if uid > last_uid]
         stored = 0
         for batch in _batches(new, config.fetch_batch):
-            for uid, raw in await self._fetch(client, batch):
-                origin = ImapOrigin(config.account, config.mailbox, state.uidvalidity, uid)
-                result = await self._store.store(raw, Envelope(source="imap"), origin)
-                stored += not result.duplicate
+            fetched = await self._fetch(client, batch)
+            envelope = Envelope(source="imap")
+            results = await self._store.store_many(
+                [
+                    (
+                        raw,
+                        envelope,
+                        ImapOrigin(config.account, config.mailbox, state.uidvalidity, uid),
+                    )
+                    for uid, raw in fetched
+                ]
+            )
+            stored += sum(not result.duplicate for result in results)
             await self._mark(client, batch)
         return stored
 

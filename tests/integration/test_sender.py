@@ -6,7 +6,6 @@ import email
 import email.policy
 import mailbox
 from collections.abc import Sequence
-from email.headerregistry import Address
 from pathlib import Path
 
 import pytest
@@ -52,7 +51,7 @@ async def queue_mail(
 ) -> OutboxMail:
     async with session_factory(engine).begin() as session:
         mail = build_mail(
-            sender=Address("Q&A", addr_spec=QA),
+            sender=("Q&A", QA),
             to=list(to),
             subject="Re: Pitanje [Q-1]",
             text="Odgovor: da.",

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.servers.certs import make_certificate
 from tests.servers.ports import free_port
 
 NOBODY = 65534
@@ -71,28 +72,7 @@ class DovecotServer:
         self.users_file.write_text(
             "".join(f"{u.name}:{{PLAIN}}{u.password}\n" for u in self._users)
         )
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1,DNS:localhost",
-                "-keyout",
-                str(self.key),
-                "-out",
-                str(self.cert),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        make_certificate(self.root)
         self.config_file.write_text(
             f"""
 instance_name = qa-test-{uuid.uuid4().hex[:8]}

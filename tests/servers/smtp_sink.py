@@ -36,12 +36,9 @@ class SmtpSink:
     refuse: str | None = None
     refuse_rcpt: dict[str, str] = field(default_factory=dict)
     server: asyncio.Server | None = None
+    # A plain attribute: aiosmtpd looks the handler's attributes over, so no property may fail.
+    port: int = 0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        return int(self.server.sockets[0].getsockname()[1])
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
