@@ -44,6 +44,18 @@ async def make_digest(
     return rendered
 
 
+async def send_batches(engine: AsyncEngine, config: Config, session_no: int | None) -> list[str]:
+    """Send the waiting questions of batch-mode sessions to the experts now."""
+    from qa_mailer.route.batch import BatchDispatcher
+
+    dispatcher = BatchDispatcher(
+        config, session_factory(engine), Templates(config.templates), SystemClock()
+    )
+    sent = await dispatcher.send_due(now=True, session_no=session_no)
+    await deliver_now(engine, config)
+    return [f"VC{d.session_no}: {len(d.questions)} question(s) to {d.experts}" for d in sent]
+
+
 async def deliver_now(engine: AsyncEngine, config: Config) -> int:
     """Deliver what is due in the outbox from this process (a running `serve` would, too)."""
     transport = make_transport(config.outgoing.transport, config.outgoing.maildir, config.smtp)

@@ -21,6 +21,7 @@ from qa_mailer.ingest.imap import ImapPoller
 from qa_mailer.ingest.smtp import IntakeHandler, listening_port, start_listener
 from qa_mailer.ingest.store import MessageStore
 from qa_mailer.pipeline import Pipeline
+from qa_mailer.route.batch import BatchDispatcher
 from qa_mailer.send.sender import Sender
 from qa_mailer.send.transport import Transport, make_transport
 from qa_mailer.templates import Templates
@@ -64,6 +65,9 @@ class Service:
             on_outbox=self.sender.wakeup.set,
         )
         self.store = MessageStore(self.sessions, clock, on_stored=self.pipeline.wakeup.set)
+        self.batches = BatchDispatcher(
+            config, self.sessions, self.templates, clock, on_outbox=self.sender.wakeup.set
+        )
         self.digests = DigestScheduler(
             config,
             self.sessions,
@@ -94,6 +98,8 @@ class Service:
                 group.create_task(self.sender.run(stop), name="sender"),
                 group.create_task(self.digests.run(stop), name="digests"),
             ]
+            if any(s.expert_mail == "batch" for s in self.config.sessions):
+                tasks.append(group.create_task(self.batches.run(stop), name="batches"))
             if self.imap is not None:
                 tasks.append(group.create_task(self.imap.run(stop), name="imap"))
             self.ready.set()

@@ -208,6 +208,20 @@ def digest(context: Context, number: int, send: bool, html_file: Path | None) ->
         click.echo(f"digest mailed to {', '.join(config.organisers)}", err=True)
 
 
+@main.command("send-batch")
+@click.option(
+    "--session", "number", type=int, help="Only this session (default: every batch-mode session)."
+)
+@pass_context
+def send_batch(context: Context, number: int | None) -> None:
+    """Send the questions waiting in batch mode to the experts now, one mail per session."""
+    from qa_mailer.admin import send_batches
+
+    config = _config(context)
+    lines = run(lambda engine: send_batches(engine, config, number), config)
+    click.echo("\n".join(lines) if lines else "no questions waiting for a batch")
+
+
 @main.command()
 @pass_context
 def status(context: Context) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import itertools
 import mailbox
 import shutil
 import time
@@ -45,8 +46,11 @@ def _empty(folder: Path) -> None:
 
 def demo_config(config: Config, folder: Path) -> Config:
     """The shipped config, with every file under ``folder`` and the listener on a free port."""
+    # VC1 in batch mode: the expert answers every question in one reply.
+    sessions = (replace(config.sessions[0], expert_mail="batch"), *config.sessions[1:])
     return replace(
         config,
+        sessions=sessions,
         database_url=f"sqlite+aiosqlite:///{folder / 'qa-mailer.db'}",
         listener=replace(config.listener, enabled=True, host="127.0.0.1", port=0, protocol="smtp"),
         imap=None,
@@ -73,7 +77,7 @@ async def run_demo(shipped: Config, folder: Path, echo: Echo) -> None:
         )
         await _participants_ask(config, port, echo)
         await _settle(service, echo)
-        await _expert_answers(config, port, echo)
+        await _expert_answers(service, port, echo)
         await _settle(service, echo)
         await _digest(service, folder, echo)
         await _settle(service, echo)
@@ -111,48 +115,62 @@ async def _participants_ask(config: Config, port: int, echo: Echo) -> None:
         echo(f"   {sender.addresses[0].addr_spec!s:40} {note}")
 
 
-async def _expert_answers(config: Config, port: int, echo: Echo) -> None:
+async def _expert_answers(service: Service, port: int, echo: Echo) -> None:
+    config = service.config
+    await service.batches.send_due(now=True)
+    await _settle(service, echo)
     echo("")
-    echo("2. The expert reads the questions and answers each inline, under the quoted question:")
+    echo("2. VC1 is in batch mode: the expert gets the questions in one mail, answers under each")
+    echo("   one in a single reply, and gets a receipt:")
     for _, message in mailbox.Maildir(config.outgoing.maildir, create=False).items():
         parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
-        body = parsed.get_body(preferencelist=("plain",))
-        answer = answer_for(body.get_content()) if body is not None else None
-        if not str(parsed["Message-ID"]).startswith("<qa.route.") or answer is None:
+        if not str(parsed["Message-ID"]).startswith("<qa.route."):
             continue
-        ref = str(parsed["X-QA-Question"])
-        reply = _inline_reply(config, parsed, answer)
         await aiosmtplib.send(
-            reply,
+            _inline_reply(config, parsed),
             sender=config.sessions[0].experts[0],
             recipients=[str(parsed["Reply-To"])],
             hostname="127.0.0.1",
             port=port,
             timeout=10,
         )
-        echo(f"   answered {ref}")
+        echo(f'   the expert replied to "{parsed["Subject"]}"')
+    await _settle(service, echo)
+    for _, message in mailbox.Maildir(config.outgoing.maildir, create=False).items():
+        parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+        if str(parsed["Message-ID"]).startswith("<qa.receipt."):
+            echo(f'   receipt to the expert: "{parsed["Subject"]}"')
 
 
-def _inline_reply(config: Config, question: EmailMessage, answer: str) -> bytes:
-    body = question.get_body(preferencelist=("plain",))
+def _inline_reply(config: Config, batch: EmailMessage) -> bytes:
+    """The expert's reply: the batch quoted, an answer typed under each question."""
+    body = batch.get_body(preferencelist=("plain",))
     assert body is not None
-    quoted = body.get_content().strip().split("\n")
-    lines = [f"On {question['Date']}, {question['From']} wrote:"]
-    for line in quoted:
-        lines.append(f"> {line}" if line else ">")
-        if line.startswith("[Q-"):
-            lines += ["", answer, ""]
-    lines += ["", "-- ", "Prof. Example Expert", "Sent from my iPhone"]
-    reply = EmailMessage()
-    reply["From"] = config.sessions[0].experts[0]
-    reply["To"] = str(question["Reply-To"])
-    reply["Subject"] = f"Re: {question['Subject']}"
-    reply["Message-ID"] = make_msgid(domain="expert.example.org")
-    reply["In-Reply-To"] = str(question["Message-ID"])
-    reply["References"] = str(question["Message-ID"])
-    reply["Date"] = format_datetime(SystemClock().now())
-    reply.set_content("\n".join(lines))
-    return reply.as_bytes()
+    lines = body.get_content().replace("\r\n", "\n").strip().split("\n")
+    starts = [i for i, line in enumerate(lines) if line.startswith("[Q-")] + [len(lines)]
+    reply = [
+        "Dear colleagues, my answers are below.",
+        "",
+        f"On {batch['Date']}, {batch['From']} wrote:",
+    ]
+    reply += [f"> {line}" if line else ">" for line in lines[: starts[0]]]
+    for begin, end in itertools.pairwise(starts):
+        block = lines[begin:end]
+        while block and not block[-1].strip():
+            block.pop()
+        reply += [f"> {line}" if line else ">" for line in block]
+        reply += ["", answer_for("\n".join(block)) or "I will answer this one in the session.", ""]
+    reply += ["Best regards,", "Prof. Example Expert", "", "Sent from my iPhone"]
+    mail = EmailMessage()
+    mail["From"] = config.sessions[0].experts[0]
+    mail["To"] = str(batch["Reply-To"])
+    mail["Subject"] = f"Re: {batch['Subject']}"
+    mail["Message-ID"] = make_msgid(domain="expert.example.org")
+    mail["In-Reply-To"] = str(batch["Message-ID"])
+    mail["References"] = str(batch["Message-ID"])
+    mail["Date"] = format_datetime(SystemClock().now())
+    mail.set_content("\n".join(reply))
+    return mail.as_bytes()
 
 
 async def _digest(service: Service, folder: Path, echo: Echo) -> None:

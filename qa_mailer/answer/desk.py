@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +10,8 @@ from sqlalchemy.orm import selectinload
 
 from qa_mailer.answer.checks import CheckContext, hold_reason
 from qa_mailer.answer.mails import answer_mail
+from qa_mailer.answer.outcome import ReplyOutcome
+from qa_mailer.answer.receipt import receipt_mail
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
@@ -29,16 +30,6 @@ from qa_mailer.send.outbox import enqueue
 from qa_mailer.templates import Templates
 
 log = logging.getLogger("qa_mailer.answer")
-
-
-@dataclass
-class ReplyOutcome:
-    """What one expert reply did: answers published or held, and why anything was held."""
-
-    published: list[Answer] = field(default_factory=list)
-    held: list[Answer] = field(default_factory=list)
-    unanswered: list[Question] = field(default_factory=list)
-    hold_reason: str | None = None
 
 
 class AnswerDesk:
@@ -65,10 +56,16 @@ class AnswerDesk:
             html=incoming.mail.html,
             questions=[QuestionRef(q.ref, q.body) for q in dispatch.questions],
         )
-        pairs = pair_answers(parsed, dispatch.questions)
-        outcome = ReplyOutcome(unanswered=[q for q in dispatch.questions if q not in dict(pairs)])
-        if not pairs:
-            return self._hold(message, "no answer text found in the reply", outcome)
+        pairs, unmatched = pair_answers(parsed, dispatch.questions)
+        answered = {question.id for question, _ in pairs}
+        outcome = ReplyOutcome(
+            unanswered=[
+                q
+                for q in dispatch.questions
+                if q.id not in answered and q.state != QuestionState.ANSWERED
+            ],
+            unmatched=unmatched,
+        )
         for question, text in pairs:
             answer = Answer(
                 question_id=question.id,
@@ -87,16 +84,31 @@ class AnswerDesk:
             else:
                 await self.publish(session, answer)
                 outcome.published.append(answer)
-        if reason:
-            return self._hold(message, reason, outcome)
-        message.state, message.kind = MessageState.PROCESSED, "reply"
-        log.info(
-            "%s reply from %s answered %s",
-            incoming.mail.message_id,
-            incoming.sender,
-            ", ".join(a.question.ref for a in outcome.published),
-        )
-        return outcome
+        if reason is None:
+            # Only a proven expert hears back: a receipt to anyone else would tell a stranger
+            # what the expert was asked.
+            if not pairs:
+                self._hold(message, "no answer text found in the reply", outcome)
+            else:
+                message.state, message.kind = MessageState.PROCESSED, "reply"
+            enqueue(
+                session,
+                receipt_mail(
+                    self._config, self._templates, self._clock, dispatch, incoming, outcome
+                ),
+                kind=OutboxKind.RECEIPT,
+                envelope_from=self._config.address.address,
+                clock=self._clock,
+                dispatch_id=None,
+            )
+            log.info(
+                "%s reply from %s answered %s",
+                incoming.mail.message_id,
+                incoming.sender,
+                ", ".join(a.question.ref for a in outcome.published) or "nothing",
+            )
+            return outcome
+        return self._hold(message, reason, outcome)
 
     async def publish(self, session: AsyncSession, answer: Answer) -> None:
         """Queue the answer to its participant and mark the question answered."""
@@ -135,23 +147,31 @@ class AnswerDesk:
         return outcome
 
 
-def pair_answers(parsed: ParsedReply, questions: list[Question]) -> list[tuple[Question, str]]:
-    """(question, answer text) for each question the reply answers.
+def pair_answers(
+    parsed: ParsedReply, questions: list[Question]
+) -> tuple[list[tuple[Question, str]], list[str]]:
+    """(question, answer text) for each question the reply answers, and the unmatched answers.
 
-    Answers that name a question's reference go to it; with a single question, the whole new
-    text is its answer when the reply did not write under a quote.
+    Answers that name a question's reference go to it; with a single question, an answer
+    without a reference is its answer, and so is the whole new text when the reply did not
+    write under a quote. Answers that name no question of this mail are returned apart, for
+    the expert's receipt: they are not published.
     """
     by_ref = {q.ref: q for q in questions}
     pairs: dict[int, tuple[Question, str]] = {}
+    unmatched: list[str] = []
     for answer in parsed.answers:
+        if not answer.answer.strip():
+            continue
         question = by_ref.get(answer.ref or "")
         if question is None and len(questions) == 1 and answer.ref is None:
             question = questions[0]
-        if question is None or not answer.answer.strip():
+        if question is None:
+            unmatched.append(answer.answer.strip())
             continue
         previous = pairs.get(question.id)
         text = f"{previous[1]}\n\n{answer.answer}" if previous else answer.answer
         pairs[question.id] = (question, text.strip())
-    if not pairs and len(questions) == 1 and parsed.new_text.strip():
+    if not pairs and not unmatched and len(questions) == 1 and parsed.new_text.strip():
         pairs[questions[0].id] = (questions[0], parsed.new_text.strip())
-    return list(pairs.values())
+    return list(pairs.values()), unmatched

@@ -114,7 +114,10 @@ def expert_mail(
     views = [question_view(config, q, t) for q, t in questions]
     text = templates.render("to_expert.txt", session=session, question=views[0], questions=views)
     refs = " ".join(f"[{view.ref}]" for view in views)
-    subject = f"{refs} [{session.code}] {views[0].subject}"
+    if len(views) == 1:
+        subject = f"{refs} [{session.code}] {views[0].subject}"
+    else:
+        subject = f"[{session.code}] {len(views)} questions: {refs}"
     return build_mail(
         sender=service_sender(config, f"{config.service_name} {session.code}"),
         to=dispatch.experts.split(","),

@@ -7,7 +7,6 @@ acknowledgement and the expert's mail are committed together or not at all.
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,7 +20,6 @@ from qa_mailer.classify.threading import ThreadMatch, find_thread, subject_key
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import (
-    Dispatch,
     InboundMessage,
     OutboxKind,
     OutboxMail,
@@ -30,7 +28,8 @@ from qa_mailer.db import (
     Thread,
 )
 from qa_mailer.replies import parse_reply
-from qa_mailer.route.mails import acknowledgement, expert_mail
+from qa_mailer.route.dispatch import dispatch
+from qa_mailer.route.mails import acknowledgement
 from qa_mailer.send.outbox import enqueue
 from qa_mailer.templates import Templates
 
@@ -109,7 +108,16 @@ class QuestionDesk:
                 question_id=question.id,
             )
             acknowledged = True
-        await self._dispatch(session, question, thread)
+        if config.session(thread.session_no).expert_mail == "each":
+            await dispatch(
+                session,
+                config,
+                self._templates,
+                self._clock,
+                thread.session_no,
+                [(question, thread)],
+            )
+        # In batch mode the question waits for the BatchDispatcher.
         log.info(
             "%s %s from %s: session VC%d (%s), country %s (%s)%s",
             mail.message_id,
@@ -166,33 +174,6 @@ class QuestionDesk:
             )
         )
         return (recent or 0) < self._config.ack_limit_per_hour
-
-    async def _dispatch(self, session: AsyncSession, question: Question, thread: Thread) -> None:
-        config = self._config
-        experts = config.session(thread.session_no).experts
-        dispatch = Dispatch(
-            token=new_token(),
-            session_no=thread.session_no,
-            experts=",".join(experts),
-            created_at=self._clock.now(),
-        )
-        dispatch.questions = [question]
-        session.add(dispatch)
-        await session.flush()
-        enqueue(
-            session,
-            expert_mail(config, self._templates, self._clock, dispatch, [(question, thread)]),
-            kind=OutboxKind.ROUTE,
-            envelope_from=config.address.address,
-            clock=self._clock,
-            question_id=question.id,
-            dispatch_id=dispatch.id,
-        )
-
-
-def new_token() -> str:
-    """An unguessable reply token: 80 random bits, in characters every mail system keeps."""
-    return secrets.token_hex(10)
 
 
 def question_text(incoming: Incoming) -> str:

@@ -29,7 +29,6 @@ from qa_mailer.db import (
 from qa_mailer.db.engine import session_factory
 from qa_mailer.ingest.store import Envelope, MessageStore
 from qa_mailer.pipeline import Outcome, Pipeline
-from qa_mailer.route.questions import QuestionDesk
 from qa_mailer.templates import Templates
 from tests.helpers import EXPERT, QA, FakeClock, make_mail, write_config
 
@@ -70,6 +69,13 @@ class Desk:
     async def questions(self) -> list[Question]:
         async with session_factory(self.engine)() as session:
             return list(await session.scalars(select(Question).order_by(Question.id)))
+
+
+def plain(mail: EmailMessage) -> str:
+    """The plain-text body of an outgoing mail, with its line ends as Python writes them."""
+    body = mail.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content()).replace("\r\n", "\n")
 
 
 def make_desk(config: Config, engine: AsyncEngine, clock: FakeClock) -> Desk:
@@ -130,7 +136,7 @@ async def test_a_question_is_threaded_acknowledged_and_sent_to_the_expert(desk: 
     assert route["To"] == EXPERT and route["Subject"].startswith("[Q-1] [VC2] ")
     token = str(route["Reply-To"]).split("+r")[1].split("@")[0]
     assert len(token) == 20 and token in str(route["Message-ID"])
-    assert "[Q-1] Tko bi trebao voditi klaster?" in route.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "[Q-1] Tko bi trebao voditi klaster?" in plain(route)
 
 
 @pytest.mark.asyncio
@@ -151,7 +157,7 @@ async def test_the_experts_reply_reaches_the_participant_threaded(
         answer_mail["To"] == "ana@drvo.example.hr"
         and answer_mail["In-Reply-To"] == "<q1@drvo.example.hr>"
     )
-    text = answer_mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    text = plain(answer_mail)
     assert "The chamber should start it, the firms should lead it." in text
     assert "> Tko bi trebao voditi klaster?" in text and "On Thu" not in text
     [question] = await desk.questions()
@@ -267,7 +273,7 @@ async def test_a_follow_up_joins_its_thread_and_reaches_the_expert_without_a_new
         and len(await desk.outbox(OutboxKind.ROUTE)) == 3
     )
     routes = await desk.outbox(OutboxKind.ROUTE)
-    assert "This is a follow-up to Q-1." in routes[1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "This is a follow-up to Q-1." in plain(routes[1])
 
 
 @pytest.mark.asyncio
@@ -316,17 +322,15 @@ async def test_unparseable_mail_is_quarantined_and_can_be_put_back(desk: Desk) -
 
 
 @pytest.mark.asyncio
-async def test_a_crash_mid_processing_leaves_nothing_half_done(desk: Desk) -> None:
-    original = QuestionDesk._dispatch
-
-    async def crash_after_the_question_and_ack(self: QuestionDesk, *args: object) -> None:
+async def test_a_crash_mid_processing_leaves_nothing_half_done(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def crash_after_the_question_and_ack(*args: object) -> None:
         raise RuntimeError("the process died here")
 
-    QuestionDesk._dispatch = crash_after_the_question_and_ack  # type: ignore[method-assign]
-    try:
+    with monkeypatch.context() as patch:
+        patch.setattr("qa_mailer.route.questions.dispatch", crash_after_the_question_and_ack)
         outcome = await desk.receive(ask())
-    finally:
-        QuestionDesk._dispatch = original  # type: ignore[method-assign]
     assert outcome.state == MessageState.QUARANTINED and "the process died here" in (
         outcome.reason or ""
     )

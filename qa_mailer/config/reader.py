@@ -1,209 +1,33 @@
-"""config.toml read once into frozen dataclasses, and checked before anything starts.
-
-Every key, its default and its meaning is documented in the shipped ``config.toml`` and the
-README. An error names the file, the key and what was expected. Secrets never live in the file:
-keys ending in ``_env`` name the environment variable that holds them.
-"""
+"""Reading config.toml: typed access to each table, and an error naming the key for every mistake."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from qa_mailer.addresses import ServiceAddress, is_address, normalise
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message says where and why."""
-
-
-Security = Literal["tls", "starttls", "none"]
-SECURITY_CHOICES: tuple[Security, ...] = ("tls", "starttls", "none")
-
-
-@dataclass(frozen=True)
-class SessionConfig:
-    """One videoconference session of the programme."""
-
-    number: int
-    title: str
-    start: datetime
-    end: datetime
-    experts: tuple[str, ...]
-
-    @property
-    def code(self) -> str:
-        return f"VC{self.number}"
-
-
-@dataclass(frozen=True)
-class CountryConfig:
-    """A participating country: its code, name, and the mail domains that imply it."""
-
-    code: str
-    name: str
-    domains: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ListenerConfig:
-    """The SMTP or LMTP listener that takes mail in."""
-
-    enabled: bool
-    host: str
-    port: int
-    protocol: Literal["smtp", "lmtp"]
-    max_message_bytes: int
-
-
-@dataclass(frozen=True)
-class ImapConfig:
-    """The Q&A mailbox polled with IMAP IDLE."""
-
-    host: str
-    port: int
-    security: Security
-    username: str
-    password_env: str
-    mailbox: str
-    processed: Literal["folder", "keyword"]
-    processed_folder: str
-    processed_keyword: str
-    use_idle: bool
-    idle_renew_seconds: float
-    poll_seconds: float
-    timeout_seconds: float
-    fetch_batch: int
-    ca_file: Path | None
-
-    def password(self) -> str:
-        """The password from the environment variable the config names."""
-        return _secret(self.password_env, "imap.password_env")
-
-    @property
-    def account(self) -> str:
-        return f"{self.username}@{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class SmtpRelayConfig:
-    """The relay that outgoing mail is handed to when ``outgoing.transport = "smtp"``."""
-
-    host: str
-    port: int
-    security: Security
-    username: str | None
-    password_env: str | None
-    timeout_seconds: float
-    ca_file: Path | None
-
-    def password(self) -> str | None:
-        if self.password_env is None:
-            return None
-        return _secret(self.password_env, "smtp.password_env")
-
-
-@dataclass(frozen=True)
-class OutgoingConfig:
-    """How outgoing mail leaves: a local Maildir or an SMTP relay, with retries."""
-
-    transport: Literal["maildir", "smtp"]
-    maildir: Path
-    max_attempts: int
-    retry_base_seconds: float
-    retry_max_seconds: float
-
-
-@dataclass(frozen=True)
-class DigestConfig:
-    """When and how the organisers' digest is produced."""
-
-    automatic: bool
-    delay: timedelta
-    write_to: Path | None
-
-
-@dataclass(frozen=True)
-class ExpertCheckConfig:
-    """How strictly an expert's reply must prove where it comes from."""
-
-    require_authentication: bool
-    trusted_authserv_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Config:
-    """The whole validated configuration."""
-
-    path: Path
-    service_name: str
-    address: ServiceAddress
-    timezone: ZoneInfo
-    database_url: str
-    templates: Path | None
-    listener: ListenerConfig
-    imap: ImapConfig | None
-    smtp: SmtpRelayConfig | None
-    outgoing: OutgoingConfig
-    organisers: tuple[str, ...]
-    roster: Path | None
-    acknowledge: bool
-    ack_limit_per_hour: int
-    expert_check: ExpertCheckConfig
-    digest: DigestConfig
-    countries: tuple[CountryConfig, ...]
-    sessions: tuple[SessionConfig, ...]
-
-    def session(self, number: int) -> SessionConfig:
-        """The session with this number; KeyError when there is none."""
-        for session in self.sessions:
-            if session.number == number:
-                return session
-        raise KeyError(number)
-
-    @property
-    def experts(self) -> frozenset[str]:
-        """Every expert address of every session."""
-        return frozenset(e for session in self.sessions for e in session.experts)
-
-
-DEFAULT_COUNTRIES = (
-    CountryConfig("BG", "Bulgaria", ("bg",)),
-    CountryConfig("HR", "Croatia", ("hr",)),
-    CountryConfig("RS", "Serbia", ("rs", "srb")),
-    CountryConfig("TR", "Turkey", ("tr",)),
-    CountryConfig("RU", "Russia", ("ru", "su")),
+from qa_mailer.config.model import (
+    DEFAULT_COUNTRIES,
+    EXPERT_MAIL_CHOICES,
+    SECURITY_CHOICES,
+    Config,
+    ConfigError,
+    CountryConfig,
+    DigestConfig,
+    ExpertCheckConfig,
+    ExpertMail,
+    ImapConfig,
+    ListenerConfig,
+    OutgoingConfig,
+    Security,
+    SessionConfig,
+    SmtpRelayConfig,
 )
-
-
-def load_config(path: Path | str) -> Config:
-    """Read and validate ``path``; raise ConfigError naming the key on any problem."""
-    path = Path(path)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from None
-    return _Reader(path).config(data)
-
-
-def _secret(variable: str, key: str) -> str:
-    value = os.environ.get(variable)
-    if not value:
-        raise ConfigError(f"{key}: environment variable {variable} is not set")
-    return value
-
 
 T = TypeVar("T")
 
@@ -211,7 +35,7 @@ T = TypeVar("T")
 class _Section:
     """Typed access to one table of the file, remembering its dotted name for errors."""
 
-    def __init__(self, reader: _Reader, name: str, data: Mapping[str, Any], known: set[str]):
+    def __init__(self, reader: Reader, name: str, data: Mapping[str, Any], known: set[str]):
         unknown = sorted(set(data) - known)
         if unknown:
             raise reader.error(
@@ -292,7 +116,7 @@ class _Section:
         return self.reader.resolve(value)
 
 
-class _Reader:
+class Reader:
     def __init__(self, path: Path):
         self.path = path
 
@@ -318,9 +142,20 @@ class _Reader:
         programme = self.table(
             data,
             "programme",
-            {"experts", "organisers", "roster", "acknowledge", "ack_limit_per_hour"},
+            {
+                "experts",
+                "organisers",
+                "roster",
+                "acknowledge",
+                "ack_limit_per_hour",
+                "expert_mail",
+                "batch_minutes",
+            },
         )
         default_experts = programme.addresses("experts")
+        default_mode = cast(
+            ExpertMail, programme.choice("expert_mail", EXPERT_MAIL_CHOICES, "each")
+        )
         countries = self.countries(data)
         outgoing = self.outgoing(data)
         smtp = self.smtp(data) if "smtp" in data else None
@@ -341,10 +176,11 @@ class _Reader:
             roster=programme.path("roster", None),
             acknowledge=programme.flag("acknowledge", True),
             ack_limit_per_hour=programme.integer("ack_limit_per_hour", 5, minimum=0),
+            batch_every=timedelta(minutes=programme.number("batch_minutes", 60)),
             expert_check=self.expert_check(data),
             digest=self.digest(data),
             countries=countries,
-            sessions=self.sessions(data, timezone, default_experts),
+            sessions=self.sessions(data, timezone, default_experts, default_mode),
         )
 
     def zone(self, section: _Section, key: str, default: str) -> ZoneInfo:
@@ -519,7 +355,11 @@ class _Reader:
         return tuple(countries)
 
     def sessions(
-        self, data: Mapping[str, Any], timezone: ZoneInfo, default_experts: tuple[str, ...]
+        self,
+        data: Mapping[str, Any],
+        timezone: ZoneInfo,
+        default_experts: tuple[str, ...],
+        default_mode: ExpertMail,
     ) -> tuple[SessionConfig, ...]:
         entries = data.get("sessions")
         if not isinstance(entries, list) or not entries:
@@ -530,7 +370,10 @@ class _Reader:
             if not isinstance(entry, dict):
                 raise self.error(name, "a table", repr(entry))
             section = _Section(
-                self, name, entry, {"number", "title", "start", "end", "timezone", "experts"}
+                self,
+                name,
+                entry,
+                {"number", "title", "start", "end", "timezone", "experts", "expert_mail"},
             )
             number = section.integer("number", None, minimum=1, maximum=99)
             if any(s.number == number for s in sessions):
@@ -555,7 +398,10 @@ class _Reader:
                     "at least one expert here or in programme.experts",
                     "none",
                 )
-            sessions.append(SessionConfig(number, section.text("title"), start, end, experts))
+            mode = cast(
+                ExpertMail, section.choice("expert_mail", EXPERT_MAIL_CHOICES, default_mode)
+            )
+            sessions.append(SessionConfig(number, section.text("title"), start, end, experts, mode))
         return tuple(sorted(sessions, key=lambda s: s.start))
 
     def moment(self, section: _Section, key: str, zone: ZoneInfo) -> datetime:

@@ -1,0 +1,188 @@
+"""The configuration's values: frozen dataclasses, one per table of config.toml."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from qa_mailer.addresses import ServiceAddress
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+Security = Literal["tls", "starttls", "none"]
+ExpertMail = Literal["each", "batch"]
+EXPERT_MAIL_CHOICES: tuple[ExpertMail, ...] = ("each", "batch")
+SECURITY_CHOICES: tuple[Security, ...] = ("tls", "starttls", "none")
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """One videoconference session of the programme."""
+
+    number: int
+    title: str
+    start: datetime
+    end: datetime
+    experts: tuple[str, ...]
+    # "each": every question goes to the expert as it arrives; "batch": questions wait and go
+    # together, one mail with several [Q-n] anchors, every programme.batch_minutes.
+    expert_mail: ExpertMail = "each"
+
+    @property
+    def code(self) -> str:
+        return f"VC{self.number}"
+
+
+@dataclass(frozen=True)
+class CountryConfig:
+    """A participating country: its code, name, and the mail domains that imply it."""
+
+    code: str
+    name: str
+    domains: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    """The SMTP or LMTP listener that takes mail in."""
+
+    enabled: bool
+    host: str
+    port: int
+    protocol: Literal["smtp", "lmtp"]
+    max_message_bytes: int
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    """The Q&A mailbox polled with IMAP IDLE."""
+
+    host: str
+    port: int
+    security: Security
+    username: str
+    password_env: str
+    mailbox: str
+    processed: Literal["folder", "keyword"]
+    processed_folder: str
+    processed_keyword: str
+    use_idle: bool
+    idle_renew_seconds: float
+    poll_seconds: float
+    timeout_seconds: float
+    fetch_batch: int
+    ca_file: Path | None
+
+    def password(self) -> str:
+        """The password from the environment variable the config names."""
+        return _secret(self.password_env, "imap.password_env")
+
+    @property
+    def account(self) -> str:
+        return f"{self.username}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SmtpRelayConfig:
+    """The relay that outgoing mail is handed to when ``outgoing.transport = "smtp"``."""
+
+    host: str
+    port: int
+    security: Security
+    username: str | None
+    password_env: str | None
+    timeout_seconds: float
+    ca_file: Path | None
+
+    def password(self) -> str | None:
+        if self.password_env is None:
+            return None
+        return _secret(self.password_env, "smtp.password_env")
+
+
+@dataclass(frozen=True)
+class OutgoingConfig:
+    """How outgoing mail leaves: a local Maildir or an SMTP relay, with retries."""
+
+    transport: Literal["maildir", "smtp"]
+    maildir: Path
+    max_attempts: int
+    retry_base_seconds: float
+    retry_max_seconds: float
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    """When and how the organisers' digest is produced."""
+
+    automatic: bool
+    delay: timedelta
+    write_to: Path | None
+
+
+@dataclass(frozen=True)
+class ExpertCheckConfig:
+    """How strictly an expert's reply must prove where it comes from."""
+
+    require_authentication: bool
+    trusted_authserv_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    path: Path
+    service_name: str
+    address: ServiceAddress
+    timezone: ZoneInfo
+    database_url: str
+    templates: Path | None
+    listener: ListenerConfig
+    imap: ImapConfig | None
+    smtp: SmtpRelayConfig | None
+    outgoing: OutgoingConfig
+    organisers: tuple[str, ...]
+    roster: Path | None
+    acknowledge: bool
+    ack_limit_per_hour: int
+    batch_every: timedelta
+    expert_check: ExpertCheckConfig
+    digest: DigestConfig
+    countries: tuple[CountryConfig, ...]
+    sessions: tuple[SessionConfig, ...]
+
+    def session(self, number: int) -> SessionConfig:
+        """The session with this number; KeyError when there is none."""
+        for session in self.sessions:
+            if session.number == number:
+                return session
+        raise KeyError(number)
+
+    @property
+    def experts(self) -> frozenset[str]:
+        """Every expert address of every session."""
+        return frozenset(e for session in self.sessions for e in session.experts)
+
+
+DEFAULT_COUNTRIES = (
+    CountryConfig("BG", "Bulgaria", ("bg",)),
+    CountryConfig("HR", "Croatia", ("hr",)),
+    CountryConfig("RS", "Serbia", ("rs", "srb")),
+    CountryConfig("TR", "Turkey", ("tr",)),
+    CountryConfig("RU", "Russia", ("ru", "su")),
+)
+
+
+def _secret(variable: str, key: str) -> str:
+    value = os.environ.get(variable)
+    if not value:
+        raise ConfigError(f"{key}: environment variable {variable} is not set")
+    return value

@@ -1,0 +1,102 @@
+"""Batch mode: a session's questions wait and reach the expert together, in one mail.
+
+A batch goes out when its oldest question has waited ``programme.batch_minutes`` (or at once
+with `qa-mailer send-batch`). The expert answers under each [Q-n] in one reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qa_mailer.backoff import wait_or_stop
+from qa_mailer.clock import Clock
+from qa_mailer.config import Config
+from qa_mailer.db import Dispatch, Question, QuestionState, Thread, dispatch_questions
+from qa_mailer.db.engine import SessionFactory
+from qa_mailer.route.dispatch import dispatch
+from qa_mailer.templates import Templates
+
+log = logging.getLogger("qa_mailer.route")
+
+# More than this in one mail is hard to answer inline; the rest go in the next mail.
+MAX_PER_MAIL = 20
+CHECK_SECONDS = 30.0
+
+
+class BatchDispatcher:
+    def __init__(
+        self,
+        config: Config,
+        sessions: SessionFactory,
+        templates: Templates,
+        clock: Clock,
+        on_outbox: Callable[[], None] = lambda: None,
+    ):
+        self._config = config
+        self._sessions = sessions
+        self._templates = templates
+        self._clock = clock
+        self._on_outbox = on_outbox
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.send_due()
+            except Exception:
+                log.exception("batch check failed; trying again shortly")
+            await wait_or_stop(stop, CHECK_SECONDS)
+
+    async def send_due(self, *, now: bool = False, session_no: int | None = None) -> list[Dispatch]:
+        """Send every batch that is due (all waiting ones with ``now``); return the dispatches."""
+        sent: list[Dispatch] = []
+        for session_config in self._config.sessions:
+            if session_config.expert_mail != "batch" or session_no not in (
+                None,
+                session_config.number,
+            ):
+                continue
+            async with self._sessions.begin() as session:
+                waiting = await waiting_questions(session, session_config.number)
+                if not waiting:
+                    continue
+                oldest = min(q.asked_at for q, _ in waiting)
+                if not now and oldest + self._config.batch_every > self._clock.now():
+                    continue
+                for start in range(0, len(waiting), MAX_PER_MAIL):
+                    chunk = waiting[start : start + MAX_PER_MAIL]
+                    sent.append(
+                        await dispatch(
+                            session,
+                            self._config,
+                            self._templates,
+                            self._clock,
+                            session_config.number,
+                            chunk,
+                        )
+                    )
+                log.info("batch of %d question(s) for %s queued", len(waiting), session_config.code)
+        if sent:
+            self._on_outbox()
+        return sent
+
+
+async def waiting_questions(
+    session: AsyncSession, session_no: int
+) -> list[tuple[Question, Thread]]:
+    """Questions of a session that no mail to the expert has carried yet, oldest first."""
+    rows = await session.execute(
+        select(Question, Thread)
+        .join(Thread, Question.thread_id == Thread.id)
+        .where(
+            Thread.session_no == session_no,
+            Question.state == QuestionState.NEW,
+            ~exists().where(dispatch_questions.c.question_id == Question.id),
+        )
+        .order_by(Question.id)
+    )
+    return [(question, thread) for question, thread in rows]
