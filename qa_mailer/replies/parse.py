@@ -6,9 +6,12 @@ import logging
 from collections.abc import Sequence
 
 from qa_mailer.replies.classify import classify
+from qa_mailer.replies.history import reread_history
 from qa_mailer.replies.html_quotes import html_to_marked_text
 from qa_mailer.replies.lines import normalise, split_lines
 from qa_mailer.replies.model import ParsedReply, QuestionRef
+from qa_mailer.replies.questions import Questions
+from qa_mailer.replies.split import split_reply
 from qa_mailer.replies.trim import new_text, reply_text
 
 log = logging.getLogger("qa_mailer.replies")
@@ -32,4 +35,13 @@ def parse_reply(
 
 def _parse_body(body: str, questions: Sequence[QuestionRef]) -> ParsedReply:
     lines = classify(split_lines(normalise(body)))
-    return ParsedReply(reply=reply_text(lines), new_text=new_text(lines), preamble="", answers=())
+    known = Questions(questions)
+    preamble, answers = split_reply(lines, known)
+    if not answers:
+        reread = reread_history(lines, known)
+        if reread is not None:
+            lines = reread
+            preamble, answers = split_reply(lines, known)
+    return ParsedReply(
+        reply=reply_text(lines), new_text=new_text(lines), preamble=preamble, answers=answers
+    )

@@ -153,3 +153,11 @@ GREETINGS = _words(
     " | szanowni | szanowny | szanowna | olá | prezado | prezada | caro | cara | bom dia | hej"
     " | kære | kjære | god morgen | доброго дня | вітаю | шановні | шановний"
 )
+
+# Words that make one answer under two quoted questions answer both ("Both: yes", "Оба ...").
+BOTH = _words(
+    "both | all | оба | обе | все | всички | двата | двете | двамата | oba | obje | obe | sva"
+    " | svi | сва | сви | her ikisi | ikisi | hepsi | beide | alle | les deux | tous | toutes"
+    " | ambos | ambas | todos | todas | entrambi | tutti | tutte | obie | obu | båda | alla"
+    " | begge | обидва | обидві | всі"
+)
