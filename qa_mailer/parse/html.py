@@ -202,7 +202,7 @@ def _join(tokens: Iterator[_Token]) -> str:
             out.append("\n" * (pending - trailing_newlines))
             trailing_newlines = pending
         pending = 0
-        if trailing_newlines and not isinstance(token, _Raw):
+        if (trailing_newlines or not out) and not isinstance(token, _Raw):
             text = text.lstrip(" ")
         if not text:
             continue
