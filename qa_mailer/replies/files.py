@@ -18,18 +18,24 @@ from typing import Any
 from qa_mailer.replies.model import ParsedReply, QuestionRef
 
 _HTML_SUFFIXES = frozenset({".html", ".htm"})
-_MAIL_SUFFIXES = frozenset({".eml", ".msg", ".mbox", ".mail"})
+_TEXT_SUFFIXES = frozenset({".txt", ".text"})
+_MAIL_SUFFIXES = frozenset({".eml", ".mbox", ".mail"})
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}charset=[\"']?([\w.:-]{1,40})", re.IGNORECASE)
 # Enough of the start of a file to tell mail from a bare body.
 _SNIFF = 4096
-_HEADER_LINE = re.compile(rb"^[A-Za-z][A-Za-z0-9-]{0,60}:[ \t]", re.MULTILINE)
+# Headers every stored mail has; "Q-17: yes" at the top of a bare body is not one of them.
+_MAIL_HEADER = re.compile(
+    rb"^(?:from|date|subject|message-id|mime-version|received|content-type|return-path):[ \t]",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
 def load_reply_file(path: Path) -> tuple[str | None, str | None]:
     """Read a reply from ``path`` and return its (plain text, HTML) bodies."""
     data = path.read_bytes()
     suffix = path.suffix.casefold()
-    if suffix in _MAIL_SUFFIXES or (suffix not in _HTML_SUFFIXES and _looks_like_mail(data)):
+    known = _MAIL_SUFFIXES | _HTML_SUFFIXES | _TEXT_SUFFIXES
+    if suffix in _MAIL_SUFFIXES or (suffix not in known and _looks_like_mail(data)):
         return _mail_bodies(data)
     if suffix in _HTML_SUFFIXES:
         declared = _META_CHARSET.search(data[:_SNIFF])
@@ -55,8 +61,8 @@ def decode(data: bytes, charset: str | None) -> str:
 
 
 def _looks_like_mail(data: bytes) -> bool:
-    head = data[:_SNIFF]
-    return len(_HEADER_LINE.findall(head.split(b"\n\n", 1)[0])) >= 2
+    head = data[:_SNIFF].replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+    return len(_MAIL_HEADER.findall(head)) >= 2
 
 
 def _mail_bodies(data: bytes) -> tuple[str | None, str | None]:

@@ -88,10 +88,11 @@ def _answers_on_top(
     top: str, order: Sequence[str], asked: Sequence[str], questions: Questions
 ) -> tuple[str, tuple[Answer, ...]]:
     # ``order`` numbers a list ("1." is the caller's first question); ``asked`` is what the
-    # quote shows was asked in this mail, which decides whether a plain answer has one owner.
+    # quote shows was asked in this mail. With one question asked, a numbered list is steps
+    # of its answer, and a plain answer has one owner.
     if not top.strip():
         return "", ()
-    listed = split_items(top, order, questions)
+    listed = split_items(top, order if len(asked) >= 2 else (), questions)
     if listed is not None:
         preamble, items = listed
         answers = [

@@ -75,13 +75,26 @@ def reply_text(lines: Sequence[Line]) -> str:
     """The trimmed reply: new text plus the quoted blocks that sit between it."""
     keep: set[int] = set()
     for block in kept_blocks(lines, quote_blocks(lines)):
-        keep.update(range(block.start, block.end + 1))
+        keep.update(_shown(lines, block))
     return join(
         line.raw if line.kind is not Kind.BLANK else ""
         for index, line in enumerate(lines)
-        if line.kind in {Kind.TEXT, Kind.BLANK}
-        or (index in keep and line.kind is Kind.QUOTE and not line.header)
+        if line.kind in {Kind.TEXT, Kind.BLANK} or index in keep
     )
+
+
+def _shown(lines: Sequence[Line], block: QuoteBlock) -> Iterable[int]:
+    # Quoted headers go, and so do the empty quoted lines that only set them apart.
+    after_header = False
+    for index in range(block.start, block.end + 1):
+        line = lines[index]
+        if line.header:
+            after_header = True
+            continue
+        if line.kind is not Kind.QUOTE or (after_header and line.blank):
+            continue
+        after_header = False
+        yield index
 
 
 def new_text(lines: Sequence[Line]) -> str:

@@ -60,9 +60,12 @@ def _by_anchor(
 def _by_words(lines: Sequence[str], questions: Questions, after: str | None) -> list[Unit]:
     if not questions:
         # Nothing to compare with: any quoted text but the mail's own wording may be a
-        # question whose reference was cut away.
+        # question whose reference was cut away. Text that starts mid-sentence, in lower
+        # case, is the rest of the question quoted just before it.
         body = _without_template_tail(lines)
-        return [Unit(body, None, question=bool(body) and not is_template(body))]
+        first = next((line.strip() for line in body if line.strip()), "")
+        ref = after if first[:1].islower() else None
+        return [Unit(body, ref, question=bool(body) and not is_template(body))]
     units: list[Unit] = []
     for paragraph in _paragraphs(lines):
         ref = None if is_template(paragraph) else questions.match("\n".join(paragraph), after)
