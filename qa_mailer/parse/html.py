@@ -48,7 +48,9 @@ _BLOCKS = frozenset(
     }
 )
 # Elements that stand apart from their neighbours with a blank line.
-_PARAGRAPHS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "table"})
+_PARAGRAPHS = frozenset(
+    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "table", "blockquote"}
+)
 
 # Outlook's plain-text reply divider; HTML <hr> becomes the same line so that one text rule
 # recognises both.
@@ -124,7 +126,7 @@ def _render(element: lxml.html.HtmlElement, *, preformatted: bool) -> Iterator[_
         yield "\n"
     elif tag == "hr":
         yield from (_LINE, _Raw(RULE_LINE), _LINE)
-    elif tag == "blockquote":
+    elif tag == "blockquote" and not _is_indentation(element):
         inner = _tidy(_join(_children(element, preformatted)))
         if inner:
             quoted = "\n".join(f"> {line}" if line else ">" for line in inner.split("\n"))
@@ -137,6 +139,17 @@ def _render(element: lxml.html.HtmlElement, *, preformatted: bool) -> Iterator[_
     else:
         yield from _container(element, tag, preformatted)
     yield from _text(element.tail, preformatted)
+
+
+def _is_indentation(blockquote: lxml.html.HtmlElement) -> bool:
+    # Gmail's "indent" button wraps text in a borderless blockquote; a quotation is marked
+    # as one (type="cite", a *quote class) or drawn with a left border.
+    if (blockquote.get("type") or "").lower() == "cite":
+        return False
+    if "quote" in (blockquote.get("class") or "").lower():
+        return False
+    style = (blockquote.get("style") or "").lower().replace(" ", "")
+    return "border:none" in style and "border-left" not in style
 
 
 def _container(element: lxml.html.HtmlElement, tag: str, preformatted: bool) -> Iterator[_Token]:
