@@ -28,7 +28,7 @@ from qa_mailer.replies.signatures import (
 )
 
 # A signature under underscores is short; more than this is someone's text.
-_MAX_SIGNATURE_LINES = 6
+_MAX_SIGNATURE_LINES = 4
 _MAX_SIGNATURE_WIDTH = 100
 
 
@@ -66,15 +66,23 @@ def _next_is_quote(lines: list[Line], index: int) -> bool:
 def _mark_headers(lines: list[Line]) -> None:
     index = 0
     while index < len(lines):
-        end = match_header(lines, index)
-        if end is None:
+        found = match_header(lines, index)
+        if found is None or not (found.certain or _quote_follows(lines, found.end)):
             index += 1
             continue
         outer = lines[index].depth
-        for line in lines[index : end + 1]:
+        for line in lines[index : found.end + 1]:
             line.header = True
             line.kind = Kind.HEADER if outer == 0 else Kind.QUOTE
-        index = end + 1
+        index = found.end + 1
+
+
+def _quote_follows(lines: list[Line], end: int) -> bool:
+    depth = lines[end].depth
+    for line in lines[end + 1 : end + 4]:
+        if not line.blank:
+            return line.depth > depth
+    return False
 
 
 def _extend_headers_upwards(lines: list[Line]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from qa_mailer.replies import vocab
+from qa_mailer.replies.headers import looks_like_name
 from qa_mailer.replies.lines import MAX_LINE
 
 # A closing is the phrase alone or with a short name: "Thanks,", "Best, Ana", "С уважением".
@@ -23,7 +24,7 @@ _MAX_GREETING = 60
 
 def is_closing(line: str) -> bool:
     """True when the line opens a closing ("Best regards,", "С уважением,", "Pozdrav")."""
-    words = " ".join(line[:MAX_LINE].split()).casefold()
+    words = vocab.fold(" ".join(line[:MAX_LINE].split()))
     return bool(_CLOSING.match(words)) and len(words) <= 60
 
 
@@ -43,23 +44,9 @@ def _strip_name(lines: list[str]) -> str:
     blank = max((index for index, line in enumerate(lines) if not line.strip()), default=-1)
     tail = [line for line in lines[blank + 1 :] if line.strip()]
     head = "\n".join(lines[: blank + 1])
-    if blank > 0 and head.strip() and 0 < len(tail) <= 3 and all(map(is_name_line, tail)):
+    if blank > 0 and head.strip() and 0 < len(tail) <= 3 and all(map(looks_like_name, tail)):
         return head.rstrip()
     return "\n".join(lines)
-
-
-def is_name_line(line: str) -> bool:
-    """True for a line like "Maria", "Prof. Maria Rossi" or "University of Bologna"."""
-    words = line.split()
-    if not 0 < len(words) <= 5 or line.rstrip()[-1] in ".!?:;,":
-        return False
-    capitalised = [word for word in words if word[0].isupper()]
-    particles = [word for word in words if word.islower() and len(word) <= 3]
-    return (
-        not any(char.isdigit() for char in line)
-        and bool(capitalised)
-        and len(capitalised) + len(particles) == len(words)
-    )
 
 
 def split_greeting(text: str) -> tuple[str, str]:
@@ -71,7 +58,7 @@ def split_greeting(text: str) -> tuple[str, str]:
         len(lines) > 1
         and alone
         and len(first) <= _MAX_GREETING
-        and _GREETING.match(first.casefold())
+        and _GREETING.match(vocab.fold(first))
     ):
         return first, "\n".join(lines[1:]).strip("\n")
     return "", text.strip("\n")

@@ -71,9 +71,14 @@ def _mail_bodies(data: bytes) -> tuple[str | None, str | None]:
     html: str | None = None
     for part in message.walk():
         try:
-            if part.is_multipart() or part.get_content_disposition() == "attachment":
+            if part.get_content_disposition() == "attachment":
+                continue
+            if part.is_multipart():
                 continue
             kind = part.get_content_type()
+            if kind.startswith("multipart/"):
+                # A multipart whose boundary never comes is left as one string: the body.
+                kind = "text/plain"
         except (ValueError, TypeError, IndexError, AttributeError):
             continue
         if kind == "text/plain" and text is None:
@@ -84,7 +89,7 @@ def _mail_bodies(data: bytes) -> tuple[str | None, str | None]:
 
 
 def _part_text(part: email.message.Message) -> str | None:
-    if isinstance(part, email.message.EmailMessage):
+    if isinstance(part, email.message.EmailMessage) and part.get_content_maintype() == "text":
         try:
             content = part.get_content()
         except (LookupError, UnicodeError, ValueError, AssertionError, TypeError):

@@ -31,6 +31,10 @@ _VERB = rf"(?:{vocab.alternation(vocab.ATTRIBUTION_VERBS)})(?:\s*\(\w{{1,3}}\)|/
 _VERB_COLON_END = re.compile(rf"(?:^|[\s,\"'>)\]])(?:{_VERB})\s*[:：]\s*$")
 # The verb closing a line framed by dashes, colon optional: "---- John Smith wrote ----".
 _VERB_DASHED_END = re.compile(rf"(?:^|[\s,\"'>)\]])(?:{_VERB})\s*[:：]?\s*$")
+# The verb, then a short name without address: "... schrieb QA Mailer:", "... skrev Ana:".
+_VERB_NAME_COLON_END = re.compile(
+    rf"\s(?:{_VERB})\s+[^\s:@<>]+(?:\s+[^\s:@<>]+){{0,3}}\s*[:：]\s*$"
+)
 _EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 # Verbless attributions (Gmail in Russian, Yandex, Mail.ru) end on the address and a colon.
 _ADDRESS_COLON_END = re.compile(r"(?:[>\])\"»]|@[\w-]+(?:\.[\w-]+)+)\s*[:：]\s*$")
@@ -72,7 +76,7 @@ def when(text: str) -> bool:
 
 def field_category(text: str) -> str | None:
     """The group of a header field line ("from", "sent", ...), or None if it is not one."""
-    match = _FIELD.match(text[:MAX_LINE].casefold())
+    match = _FIELD.match(vocab.fold(text[:MAX_LINE]))
     return _FIELD_CATEGORY.get(" ".join(match.group(1).split())) if match else None
 
 
@@ -84,7 +88,7 @@ def is_rule_line(text: str) -> bool:
 
 def is_forward_intro(text: str) -> bool:
     """True for "Begin forwarded message:" and the like."""
-    folded = text.strip().casefold()
+    folded = vocab.fold(text.strip())
     return (
         len(folded) <= 80
         and folded.endswith((":", "："))
@@ -114,7 +118,7 @@ def window(lines: Sequence[Line], start: int, depth: int) -> Window:
         # only the markers of the header's own depth are taken off.
         text = line.raw[:MAX_LINE] if depth == 0 else _markers(depth).sub("", line.raw[:MAX_LINE])
         indexes.append(index)
-        texts.append(text.strip().casefold())
+        texts.append(vocab.fold(text.strip()))
         if len(indexes) == _MAX_WINDOW_LINES:
             break
     return Window(tuple(indexes), tuple(texts))
@@ -152,8 +156,11 @@ class DashedDivider:
         framed = _FRAMED.match(found.texts[0])
         if not framed:
             return None
-        words = set(_WORD.findall(framed.group(1)))
-        return start if words & _MESSAGE_NOUNS else None
+        phrase = framed.group(1)
+        # "--- message from the chair ---" is someone's heading; a divider also says the
+        # message is the original or a forwarded one.
+        kind = any(stem in phrase for stem in (*vocab.ORIGINAL_STEMS, *vocab.FORWARD_STEMS))
+        return start if kind and set(_WORD.findall(phrase)) & _MESSAGE_NOUNS else None
 
 
 class FieldBlock:
@@ -187,7 +194,7 @@ class FieldBlock:
 
 
 def _inline_categories(text: str) -> int:
-    found = _INLINE_FIELD.findall(text[:MAX_LINE].casefold())
+    found = _INLINE_FIELD.findall(vocab.fold(text[:MAX_LINE]))
     return len({_FIELD_CATEGORY.get(" ".join(label.split())) for label in found} - {"from"})
 
 
@@ -221,11 +228,18 @@ class Attribution:
 
 
 def closes_attribution(text: str) -> bool:
-    """True when ``text`` ends the way attributions end: a verb or an address, then a colon."""
+    """True when ``text`` ends the way attributions end: a verb or an address, then a colon.
+
+    Thunderbird in German, Dutch and the Nordic languages puts the verb before a bare name
+    ("Am 03.03.2025 um 10:15 schrieb QA Mailer:"), which counts too.
+    """
     if not text.endswith((":", "：")):
         return False
-    return bool(_VERB_COLON_END.search(text)) or bool(
-        "@" in text and _ADDRESS_COLON_END.search(text)
+    tail = text[-120:]
+    return bool(
+        _VERB_COLON_END.search(tail)
+        or ("@" in text and _ADDRESS_COLON_END.search(tail))
+        or _VERB_NAME_COLON_END.search(tail)
     )
 
 
@@ -270,9 +284,29 @@ class DatedAddressLine:
                 joined = f"{joined} {text}"
             if len(joined) > 160:
                 return None
-            if joined.rstrip(":").endswith(">") or (count == 1 and " gmt" in joined):
+            if joined.rstrip(":").endswith(">"):
                 return found.indexes[count - 1]
-        return None
+        # Without an address, only a time zone and a name may follow the date.
+        raw = lines[start].raw[:MAX_LINE].strip()
+        zone = _GMT_OFFSET.search(raw)
+        return start if zone and looks_like_name(raw[zone.end() :]) else None
+
+
+_GMT_OFFSET = re.compile(r"\bGMT[+-]\d{1,2}(?::?\d{2})?\b")
+
+
+def looks_like_name(text: str) -> bool:
+    """True for "Maria", "Prof. Maria Rossi", "University of Bologna": short, capitalised."""
+    words = text.split()
+    if not 0 < len(words) <= 5 or text.rstrip()[-1] in ".!?:;,":
+        return False
+    capitalised = [word for word in words if word[0].isupper()]
+    particles = [word for word in words if word.islower() and len(word) <= 3]
+    return (
+        not any(char.isdigit() for char in text)
+        and bool(capitalised)
+        and len(capitalised) + len(particles) == len(words)
+    )
 
 
 HEADER_RULES: tuple[HeaderRule, ...] = (
@@ -286,8 +320,22 @@ HEADER_RULES: tuple[HeaderRule, ...] = (
 )
 
 
-def match_header(lines: Sequence[Line], start: int) -> int | None:
-    """Return the last line of a quote header starting at ``start``, or None."""
+@dataclass(frozen=True)
+class HeaderMatch:
+    """A quote header found in the lines."""
+
+    end: int  # index of its last line
+    rule: str
+    # False for an attribution with neither time nor address ("On 3 March 2025 X wrote:"):
+    # it may be someone's sentence, so it only counts when a quote follows it.
+    certain: bool
+
+
+_CERTAIN_RULES = frozenset({HtmlMark.name, DashedDivider.name, FieldBlock.name})
+
+
+def match_header(lines: Sequence[Line], start: int) -> HeaderMatch | None:
+    """The quote header starting at ``start``, or None."""
     line = lines[start]
     if line.blank:
         return None
@@ -297,7 +345,9 @@ def match_header(lines: Sequence[Line], start: int) -> int | None:
     for rule in HEADER_RULES:
         end = rule.check(lines, start, found)
         if end is not None:
-            return end
+            text = " ".join(line.raw[:MAX_LINE] for line in lines[start : end + 1])
+            certain = rule.name in _CERTAIN_RULES or "@" in text or bool(_TIME.search(text))
+            return HeaderMatch(end, rule.name, certain)
     return None
 
 
@@ -309,7 +359,7 @@ def find_glued_attribution(text: str) -> int | None:
     head = text[:MAX_LINE]
     if not head.rstrip().endswith((":", "：")):
         return None
-    folded = head.casefold()
+    folded = vocab.fold_in_place(head)
     if _strong_start(folded.lstrip(_DASHES)):
         return None
     for match in _GLUED_OPENER.finditer(folded):

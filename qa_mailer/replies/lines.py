@@ -34,7 +34,7 @@ _TRANSLATE = str.maketrans(
 # "> ", ">>", "> > >", with up to three spaces before; the depth is the number of ">".
 _MARKERS = re.compile(r"[ \t]{0,3}(?:>[ \t]?)+")
 # Supercite-style initials before the marker ("JS> ", "C>"), as Usenet readers quote.
-_INITIALS = re.compile(r"[ \t]{0,2}[A-Z]{1,3}>(?=[ \t>]|$)")
+_INITIALS = re.compile(r"[ \t]{0,2}[A-Z]{1,3}>(?=[ \t>]|$)[ \t]?")
 # ">>> look here <<<": arrows drawn around a link, not a quotation.
 _ARROWS = re.compile(r"<<\s*$")
 

@@ -83,12 +83,20 @@ class Questions:
 
     def refs_in(self, text: str, *, bracketed_only: bool = False) -> Iterator[str]:
         """The references written in ``text``, in order."""
-        patterns = (BRACKETED_REF,) if bracketed_only else (BRACKETED_REF, MENTIONED_REF)
-        found: list[tuple[int, str]] = []
-        for pattern in patterns:
-            for match in pattern.finditer(text[:MAX_LINE]):
-                found.append((match.start(), self.resolve(match.group(1), match.group(2))))
-        for _, ref in sorted(found):
+        head = text[:MAX_LINE]
+        found = [
+            (match.start(), match.end(), self.resolve(match.group(1), match.group(2)))
+            for match in BRACKETED_REF.finditer(head)
+        ]
+        if not bracketed_only:
+            # "Q-18" inside "[Q-18]" is the same reference, not a second one.
+            spans = [(start, end) for start, end, _ in found]
+            found.extend(
+                (match.start(), match.end(), self.resolve(match.group(1), match.group(2)))
+                for match in MENTIONED_REF.finditer(head)
+                if not any(start <= match.start() < end for start, end in spans)
+            )
+        for _, _, ref in sorted(found):
             yield ref
 
     def share(self, ref: str, text: str) -> float:

@@ -14,6 +14,8 @@ from typing import Protocol
 from qa_mailer.replies import vocab
 from qa_mailer.replies.lines import MAX_LINE
 
+# Shorter underscore lines are Markdown rules, not a signature's top.
+_MIN_RULE = 10
 # Longer lines are sentences someone wrote, not taglines.
 _MAX_TAGLINE = 110
 
@@ -40,7 +42,7 @@ def plain(text: str) -> str:
     """The words of a line without links, Markdown link syntax or decorative brackets."""
     text = _MARKDOWN_LINK.sub(r"\1", text[:MAX_LINE])
     text = _LINK.sub(" ", text)
-    return " ".join(text.split()).strip(_EDGES).casefold()
+    return vocab.fold(" ".join(text.split()).strip(_EDGES))
 
 
 def is_signature_delimiter(body: str) -> bool:
@@ -49,9 +51,9 @@ def is_signature_delimiter(body: str) -> bool:
 
 
 def is_underscore_rule(body: str) -> bool:
-    """True for a line of underscores, which Outlook users put above a signature."""
+    """True for a long line of underscores, which Outlook users put above a signature."""
     stripped = body.strip()
-    return len(stripped) >= 2 and not stripped.strip("_")
+    return len(stripped) >= _MIN_RULE and not stripped.strip("_")
 
 
 class TaglineRule(Protocol):

@@ -77,7 +77,7 @@ def _answers_under(
 
 
 def _answers_all(body: str, units: Sequence[Unit]) -> bool:
-    first_line = body.strip().split("\n", 1)[0].casefold()
+    first_line = vocab.fold(body.strip().split("\n", 1)[0])
     if _BOTH.search(first_line[:200]):
         return True
     refs = {unit.ref for unit in units}

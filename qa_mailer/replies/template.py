@@ -12,6 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from qa_mailer.replies.vocab import fold
+
 # A paragraph of the mail's own wording is short; more is someone's text.
 _MAX_PARAGRAPH = 600
 
@@ -51,7 +53,7 @@ TEMPLATE_SENTENCES: tuple[TemplateSentence, ...] = (
 
 def is_template(lines: Sequence[str]) -> bool:
     """True when the lines hold nothing but the service's own wording."""
-    rest = " ".join(" ".join(lines).split()).casefold()
+    rest = fold(" ".join(" ".join(lines).split()))
     if not rest or len(rest) > _MAX_PARAGRAPH:
         return False
     progress = True

@@ -6,7 +6,7 @@ European languages. The rules in ``headers.py``, ``signatures.py`` and ``closing
 into patterns; keeping the words here lets a language be added without touching any rule.
 
 Lists are written as ``|``-separated strings so that a phrase of several words stays one entry.
-Everything is compared after ``str.casefold()``.
+Everything is compared after ``fold()``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,21 @@ def alternation(words: Iterable[str]) -> str:
     return "|".join(re.escape(word).replace(r"\ ", r"\s+") for word in ordered)
 
 
+def fold(text: str) -> str:
+    """Text as the word lists compare it: casefolded, Turkish "İ" as a plain "i".
+
+    ``"İ".casefold()`` is "i" plus a combining dot, which no word list would match.
+    """
+    return text.casefold().replace("\u0307", "")
+
+
+def fold_in_place(text: str) -> str:
+    """Like ``fold`` but one character for one, so that offsets still point into ``text``."""
+    return "".join(fold(char)[:1] or char for char in text)
+
+
 def _words(text: str) -> tuple[str, ...]:
-    return tuple(word.strip().casefold() for word in text.split("|") if word.strip())
+    return tuple(fold(word.strip()) for word in text.split("|") if word.strip())
 
 
 # Words that open an attribution line: "On <date>, <name> wrote:", "Le <date>, ... a écrit :".
@@ -86,11 +99,19 @@ MESSAGE_NOUNS = _words(
     " | e-mail | email | zpráva | üzenet | viesti | correo | courriel | писмо | pismo"
 )
 
+# Stems of "original" that, with a message noun, make a dashed divider ("Original Message",
+# "Исходное сообщение", "Izvorna poruka", "Özgün ileti"); forwarded ones are FORWARD_STEMS.
+ORIGINAL_STEMS = _words(
+    "origin | исходн | оригинал | оригінал | вихідн | izvorn | originaln | orijinal | оригинaлн"
+    " | özgün | ursprüng | oorspr | oryginal | ursprung | opprinn | oprind | d'origine"
+)
+
 # Stems of "forwarded", for Apple Mail's "Begin forwarded message:" and its translations.
 FORWARD_STEMS = _words(
     "forward | weitergeleitet | переадрес | пересыл | пересла | препрат | prosleđ | proslijeđ"
     " | proslijed | прослеђ | ilet | yönlendir | réexpédié | transféré | reenviad | inoltrat"
-    " | doorgestuurd | przekaz | encaminhad | vidarebefordra | videresend"
+    " | doorgestuurd | przekaz | encaminhad | vidarebefordra | videresend | переслан"
+    " | пересилан"
 )
 
 # The verb of "sent" in phone and app taglines ("Sent from my iPhone", "Отправлено с iPhone").
