@@ -337,7 +337,7 @@ _CERTAIN_RULES = frozenset({HtmlMark.name, DashedDivider.name, FieldBlock.name})
 def match_header(lines: Sequence[Line], start: int) -> HeaderMatch | None:
     """The quote header starting at ``start``, or None."""
     line = lines[start]
-    if line.blank:
+    if line.blank or not _may_start_header(line.body):
         return None
     found = window(lines, start, line.depth)
     if not found.indexes:
@@ -349,6 +349,19 @@ def match_header(lines: Sequence[Line], start: int) -> HeaderMatch | None:
             certain = rule.name in _CERTAIN_RULES or "@" in text or bool(_TIME.search(text))
             return HeaderMatch(end, rule.name, certain)
     return None
+
+
+def _may_start_header(body: str) -> bool:
+    # What every rule needs of the first line, checked before the window is built: most
+    # lines of a mail are sentences that no rule could start with.
+    head = vocab.fold(body[:MAX_LINE].lstrip(" \t*"))
+    return (
+        head.startswith(("-", "=", "_", "~", HEADER_MARK))
+        or "@" in head
+        or _strong_start(head)
+        or bool(_ISO_DATE_START.match(head))
+        or field_category(head) is not None
+    )
 
 
 def find_glued_attribution(text: str) -> int | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # Hard limits keep every later step linear: a reply longer than this is quoted history or junk.
 MAX_CHARS = 1_000_000
@@ -50,6 +50,10 @@ class Kind(enum.Enum):
     TAGLINE = "tagline"  # "Sent from my iPhone" and what follows it
     HISTORY = "history"  # quoted mail without markers, after a header
 
+    # Members are singletons compared by identity; Enum's own __hash__ runs in Python and
+    # shows up in profiles, since every line's kind is looked up in sets many times.
+    __hash__ = object.__hash__
+
 
 @dataclass(slots=True)
 class Line:
@@ -61,11 +65,11 @@ class Line:
     kind: Kind = Kind.TEXT
     # For HEADER and QUOTE lines: the line is (part of) a quote header, at its own depth.
     header: bool = False
+    # True when the line has no visible text (quote markers alone count as blank).
+    blank: bool = field(init=False)
 
-    @property
-    def blank(self) -> bool:
-        """True when the line has no visible text (quote markers alone count as blank)."""
-        return not self.body.strip()
+    def __post_init__(self) -> None:
+        self.blank = not self.body.strip()
 
 
 def normalise(text: str) -> str:
