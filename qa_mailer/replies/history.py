@@ -19,10 +19,12 @@ from qa_mailer.replies.template import is_template
 
 # A line belongs to the question above it when this much of its words are the question's.
 _QUESTION_SHARE = 0.6
-# How people mark what they type into someone else's text: their initials or "Answer:".
+# How people mark what they type into someone else's text: their initials or "Answer:",
+# or the "[Name]" prefix Outlook adds to inline comments.
 _ANSWER_MARK = re.compile(
-    r"^\s*(?:[^\W\d_]{1,3}|answer|antwort|réponse|respuesta|risposta|odpowiedź|resposta|svar"
-    r"|ответ|отговор|odgovor|одговор|cevap|yanıt|відповідь)\s*:\s",
+    r"^\s*(?:(?:[^\W\d_]{1,3}|answer|antwort|réponse|respuesta|risposta|odpowiedź|resposta"
+    r"|svar|ответ|отговор|odgovor|одговор|cevap|yanıt|відповідь)\s*:\s"
+    r"|\[(?![A-Za-z]{1,4}\s*[-‐‑‒–—]\s*\d)[^\]\n]{2,40}\]\s)",
     re.IGNORECASE,
 )
 

@@ -155,6 +155,13 @@ def test_a_numbered_list_needs_two_questions_and_a_run_from_one() -> None:
         ("Yes.\n\nMaria", "Yes."),
         ("Yes.\n\nProf. Maria Rossi\nUniversity of Bologna", "Yes."),
         ("Thanks to the EU, yes.", "Thanks to the EU, yes."),
+        ("Yes.\n\nThanks for the question!\nMore.", "Yes.\n\nThanks for the question!\nMore."),
+        ("Yes.\nThanks, John", "Yes."),
+        (
+            "Partly.\n\nProf. Maria Rossi\nDepartment of Economics\nTel. +39 051 123456\nm@x.it",
+            "Partly.",
+        ),
+        ("Yes.\n\nSee:\nhttps://example.eu", "Yes.\n\nSee:\nhttps://example.eu"),
         ("Yes.\n\nthe rest of the answer", "Yes.\n\nthe rest of the answer"),
     ],
 )
@@ -166,6 +173,19 @@ def test_split_greeting() -> None:
     assert split_greeting("Dear Ivan,\nyes.") == ("Dear Ivan,", "yes.")
     assert split_greeting("Здравейте,\n\nДа.") == ("Здравейте,", "Да.")
     assert split_greeting("Hi there is a fund.") == ("", "Hi there is a fund.")
+
+
+def test_outlook_inline_comments_marked_with_a_name_are_answers() -> None:
+    text = (
+        "See inline.\n\nFrom: QA <qa@x.org>\nSent: Monday, 3 March 2025 10:15\nTo: M\n"
+        "Subject: VC3\n\n[Q-17] Ivan Petrov (Russia):\nHow can a maker join a cluster?\n"
+        "[Maria Rossi] As a partner member.\n\n[Q-18] Ana Horvat (Croatia):\nWhich funds?\n"
+    )
+    parsed = parse_reply(text=text)
+    assert [(answer.ref, answer.answer) for answer in parsed.answers] == [
+        ("Q-17", "[Maria Rossi] As a partner member.")
+    ]
+    assert parsed.preamble == "See inline."
 
 
 # Matching questions
