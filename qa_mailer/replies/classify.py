@@ -51,8 +51,9 @@ def _split_glued_headers(lines: list[Line]) -> list[Line]:
         if offset is None:
             out.append(line)
             continue
-        out.append(Line(raw=line.raw[:offset].rstrip(" -"), depth=0, body=line.raw[:offset]))
-        out.append(Line(raw=line.raw[offset:], depth=0, body=line.raw[offset:]))
+        reply, header = line.raw[:offset].rstrip(" -"), line.raw[offset:]
+        out.append(Line(raw=reply, depth=0, body=reply))
+        out.append(Line(raw=header, depth=0, body=header))
     return out
 
 

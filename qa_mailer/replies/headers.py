@@ -101,7 +101,7 @@ class Window:
     """Up to a few non-blank lines from a position, at one quote depth, markers removed."""
 
     indexes: tuple[int, ...]
-    texts: tuple[str, ...]  # casefolded
+    texts: tuple[str, ...]  # folded (vocab.fold)
 
 
 def window(lines: Sequence[Line], start: int, depth: int) -> Window:
@@ -325,7 +325,6 @@ class HeaderMatch:
     """A quote header found in the lines."""
 
     end: int  # index of its last line
-    rule: str
     # False for an attribution with neither time nor address ("On 3 March 2025 X wrote:"):
     # it may be someone's sentence, so it only counts when a quote follows it.
     certain: bool
@@ -345,9 +344,9 @@ def match_header(lines: Sequence[Line], start: int) -> HeaderMatch | None:
     for rule in HEADER_RULES:
         end = rule.check(lines, start, found)
         if end is not None:
-            text = " ".join(line.raw[:MAX_LINE] for line in lines[start : end + 1])
+            text = " ".join(part.raw[:MAX_LINE] for part in lines[start : end + 1])
             certain = rule.name in _CERTAIN_RULES or "@" in text or bool(_TIME.search(text))
-            return HeaderMatch(end, rule.name, certain)
+            return HeaderMatch(end, certain)
     return None
 
 
