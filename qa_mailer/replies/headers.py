@@ -35,9 +35,10 @@ _VERB_DASHED_END = re.compile(rf"(?:^|[\s,\"'>)\]])(?:{_VERB})\s*[:：]?\s*$")
 _VERB_NAME_COLON_END = re.compile(
     rf"\s(?:{_VERB})\s+[^\s:@<>]+(?:\s+[^\s:@<>]+){{0,3}}\s*[:：]\s*$"
 )
-_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+# Bounded like real addresses, so that a search over a long line of letters stays linear.
+_EMAIL = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 # Verbless attributions (Gmail in Russian, Yandex, Mail.ru) end on the address and a colon.
-_ADDRESS_COLON_END = re.compile(r"(?:[>\])\"»]|@[\w-]+(?:\.[\w-]+)+)\s*[:：]\s*$")
+_ADDRESS_COLON_END = re.compile(r"(?:[>\])\"»]|@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8})\s*[:：]\s*$")
 _OPENER = re.compile(rf"^(?:{vocab.alternation(vocab.ATTRIBUTION_OPENERS)})\s")
 # A date at the very start: "01.02.2016", "2016-10-24", "20 окт. 2016", "1 Şub 2016".
 _DATE_START = re.compile(r"^(?:\d{1,4}[./-]\d{1,2}|\d{1,2}\.?\s+[^\W\d_]{3,})")
@@ -53,7 +54,9 @@ _DATE = re.compile(
 )
 _ISO_DATE_START = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}\b")
 _DASHES = "-–—=_*~ \t"
-_FRAMED = re.compile(r"^[-–—=_*~\s]*[-–—=]{2,}(.{1,80}?)[-–—=]{2,}[-–—=_*~\s]*$")
+_FRAME = "-–—=_*~ \t"
+_RULE = "-–—="
+_MAX_FRAMED_PHRASE = 80
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)?")
 _MESSAGE_NOUNS = frozenset(vocab.MESSAGE_NOUNS)
 
@@ -61,9 +64,13 @@ _FIELD_CATEGORY = {
     label: category for category, labels in vocab.HEADER_FIELDS.items() for label in labels
 }
 # "From:", "*From:*", "**Sent:**", "À :", each at the start of a line.
-_FIELD = re.compile(rf"^\s*\*{{0,2}}\s*({vocab.alternation(_FIELD_CATEGORY)})\s*\*{{0,2}}\s*[:：]")
+_FIELD = re.compile(
+    rf"^\s*(?:\*{{1,2}}\s*)?({vocab.alternation(_FIELD_CATEGORY)})\s*(?:\*{{1,2}}\s*)?[:：]"
+)
 # The same labels inside one line, as Outlook writes a header when it cannot break lines.
-_INLINE_FIELD = re.compile(rf"\s\*{{0,2}}({vocab.alternation(_FIELD_CATEGORY)})\s*\*{{0,2}}\s*:")
+_INLINE_FIELD = re.compile(
+    rf"\s(?:\*{{1,2}})?({vocab.alternation(_FIELD_CATEGORY)})\s*(?:\*{{1,2}}\s*)?:"
+)
 _MAIN_CATEGORIES = frozenset({"from", "sent", "date", "subject"})
 # A field's value may wrap onto this many lines before the next field.
 _MAX_CONTINUATION = 2
@@ -153,14 +160,27 @@ class DashedDivider:
     description = "'-----Original Message-----' and translations: a message noun between dashes"
 
     def check(self, lines: Sequence[Line], start: int, found: Window) -> int | None:
-        framed = _FRAMED.match(found.texts[0])
-        if not framed:
+        phrase = framed_phrase(found.texts[0])
+        if phrase is None:
             return None
-        phrase = framed.group(1)
         # "--- message from the chair ---" is someone's heading; a divider also says the
         # message is the original or a forwarded one.
         kind = any(stem in phrase for stem in (*vocab.ORIGINAL_STEMS, *vocab.FORWARD_STEMS))
         return start if kind and set(_WORD.findall(phrase)) & _MESSAGE_NOUNS else None
+
+
+def framed_phrase(text: str) -> str | None:
+    """The words between two runs of dashes ("----- Original Message -----"), or None."""
+    # Plain string work: a regex for "dashes, anything, dashes" backtracks badly on a long
+    # line of dashes.
+    phrase = text.strip(_FRAME)
+    if not phrase or len(phrase) > _MAX_FRAMED_PHRASE:
+        return None
+    left = text[: len(text) - len(text.lstrip(_FRAME))]
+    right = text[len(text.rstrip(_FRAME)) :]
+    if sum(char in _RULE for char in left) < 2 or sum(char in _RULE for char in right) < 2:
+        return None
+    return phrase
 
 
 class FieldBlock:
@@ -253,8 +273,10 @@ class AddressAttribution:
 
     def check(self, lines: Sequence[Line], start: int, found: Window) -> int | None:
         first = found.texts[0]
+        if "@" not in first or len(first) > 250:
+            return None
         address = _EMAIL.search(first)
-        if not address or address.start() > 80 or len(first) > 250:
+        if not address or address.start() > 80:
             return None
         if _VERB_COLON_END.search(first):
             return start

@@ -35,8 +35,6 @@ _TRANSLATE = str.maketrans(
 _MARKERS = re.compile(r"[ \t]{0,3}(?:>[ \t]?)+")
 # Supercite-style initials before the marker ("JS> ", "C>"), as Usenet readers quote.
 _INITIALS = re.compile(r"[ \t]{0,2}[A-Z]{1,3}>(?=[ \t>]|$)[ \t]?")
-# ">>> look here <<<": arrows drawn around a link, not a quotation.
-_ARROWS = re.compile(r"<<\s*$")
 
 
 class Kind(enum.Enum):
@@ -107,7 +105,8 @@ def quote_prefix(raw: str) -> tuple[int, int]:
 
 def _parse(raw: str) -> Line:
     depth, end = quote_prefix(raw)
-    if depth >= 2 and _ARROWS.search(raw[:MAX_LINE]):
+    # ">>> look here <<<": arrows drawn around a link, not a quotation.
+    if depth >= 2 and raw.endswith("<<"):
         depth, end = 0, 0
     return Line(raw=raw, depth=depth, body=raw[end:])
 
