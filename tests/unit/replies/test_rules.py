@@ -244,6 +244,27 @@ def test_plain_body_is_used_when_html_has_no_text() -> None:
 
 # Robustness
 
+# Long lines built to make a careless pattern backtrack; each is repeated over many lines.
+HOSTILE_LINES = (
+    "-" * 999 + "x",
+    "_" * 999,
+    "--" + " a" * 490 + " --",
+    "On " + "1 " * 498,
+    "On 1.2.2016 " + "wrote " * 160 + ":",
+    "a@b.c " * 160 + ":",
+    "From: " + "Sent: " * 160,
+    ">" * 500 + "<" * 499,
+    "[Q-1] " * 160,
+    "1. " * 300,
+    " " * 990 + "From:",
+    "a" * 998 + "@",
+)
+
+
+@pytest.mark.parametrize("line", HOSTILE_LINES, ids=lambda line: repr(line[:12]))
+def test_hostile_long_lines_are_parsed(line: str) -> None:
+    assert isinstance(parse_reply(text=(line + "\n") * 300).reply, str)
+
 
 @pytest.mark.parametrize(
     ("text", "html"),
