@@ -58,8 +58,10 @@ RULE_LINE = "_" * 32
 
 _WHITESPACE = re.compile(r"[ \t\r\n\f\v\xa0\u200b]+")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]*>")
-_INVISIBLE_BLOCK = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+# A tag ends at ">", or at the next "<" when a broken one never closes; either way the scan
+# stays linear on hostile input.
+_TAG = re.compile(r"<[^<>]*>")
+_INVISIBLE_OPEN = re.compile(r"<(script|style|head)\b")
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,36 @@ def html_to_text(html: str) -> str:
         # libxml2 gives up on some hostile documents (nesting thousands deep); the words
         # between the tags are still the message.
         text = _tidy(
-            _WHITESPACE.sub(" ", unescape(_TAG.sub(" ", _INVISIBLE_BLOCK.sub(" ", html))))
+            _WHITESPACE.sub(" ", unescape(_TAG.sub(" ", _drop_invisible_blocks(html))))
         ).strip()
     return text
+
+
+def _drop_invisible_blocks(html: str) -> str:
+    # Script, style and head blocks, cut with string searches: a lazy regex for them retries
+    # from every unclosed "<script" and goes quadratic on hostile input.
+    lowered = html.lower()
+    kept: list[str] = []
+    position = 0
+    unclosed: set[str] = set()
+    search_from = 0
+    while True:
+        opening = _INVISIBLE_OPEN.search(lowered, search_from)
+        if opening is None:
+            break
+        name = opening.group(1)
+        closing = -1 if name in unclosed else lowered.find(f"</{name}", opening.end())
+        end = lowered.find(">", closing) if closing != -1 else -1
+        if end == -1:
+            # No closing tag further on: leave this one to the tag pass, stop looking for it.
+            unclosed.add(name)
+            search_from = opening.end()
+            continue
+        kept.append(html[position : opening.start()])
+        kept.append(" ")
+        position = search_from = end + 1
+    kept.append(html[position:])
+    return "".join(kept)
 
 
 def element_to_text(element: lxml.html.HtmlElement) -> str:
