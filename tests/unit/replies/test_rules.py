@@ -277,6 +277,8 @@ def test_hostile_long_lines_are_parsed(line: str) -> None:
         ("-" * 100_000 + "\n--\n" * 1000, None),
         (None, "<blockquote>" * 5_000 + "x"),
         (None, "<div>" * 100_000),
+        (None, "<script>" * 40_000),
+        (None, "<a " * 50_000),
         ("".join(chr(code) for code in range(0x20, 0x3000)), None),
     ],
 )
