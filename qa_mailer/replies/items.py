@@ -12,21 +12,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa_mailer.replies.questions import Questions
+from qa_mailer.replies.questions import DASH, Questions
 
-_DASH = r"[-‐‑‒–—]"
 # Words some experts put before the reference: "Re Q-18", "Answer to Q-17", "Ответ на Q-17".
 _LEAD = (
     r"(?:(?:re|ad|answer|antwort|réponse|reponse|respuesta|risposta|antwoord|odpowiedź"
     r"|odpowiedz|resposta|svar|ответ|отговор|odgovor|одговор|cevap|yanıt|відповідь)\.?:?\s+"
     r"(?:(?:to|for|на|na|za|für|à|a|op|do|till|på|til)\s+)?)"
 )
-_ONE_REF = rf"Q\s?{_DASH}?\s?\d{{1,6}}"
+_ONE_REF = rf"Q\s?{DASH}?\s?\d{{1,6}}"
 _JOIN = r"\s*(?:,|&|/|\+|\band\b|\bи\b|\bi\b|\bve\b|\bund\b|\bet\b|\by\b|\be\b|\ben\b|\boraz\b)\s*"
-_REF_LIST = rf"{_ONE_REF}(?:{_JOIN}(?:Q\s?{_DASH}?\s?)?\d{{1,6}})*"
+_REF_LIST = rf"{_ONE_REF}(?:{_JOIN}(?:Q\s?{DASH}?\s?)?\d{{1,6}})*"
 _REF_HEAD = re.compile(
     rf"^\s{{0,3}}{_LEAD}?(?:\[\s*(?P<bracketed>{_REF_LIST})\s*\]\s*[.:)]?"
-    rf"|\(?(?P<plain>{_REF_LIST})\)?\s*(?:[.:)]+|\s{_DASH}(?=\s)|{_DASH}(?=\s)|$))",
+    rf"|\(?(?P<plain>{_REF_LIST})\)?\s*(?:[.:)]+|\s{DASH}(?=\s)|{DASH}(?=\s)|$))",
     re.IGNORECASE,
 )
 _NUMBER_HEAD = re.compile(rf"^{_LEAD}?\(?(?P<number>\d{{1,2}})\s*[.):](?=\s|$)", re.IGNORECASE)

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from qa_mailer.replies.lines import MAX_LINE
 from qa_mailer.replies.model import QuestionRef
 
-_DASH = r"[-‐‑‒–—]"
+# Any hyphen or dash people (or their clients) put in "Q-17".
+DASH = r"[-‐‑‒–—]"
 # "[Q-17]" as the service writes it before each question.
-BRACKETED_REF = re.compile(rf"\[\s*([A-Za-z]{{1,4}})\s*{_DASH}\s*(\d{{1,7}})\s*\]")
+BRACKETED_REF = re.compile(rf"\[\s*([A-Za-z]{{1,4}})\s*{DASH}\s*(\d{{1,7}})\s*\]")
 # "Q-17" in running text ("Question Q-17 from ...", "see Q-18").
-MENTIONED_REF = re.compile(rf"(?<![\w-])([Qq]){_DASH}(\d{{1,7}})(?![\w-])")
-_ANY_REF = re.compile(rf"(?<![\w-])([A-Za-z]{{1,4}})\s*{_DASH}\s*(\d{{1,7}})(?![\w-])")
+MENTIONED_REF = re.compile(rf"(?<![\w-])([Qq]){DASH}(\d{{1,7}})(?![\w-])")
+_ANY_REF = re.compile(rf"(?<![\w-])([A-Za-z]{{1,4}})\s*{DASH}\s*(\d{{1,7}})(?![\w-])")
 _WORD = re.compile(r"\w+")
 
 # Below this score a quote is not taken to be a question's text.
