@@ -53,7 +53,7 @@ _DATE = re.compile(
     r"|\d{4}年"
 )
 _ISO_DATE_START = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}\b")
-_DASHES = "-–—=_*~ \t"
+# What frames a divider or a dashed attribution ("-----Original Message-----").
 _FRAME = "-–—=_*~ \t"
 _RULE = "-–—="
 _MAX_FRAMED_PHRASE = 80
@@ -226,7 +226,7 @@ class DashedAttribution:
         text = found.texts[0]
         if len(text) > 250 or not (text.startswith("--") and text.endswith("--")):
             return None
-        return start if _VERB_DASHED_END.search(text.strip(_DASHES)) else None
+        return start if _VERB_DASHED_END.search(text.strip(_FRAME)) else None
 
 
 class Attribution:
@@ -234,7 +234,7 @@ class Attribution:
     description = "'On <date>, <name> wrote:' and translations, wrapped over up to four lines"
 
     def check(self, lines: Sequence[Line], start: int, found: Window) -> int | None:
-        first = found.texts[0].lstrip(_DASHES)
+        first = found.texts[0].lstrip(_FRAME)
         if not _strong_start(first) or not when(first):
             return None
         joined = ""
@@ -242,7 +242,7 @@ class Attribution:
             joined = f"{joined} {text}" if joined else first
             if len(joined) > _MAX_ATTRIBUTION:
                 return None
-            if closes_attribution(joined.rstrip(_DASHES)):
+            if closes_attribution(joined.rstrip(_FRAME)):
                 return found.indexes[count - 1]
         return None
 
@@ -394,12 +394,12 @@ def find_glued_attribution(text: str) -> int | None:
     if not head.rstrip().endswith((":", "：")):
         return None
     folded = vocab.fold_in_place(head)
-    if _strong_start(folded.lstrip(_DASHES)):
+    if _strong_start(folded.lstrip(_FRAME)):
         return None
     for match in _GLUED_OPENER.finditer(folded):
         suffix = folded[match.start() :]
         if suffix and _OPENER.match(suffix) and when(suffix) and closes_attribution(suffix):
-            prefix = head[: match.start()].strip(_DASHES)
+            prefix = head[: match.start()].strip(_FRAME)
             return match.start() if prefix else None
     return None
 
