@@ -48,7 +48,9 @@ _BLOCKS = frozenset(
     }
 )
 # Elements that stand apart from their neighbours with a blank line.
-_PARAGRAPHS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "table"})
+_PARAGRAPHS = frozenset(
+    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "table", "blockquote"}
+)
 
 # Outlook's plain-text reply divider; HTML <hr> becomes the same line so that one text rule
 # recognises both.
@@ -56,8 +58,10 @@ RULE_LINE = "_" * 32
 
 _WHITESPACE = re.compile(r"[ \t\r\n\f\v\xa0\u200b]+")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]*>")
-_INVISIBLE_BLOCK = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+# A tag ends at ">", or at the next "<" when a broken one never closes; either way the scan
+# stays linear on hostile input.
+_TAG = re.compile(r"<[^<>]*>")
+_INVISIBLE_OPEN = re.compile(r"<(script|style|head)\b")
 
 
 @dataclass(frozen=True)
@@ -98,9 +102,36 @@ def html_to_text(html: str) -> str:
         # libxml2 gives up on some hostile documents (nesting thousands deep); the words
         # between the tags are still the message.
         text = _tidy(
-            _WHITESPACE.sub(" ", unescape(_TAG.sub(" ", _INVISIBLE_BLOCK.sub(" ", html))))
+            _WHITESPACE.sub(" ", unescape(_TAG.sub(" ", _drop_invisible_blocks(html))))
         ).strip()
     return text
+
+
+def _drop_invisible_blocks(html: str) -> str:
+    # Script, style and head blocks, cut with string searches: a lazy regex for them retries
+    # from every unclosed "<script" and goes quadratic on hostile input.
+    lowered = html.lower()
+    kept: list[str] = []
+    position = 0
+    unclosed: set[str] = set()
+    search_from = 0
+    while True:
+        opening = _INVISIBLE_OPEN.search(lowered, search_from)
+        if opening is None:
+            break
+        name = opening.group(1)
+        closing = -1 if name in unclosed else lowered.find(f"</{name}", opening.end())
+        end = lowered.find(">", closing) if closing != -1 else -1
+        if end == -1:
+            # No closing tag further on: leave this one to the tag pass, stop looking for it.
+            unclosed.add(name)
+            search_from = opening.end()
+            continue
+        kept.append(html[position : opening.start()])
+        kept.append(" ")
+        position = search_from = end + 1
+    kept.append(html[position:])
+    return "".join(kept)
 
 
 def element_to_text(element: lxml.html.HtmlElement) -> str:
@@ -124,7 +155,7 @@ def _render(element: lxml.html.HtmlElement, *, preformatted: bool) -> Iterator[_
         yield "\n"
     elif tag == "hr":
         yield from (_LINE, _Raw(RULE_LINE), _LINE)
-    elif tag == "blockquote":
+    elif tag == "blockquote" and not _is_indentation(element):
         inner = _tidy(_join(_children(element, preformatted)))
         if inner:
             quoted = "\n".join(f"> {line}" if line else ">" for line in inner.split("\n"))
@@ -137,6 +168,17 @@ def _render(element: lxml.html.HtmlElement, *, preformatted: bool) -> Iterator[_
     else:
         yield from _container(element, tag, preformatted)
     yield from _text(element.tail, preformatted)
+
+
+def _is_indentation(blockquote: lxml.html.HtmlElement) -> bool:
+    # Gmail's "indent" button wraps text in a borderless blockquote; a quotation is marked
+    # as one (type="cite", a *quote class) or drawn with a left border.
+    if (blockquote.get("type") or "").lower() == "cite":
+        return False
+    if "quote" in (blockquote.get("class") or "").lower():
+        return False
+    style = (blockquote.get("style") or "").lower().replace(" ", "")
+    return "border:none" in style and "border-left" not in style
 
 
 def _container(element: lxml.html.HtmlElement, tag: str, preformatted: bool) -> Iterator[_Token]:
@@ -202,7 +244,7 @@ def _join(tokens: Iterator[_Token]) -> str:
             out.append("\n" * (pending - trailing_newlines))
             trailing_newlines = pending
         pending = 0
-        if trailing_newlines and not isinstance(token, _Raw):
+        if (trailing_newlines or not out) and not isinstance(token, _Raw):
             text = text.lstrip(" ")
         if not text:
             continue

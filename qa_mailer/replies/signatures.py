@@ -1,0 +1,122 @@
+"""Rules for the end of what a replier wrote: signature delimiters and phone/app taglines.
+
+A signature starts at the "-- " delimiter; a tagline is the line a phone or app appends
+("Sent from my iPhone", "Отправлено с iPhone", "iPhone'umdan gönderildi", "Get Outlook for
+Android"). Both run until the next quoted line or quote header, never further, so that answers
+written inline below a signature placed above the quote survive.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+from qa_mailer.replies import vocab
+from qa_mailer.replies.lines import MAX_LINE
+
+# Shorter underscore lines are Markdown rules, not a signature's top.
+_MIN_RULE = 10
+# Longer lines are sentences someone wrote, not taglines.
+_MAX_TAGLINE = 110
+
+_LINK = re.compile(r"<https?://[^>\s]*>|\(https?://[^)\s]*\)|https?://\S+")
+_MARKDOWN_LINK = re.compile(r"\[([^\]]{0,80})\]\([^)]{0,300}\)")
+_EDGES = " \t<>()[]*_\"'«»"
+_TOKEN = re.compile(r"[\w'’-]+")
+
+_VERB_FIRST = re.compile(
+    rf"^(?:{vocab.alternation(vocab.TAGLINE_VERBS)})\s+(?:{vocab.alternation(vocab.TAGLINE_PREPOSITIONS)})\s"
+)
+# German and Dutch put the verb last: "Von meinem iPhone gesendet".
+_VERB_LAST = re.compile(
+    r"^(?:von|vom|über|diese nachricht wurde|verzonden|verstuurd)\b.{0,80}"
+    r"\b(?:gesendet|verschickt|verzonden|verstuurd)\.?$"
+)
+# Turkish puts the source in the ablative before the verb: "iPhone'umdan gönderildi".
+_TURKISH = re.compile(r"^.{0,80}\S(?:dan|den|tan|ten)\s+gönderildi\.?$")
+_FROM_MY = re.compile(r"^from my \S")
+_POSSESSIVES = frozenset(vocab.TAGLINE_POSSESSIVES)
+
+
+def plain(text: str) -> str:
+    """The words of a line without links, Markdown link syntax or decorative brackets."""
+    text = _MARKDOWN_LINK.sub(r"\1", text[:MAX_LINE])
+    text = _LINK.sub(" ", text)
+    return vocab.fold(" ".join(text.split()).strip(_EDGES))
+
+
+def is_signature_delimiter(body: str) -> bool:
+    """True for the "-- " line that opens a signature (also without its trailing space)."""
+    return body.rstrip() == "--"
+
+
+def is_underscore_rule(body: str) -> bool:
+    """True for a long line of underscores, which Outlook users put above a signature."""
+    stripped = body.strip()
+    return len(stripped) >= _MIN_RULE and not stripped.strip("_")
+
+
+class TaglineRule(Protocol):
+    """A way to recognise a tagline."""
+
+    name: str
+    description: str
+
+    def check(self, words: str) -> bool:
+        """True when ``words`` (from ``plain``) is a tagline."""
+        ...
+
+
+class SentFromDevice:
+    name = "sent-from-device"
+    description = "'Sent from my iPhone', 'Отправлено с iPhone', 'Poslato sa mog iPhone-a'"
+
+    def check(self, words: str) -> bool:
+        return bool(_VERB_FIRST.match(words)) and _names_device(words)
+
+
+class DeviceSentVerbLast:
+    name = "device-sent-verb-last"
+    description = "'Von meinem iPhone gesendet', 'iPhone'umdan gönderildi'"
+
+    def check(self, words: str) -> bool:
+        return bool(_VERB_LAST.match(words) or _TURKISH.match(words))
+
+
+class FromMyDevice:
+    name = "from-my-device"
+    description = "'From my iPhone 6'"
+
+    def check(self, words: str) -> bool:
+        return bool(_FROM_MY.match(words)) and _names_device(words) and len(words) < 40
+
+
+class GetOutlookApp:
+    name = "get-outlook-app"
+    description = "'Get Outlook for Android' and its translations"
+
+    def check(self, words: str) -> bool:
+        tokens = _TOKEN.findall(words)
+        has_platform = any(token in {"ios", "android"} for token in tokens)
+        return "outlook" in words and has_platform and len(tokens) <= 8
+
+
+TAGLINE_RULES: tuple[TaglineRule, ...] = (
+    SentFromDevice(),
+    DeviceSentVerbLast(),
+    FromMyDevice(),
+    GetOutlookApp(),
+)
+
+
+def is_tagline(body: str) -> bool:
+    """True when the line is a phone or app tagline."""
+    words = plain(body)
+    if not words or len(words) > _MAX_TAGLINE:
+        return False
+    return any(rule.check(words) for rule in TAGLINE_RULES)
+
+
+def _names_device(words: str) -> bool:
+    tokens = set(_TOKEN.findall(words))
+    return bool(tokens & _POSSESSIVES) or any(stem in words for stem in vocab.TAGLINE_DEVICE_STEMS)
