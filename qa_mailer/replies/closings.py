@@ -41,8 +41,15 @@ def strip_closing(text: str) -> str:
     lines = text.rstrip().split("\n")
     written = [index for index, line in enumerate(lines) if line.strip()]
     for index in written[-_CLOSING_REACH:]:
-        if is_closing(lines[index]) and index != written[0]:
+        if not is_closing(lines[index]):
+            continue
+        if index != written[0]:
             return "\n".join(lines[:index]).rstrip()
+        # Nothing but a closing and a signature: under the last question the expert left
+        # unanswered, this is how the reply ends, not an answer.
+        rest = [line for line in lines[index + 1 :] if line.strip()]
+        if not rest or _is_signature_block(rest):
+            return ""
     return _strip_name(lines).strip("\n")
 
 

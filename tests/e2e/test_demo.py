@@ -30,7 +30,8 @@ def test_the_demo_tells_the_whole_story(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     output = result.stdout
-    assert output.count("   answered Q-") == 5
+    assert 'the expert replied to "[VC1] 5 questions: [Q-1] [Q-2] [Q-3] [Q-4] [Q-5]"' in output
+    assert 'receipt to the expert: "Receipt: 5 answered, 0 open [VC1]"' in output
     assert "Total: 5 questions, 5 answered, 0 pending." in output
     for country in ("Bulgaria (BG)", "Croatia (HR)", "Serbia (RS)", "Turkey (TR)", "Russia (RU)"):
         assert f"== {country}: 1 asked, 1 answered, 0 pending" in output
@@ -40,9 +41,10 @@ def test_the_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert (folder / "digests" / "VC1-digest.txt").exists() and (
         folder / "digests" / "VC1-digest.html"
     ).exists()
-    # Five acknowledgements, five expert copies, five answers and the digest; nothing to the auto-reply.
+    # Five acknowledgements, one mail to the expert with all five questions, five answers, the
+    # expert's receipt and the digest; nothing to the auto-reply.
     mails = list((folder / "outbox" / "new").iterdir())
-    assert len(mails) == 16
+    assert len(mails) == 13
     assert not any(
         b"olga.smirnova@mebel-example.ru" in m.read_bytes().split(b"\r\n\r\n")[0] for m in mails
     )

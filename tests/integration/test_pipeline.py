@@ -149,7 +149,10 @@ async def test_the_experts_reply_reaches_the_participant_threaded(
     await desk.receive(ask(message_id="<q1@drvo.example.hr>"))
     [route] = await desk.outbox(OutboxKind.ROUTE)
     desk.clock.advance(hours=5)
-    body = "The chamber should start it, the firms should lead it.\n\nOn Thu, the Q&A wrote:\n> [Q-1] Tko bi..."
+    body = (
+        "The chamber should start it, the firms should lead it.\n\n"
+        f"On Thu, 3 Dec 2026 at 18:30, {route['From']} wrote:\n> [Q-1] Tko bi trebao voditi klaster?\n"
+    )
     outcome = await desk.receive(reply_to(route, body, via_plus=via_plus))
     assert (outcome.state, outcome.kind) == (MessageState.PROCESSED, "reply")
     [answer_mail] = await desk.outbox(OutboxKind.ANSWER)
