@@ -187,17 +187,14 @@ def held_dismiss(ctx: click.Context, message_id: str) -> None:
 def parse_reply_command(file: Path, as_json: bool, questions: Path | None) -> None:
     """Show how an expert's reply (.eml, .txt or .html) is trimmed and split into answers."""
     from qa_mailer.replies import QuestionRef, parse_reply
-    from qa_mailer.replies.files import load_reply_file, parsed_reply_to_json
+    from qa_mailer.replies.files import load_questions, load_reply_file, parsed_reply_to_json
 
-    refs: list[QuestionRef] = []
+    refs: tuple[QuestionRef, ...] = ()
     if questions is not None:
         try:
-            items = json.loads(questions.read_text(encoding="utf-8"))
-            refs = [QuestionRef(str(item["ref"]), str(item["text"])) for item in items]
+            refs = load_questions(questions)
         except (ValueError, KeyError, TypeError) as exc:
-            raise click.ClickException(
-                f'{questions}: expected a JSON list of {{"ref": ..., "text": ...}} objects ({exc})'
-            ) from None
+            raise click.ClickException(f"{questions}: {exc}") from None
     text, html = load_reply_file(file)
     parsed = parse_reply(text=text, html=html, questions=refs)
     if as_json:

@@ -124,7 +124,12 @@ def load_questions(path: Path) -> tuple[QuestionRef, ...]:
     """Read ``[{"ref": "Q-17", "text": "..."}, ...]`` (or ``{"questions": [...]}``) from JSON."""
     data = json.loads(path.read_text(encoding="utf-8"))
     if isinstance(data, dict):
-        data = data.get("questions", [])
+        data = data.get("questions")
     if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a list of {{'ref', 'text'}} objects")
-    return tuple(QuestionRef(ref=str(item["ref"]), text=str(item.get("text", ""))) for item in data)
+        raise ValueError('expected a JSON list of {"ref": ..., "text": ...} objects')
+    refs: list[QuestionRef] = []
+    for index, item in enumerate(data):
+        if not isinstance(item, dict) or not item.get("ref"):
+            raise ValueError(f'item {index} has no "ref" (expected {{"ref": "Q-17", "text": "..."}})')
+        refs.append(QuestionRef(ref=str(item["ref"]), text=str(item.get("text", ""))))
+    return tuple(refs)

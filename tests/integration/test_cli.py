@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import mailbox
 import os
 import signal
@@ -174,3 +175,27 @@ def _process_once(config: Config) -> None:
         await engine.dispose()
 
     asyncio.run(work())
+
+
+def test_parse_reply_prints_the_trimmed_reply_and_json() -> None:
+    from tests.helpers import DATA
+
+    own = DATA / "replies" / "own"
+    mail, questions = own / "ru_gmail_interleaved.txt", own / "questions"
+    result = CliRunner().invoke(main, ["parse-reply", str(mail)])
+    assert result.exit_code == 0 and result.output.strip()
+    expected = json.loads((own / "ru_gmail_interleaved.expected.json").read_text(encoding="utf-8"))
+    result = CliRunner().invoke(main, ["parse-reply", "--json", "--questions", str(questions / "ru.json"), str(mail)])
+    assert result.exit_code == 0
+    parsed = json.loads(result.output)
+    assert set(parsed) >= {"reply", "new_text", "preamble", "answers"}
+    assert [a["ref"] for a in parsed["answers"]] == [a["ref"] for a in expected["answers"]]
+    assert all(a["ref"] and a["answer"] for a in parsed["answers"])
+
+
+def test_parse_reply_names_a_bad_questions_file(tmp_path: Path) -> None:
+    reply, bad = tmp_path / "reply.txt", tmp_path / "questions.json"
+    reply.write_text("Yes.\n")
+    bad.write_text('[{"text": "no ref"}]')
+    result = CliRunner().invoke(main, ["parse-reply", "--questions", str(bad), str(reply)])
+    assert result.exit_code == 1 and f"{bad}: item 0 has no \"ref\"" in result.output
