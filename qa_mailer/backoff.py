@@ -1,9 +1,10 @@
-"""Exponential backoff with jitter, and a sleep that a stop request cuts short."""
+"""Timing for the stages: backoff with jitter, sleeps a stop request cuts short, periodic work."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 
 
 class Backoff:
@@ -51,3 +52,19 @@ async def wait_for_wakeup(stop: asyncio.Event, wakeup: asyncio.Event, seconds: f
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+async def every(
+    stop: asyncio.Event,
+    seconds: float,
+    work: Callable[[], Awaitable[object]],
+    log: logging.Logger,
+    what: str,
+) -> None:
+    """Run ``work`` every ``seconds`` until ``stop``; a failure is logged and tried again next time."""
+    while not stop.is_set():
+        try:
+            await work()
+        except Exception:
+            log.exception("%s failed; trying again in %.0f s", what, seconds)
+        await wait_or_stop(stop, seconds)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from qa_mailer.backoff import wait_or_stop
+from qa_mailer.backoff import every
 from qa_mailer.classify.roster import Roster
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
@@ -41,12 +41,7 @@ class DigestScheduler:
         self._on_outbox = on_outbox
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.send_due()
-            except Exception:
-                log.exception("digest check failed; trying again in a minute")
-            await wait_or_stop(stop, CHECK_SECONDS)
+        await every(stop, CHECK_SECONDS, self.send_due, log, "the digest check")
 
     async def send_due(self) -> list[int]:
         """Queue the digest of every session that is due and has none yet; return their numbers."""

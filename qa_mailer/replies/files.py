@@ -130,6 +130,8 @@ def load_questions(path: Path) -> tuple[QuestionRef, ...]:
     refs: list[QuestionRef] = []
     for index, item in enumerate(data):
         if not isinstance(item, dict) or not item.get("ref"):
-            raise ValueError(f'item {index} has no "ref" (expected {{"ref": "Q-17", "text": "..."}})')
+            raise ValueError(
+                f'item {index} has no "ref" (expected {{"ref": "Q-17", "text": "..."}})'
+            )
         refs.append(QuestionRef(ref=str(item["ref"]), text=str(item.get("text", ""))))
     return tuple(refs)

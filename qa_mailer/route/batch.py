@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qa_mailer.backoff import wait_or_stop
+from qa_mailer.backoff import every
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import Dispatch, Question, QuestionState, Thread, dispatch_questions
@@ -44,12 +44,7 @@ class BatchDispatcher:
         self._on_outbox = on_outbox
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.send_due()
-            except Exception:
-                log.exception("batch check failed; trying again shortly")
-            await wait_or_stop(stop, CHECK_SECONDS)
+        await every(stop, CHECK_SECONDS, self.send_due, log, "the batch check")
 
     async def send_due(self, *, now: bool = False, session_no: int | None = None) -> list[Dispatch]:
         """Send every batch that is due (all waiting ones with ``now``); return the dispatches."""

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer import admin
-from qa_mailer.app import Service
-from qa_mailer.clock import SystemClock
 from qa_mailer.config import Config
 from qa_mailer.db import InboundMessage, MessageState, OutboxMail
 from qa_mailer.db.engine import session_factory
-from tests.helpers import DATA, EXPERT, ORGANISER, make_mail, wait_until, write_config
+from tests.e2e.conftest import MakeConfig, running
+from tests.helpers import DATA, EXPERT, ORGANISER, make_mail, wait_until
 from tests.servers.dovecot import DovecotServer, ImapUser
 from tests.servers.imap_client import append
 from tests.servers.smtp_sink import Received, SmtpSink
@@ -28,46 +24,8 @@ TR = "ayse@mobilya.example.com.tr"
 
 
 @pytest.fixture
-def config(
-    tmp_path: Path,
-    database_url: str,
-    dovecot: DovecotServer,
-    imap_user: ImapUser,
-    smtp_sink: SmtpSink,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Config:
-    monkeypatch.setenv("QA_E2E_IMAP_PASSWORD", imap_user.password)
-    return write_config(
-        tmp_path,
-        database_url,
-        listener={"enabled": False},
-        imap={
-            "enabled": True,
-            "host": "127.0.0.1",
-            "port": dovecot.port,
-            "security": "none",
-            "username": imap_user.name,
-            "password_env": "QA_E2E_IMAP_PASSWORD",
-        },
-        outgoing={"transport": "smtp"},
-        smtp={"host": "127.0.0.1", "port": smtp_sink.port, "security": "none"},
-        digest={"automatic": False},
-    )
-
-
-@asynccontextmanager
-async def running(config: Config, engine: AsyncEngine) -> AsyncIterator[Service]:
-    service = Service(config, engine, clock=SystemClock())
-    stop = asyncio.Event()
-    task = asyncio.create_task(service.run(stop))
-    await asyncio.wait_for(service.ready.wait(), 10)
-    assert service.imap is not None
-    await asyncio.wait_for(service.imap.connected.wait(), 10)
-    try:
-        yield service
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
+def config(e2e_config: MakeConfig) -> Config:
+    return e2e_config()
 
 
 def text_of(received: Received) -> str:

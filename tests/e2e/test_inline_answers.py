@@ -5,43 +5,40 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer.clock import SystemClock
 from qa_mailer.config import Config
-from tests.e2e.test_end_to_end import running
-from tests.helpers import EXPERT, make_mail, wait_until, write_config
+from tests.e2e.conftest import MakeConfig, running
+from tests.helpers import EXPERT, make_mail, wait_until
 from tests.servers.dovecot import DovecotServer, ImapUser
 from tests.servers.imap_client import append
 from tests.servers.smtp_sink import SmtpSink
 
 PARTICIPANTS = {
-    "ana@drvo.example.hr": ("Ana Horvat", "Tko bi trebao voditi novi klaster?", "A neutral facilitator first."),
-    "petar@mebeli.example.bg": ("Петър Иванов", "Как конкурентите се научават да си вярват?", "Through small joint projects."),
-    "ivan@zavod.example.ru": ("Иван Петров", "Какую роль играют университеты?", "They train the people and carry knowledge."),
+    "ana@drvo.example.hr": (
+        "Ana Horvat",
+        "Tko bi trebao voditi novi klaster?",
+        "A neutral facilitator first.",
+    ),
+    "petar@mebeli.example.bg": (
+        "Петър Иванов",
+        "Как конкурентите се научават да си вярват?",
+        "Through small joint projects.",
+    ),
+    "ivan@zavod.example.ru": (
+        "Иван Петров",
+        "Какую роль играют университеты?",
+        "They train the people and carry knowledge.",
+    ),
 }
 
 
 @pytest.fixture
-def config(
-    tmp_path: Path, database_url: str, dovecot: DovecotServer, imap_user: ImapUser, smtp_sink: SmtpSink,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Config:
-    monkeypatch.setenv("QA_E2E_IMAP_PASSWORD", imap_user.password)
-    return write_config(
-        tmp_path,
-        database_url,
-        listener={"enabled": False},
-        imap={"enabled": True, "host": "127.0.0.1", "port": dovecot.port, "security": "none",
-              "username": imap_user.name, "password_env": "QA_E2E_IMAP_PASSWORD"},
-        outgoing={"transport": "smtp"},
-        smtp={"host": "127.0.0.1", "port": smtp_sink.port, "security": "none"},
-        programme={"expert_mail": "batch", "batch_minutes": 60},
-        digest={"automatic": False},
-    )
+def config(e2e_config: MakeConfig) -> Config:
+    return e2e_config(programme={"expert_mail": "batch", "batch_minutes": 60})
 
 
 def gmail_reply(batch: EmailMessage) -> bytes:
@@ -83,13 +80,25 @@ def gmail_reply(batch: EmailMessage) -> bytes:
 
 @pytest.mark.asyncio
 async def test_one_reply_answers_three_questions(
-    config: Config, engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, smtp_sink: SmtpSink
+    config: Config,
+    engine: AsyncEngine,
+    dovecot: DovecotServer,
+    imap_user: ImapUser,
+    smtp_sink: SmtpSink,
 ) -> None:
     async with running(config, engine) as service:
-        await append(dovecot, imap_user, *[
-            make_mail(sender=f"{name} <{address}>", subject="[VC1] Pitanje / Въпрос / Вопрос", body=question)
-            for address, (name, question, _) in PARTICIPANTS.items()
-        ])
+        await append(
+            dovecot,
+            imap_user,
+            *[
+                make_mail(
+                    sender=f"{name} <{address}>",
+                    subject="[VC1] Pitanje / Въпрос / Вопрос",
+                    body=question,
+                )
+                for address, (name, question, _) in PARTICIPANTS.items()
+            ],
+        )
         await wait_until(lambda: _acked(smtp_sink), what="three acknowledgements")
         [sent] = await service.batches.send_due(now=True)
         assert len(sent.questions) == 3
@@ -122,10 +131,10 @@ async def _at_expert(sink: SmtpSink) -> bool:
 
 async def _answered(sink: SmtpSink) -> bool:
     return all(
-        any("answer" in str(r.message["Message-ID"]) for r in sink.to(address)) for address in PARTICIPANTS
+        any("answer" in str(r.message["Message-ID"]) for r in sink.to(address))
+        for address in PARTICIPANTS
     )
 
 
 async def _receipt(sink: SmtpSink) -> bool:
     return any("receipt" in str(r.message["Message-ID"]) for r in sink.to(EXPERT))
-

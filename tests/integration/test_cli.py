@@ -185,7 +185,9 @@ def test_parse_reply_prints_the_trimmed_reply_and_json() -> None:
     result = CliRunner().invoke(main, ["parse-reply", str(mail)])
     assert result.exit_code == 0 and result.output.strip()
     expected = json.loads((own / "ru_gmail_interleaved.expected.json").read_text(encoding="utf-8"))
-    result = CliRunner().invoke(main, ["parse-reply", "--json", "--questions", str(questions / "ru.json"), str(mail)])
+    result = CliRunner().invoke(
+        main, ["parse-reply", "--json", "--questions", str(questions / "ru.json"), str(mail)]
+    )
     assert result.exit_code == 0
     parsed = json.loads(result.output)
     assert set(parsed) >= {"reply", "new_text", "preamble", "answers"}
@@ -198,4 +200,4 @@ def test_parse_reply_names_a_bad_questions_file(tmp_path: Path) -> None:
     reply.write_text("Yes.\n")
     bad.write_text('[{"text": "no ref"}]')
     result = CliRunner().invoke(main, ["parse-reply", "--questions", str(bad), str(reply)])
-    assert result.exit_code == 1 and f"{bad}: item 0 has no \"ref\"" in result.output
+    assert result.exit_code == 1 and f'{bad}: item 0 has no "ref"' in result.output
