@@ -87,12 +87,11 @@ class Service:
     async def run(self, stop: asyncio.Event, grace_seconds: float = 10.0) -> None:
         """Run until ``stop``; then stop intake, let work in flight finish, cancel the rest."""
         await require_current(self.engine)
+        # Bound before the task group, so a port in use is a plain error, not a group of them.
+        if self.config.listener.enabled:
+            handler = IntakeHandler(self.store, self.config.address, self.config.listener.protocol)
+            self.listener = await start_listener(self.config.listener, handler)
         async with asyncio.TaskGroup() as group:
-            if self.config.listener.enabled:
-                handler = IntakeHandler(
-                    self.store, self.config.address, self.config.listener.protocol
-                )
-                self.listener = await start_listener(self.config.listener, handler)
             tasks = [
                 group.create_task(self.pipeline.run(stop), name="pipeline"),
                 group.create_task(self.sender.run(stop), name="sender"),

@@ -201,3 +201,14 @@ def test_parse_reply_names_a_bad_questions_file(tmp_path: Path) -> None:
     bad.write_text('[{"text": "no ref"}]')
     result = CliRunner().invoke(main, ["parse-reply", "--questions", str(bad), str(reply)])
     assert result.exit_code == 1 and f'{bad}: item 0 has no "ref"' in result.output
+
+
+def test_serve_names_a_port_already_in_use(config: Config) -> None:
+    import socket
+
+    cli(config, "db", "upgrade")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", config.listener.port))
+        taken.listen()
+        code, output = cli(config, "serve")
+    assert code == 1 and f"Error: cannot listen on 127.0.0.1:{config.listener.port}" in output
