@@ -40,7 +40,6 @@ log = logging.getLogger("qa_mailer.route")
 class Accepted:
     question: Question
     follow_up: bool
-    acknowledged: bool
 
 
 class QuestionDesk:
@@ -91,7 +90,6 @@ class QuestionDesk:
         )
         session.add(question)
         await session.flush()
-        acknowledged = False
         if (
             follow_up is None
             and config.acknowledge
@@ -107,7 +105,6 @@ class QuestionDesk:
                 clock=self._clock,
                 question_id=question.id,
             )
-            acknowledged = True
         if config.session(thread.session_no).expert_mail == "each":
             await dispatch(
                 session,
@@ -129,7 +126,7 @@ class QuestionDesk:
             thread.country_source or "-",
             f", follow-up to Q-{question.follow_up_to}" if follow_up else "",
         )
-        return Accepted(question, follow_up is not None, acknowledged)
+        return Accepted(question, follow_up is not None)
 
     async def _new_thread(
         self, session: AsyncSession, incoming: Incoming, number: int, session_rule: str
