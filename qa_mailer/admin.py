@@ -157,39 +157,47 @@ async def held_answers(engine: AsyncEngine) -> list[Answer]:
         )
 
 
-async def decide_answer(
-    engine: AsyncEngine, config: Config, answer_id: int, *, approve: bool
-) -> Answer:
-    """Publish (approve) or reject a held answer; the reply is done when none of it is held."""
+async def decide_answers(
+    engine: AsyncEngine, config: Config, answer_ids: Sequence[int], *, approve: bool
+) -> list[Answer]:
+    """Publish (approve) or reject held answers; a reply is done when none of it is held.
+
+    All in one transaction: an unknown id changes nothing. Approved answers are delivered
+    once, at the end.
+    """
     sessions, clock = session_factory(engine), SystemClock()
+    desk = AnswerDesk(config, Templates(config.templates), clock)
+    decided: list[Answer] = []
     async with sessions.begin() as session:
-        answer = await session.scalar(
-            select(Answer)
-            .where(Answer.id == answer_id, Answer.state == AnswerState.HELD)
-            .options(selectinload(Answer.question).selectinload(Question.thread))
-        )
-        if answer is None:
-            raise NotFound(f"no held answer A-{answer_id}")
-        if approve:
-            await AnswerDesk(config, Templates(config.templates), clock).publish(session, answer)
-            answer.reason = f"approved by an organiser ({answer.reason})"
-        else:
-            answer.state = AnswerState.REJECTED
-        await session.flush()
-        still_held = await session.scalar(
-            select(Answer.id).where(
-                Answer.message_id == answer.message_id, Answer.state == AnswerState.HELD
+        for answer_id in answer_ids:
+            answer = await session.scalar(
+                select(Answer)
+                .where(Answer.id == answer_id, Answer.state == AnswerState.HELD)
+                .options(selectinload(Answer.question).selectinload(Question.thread))
             )
-        )
-        if still_held is None:
-            await session.execute(
-                update(InboundMessage)
-                .where(
-                    InboundMessage.id == answer.message_id,
-                    InboundMessage.state == MessageState.HELD,
+            if answer is None:
+                raise NotFound(f"no held answer A-{answer_id}")
+            if approve:
+                await desk.publish(session, answer)
+                answer.reason = f"approved by an organiser ({answer.reason})"
+            else:
+                answer.state = AnswerState.REJECTED
+            await session.flush()
+            still_held = await session.scalar(
+                select(Answer.id).where(
+                    Answer.message_id == answer.message_id, Answer.state == AnswerState.HELD
                 )
-                .values(state=MessageState.PROCESSED)
             )
+            if still_held is None:
+                await session.execute(
+                    update(InboundMessage)
+                    .where(
+                        InboundMessage.id == answer.message_id,
+                        InboundMessage.state == MessageState.HELD,
+                    )
+                    .values(state=MessageState.PROCESSED)
+                )
+            decided.append(answer)
     if approve:
         await deliver_now(engine, config)
-    return answer
+    return decided

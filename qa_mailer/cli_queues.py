@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -128,17 +127,12 @@ def held_list(ctx: click.Context) -> None:
     )
 
 
-async def _decide(engine: AsyncEngine, config: Config, *, answer_id: int, approve: bool) -> Answer:
-    return await admin.decide_answer(engine, config, answer_id, approve=approve)
-
-
 @held.command("approve")
 @click.argument("answer_ids", nargs=-1, required=True)
 @click.pass_context
 def held_approve(ctx: click.Context, answer_ids: tuple[str, ...]) -> None:
     """Publish held answers to their participants."""
-    for answer_id in _ids(answer_ids, "A"):
-        answer = _run(ctx, partial(_decide, answer_id=answer_id, approve=True))
+    for answer in _decide(ctx, answer_ids, approve=True):
         click.echo(f"A-{answer.id} published to {answer.question.ref}")
 
 
@@ -147,9 +141,15 @@ def held_approve(ctx: click.Context, answer_ids: tuple[str, ...]) -> None:
 @click.pass_context
 def held_reject(ctx: click.Context, answer_ids: tuple[str, ...]) -> None:
     """Drop held answers; their questions stay open."""
-    for answer_id in _ids(answer_ids, "A"):
-        answer = _run(ctx, partial(_decide, answer_id=answer_id, approve=False))
+    for answer in _decide(ctx, answer_ids, approve=False):
         click.echo(f"A-{answer.id} rejected")
+
+
+def _decide(ctx: click.Context, answer_ids: tuple[str, ...], *, approve: bool) -> list[Answer]:
+    ids = _ids(answer_ids, "A")
+    return _run(
+        ctx, lambda engine, config: admin.decide_answers(engine, config, ids, approve=approve)
+    )
 
 
 @held.command("release")

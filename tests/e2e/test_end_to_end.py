@@ -16,7 +16,7 @@ from tests.e2e.conftest import MakeConfig, running
 from tests.helpers import DATA, EXPERT, ORGANISER, make_mail, wait_until
 from tests.servers.dovecot import DovecotServer, ImapUser
 from tests.servers.imap_client import append
-from tests.servers.smtp_sink import Received, SmtpSink
+from tests.servers.smtp_sink import SmtpSink
 
 HR = "ana@drvo.example.hr"
 RU = "ivan@zavod.example.ru"
@@ -26,10 +26,6 @@ TR = "ayse@mobilya.example.com.tr"
 @pytest.fixture
 def config(e2e_config: MakeConfig) -> Config:
     return e2e_config()
-
-
-def text_of(received: Received) -> str:
-    return received.text()
 
 
 async def rows(engine: AsyncEngine, model: type) -> int:
@@ -74,7 +70,7 @@ async def test_questions_in_answers_out_nothing_twice(
         await wait_until(lambda: _all_acked(smtp_sink), what="three acknowledgements")
 
         # The expert's copies are readable: Cyrillic from windows-1251, HTML-only as plain text.
-        copies = {str(r.message["X-QA-Question"]): text_of(r) for r in smtp_sink.to(EXPERT)}
+        copies = {str(r.message["X-QA-Question"]): r.text() for r in smtp_sink.to(EXPERT)}
         assert "Как университеты помогают кластеру мебельщиков?" in copies["Q-2"]
         assert "Bir küme ihracata nasıl yardım eder? Şirketimiz İstanbul'da." in copies["Q-3"]
         assert (
@@ -105,8 +101,8 @@ async def test_questions_in_answers_out_nothing_twice(
     assert answer.message["In-Reply-To"] == "<hr-1@drvo.example.hr>"
     assert "<hr-1@drvo.example.hr>" in str(answer.message["References"])
     assert answer.message["Subject"] == "Re: [VC1] Tko upravlja klasterom? [Q-1]"
-    assert "The chamber starts it; the firms must lead it." in text_of(answer)
-    assert "Prof. Expert" not in text_of(answer)
+    assert "The chamber starts it; the firms must lead it." in answer.text()
+    assert "Prof. Expert" not in answer.text()
     assert [r for r in smtp_sink.to(RU) if "answer" in str(r.message["Message-ID"])] == []
 
     # A restart reads the same mailbox again and takes in nothing twice, even a redelivered copy.

@@ -181,7 +181,7 @@ async def test_a_reply_from_a_stranger_is_held_until_an_organiser_approves(desk:
     assert await desk.outbox(OutboxKind.ANSWER) == []
     [held] = await admin.held_answers(desk.engine)
     assert held.body == "Trust me, I am the expert." and held.state == "held"
-    await admin.decide_answer(desk.engine, desk.config, held.id, approve=True)
+    await admin.decide_answers(desk.engine, desk.config, [held.id], approve=True)
     assert len(await desk.outbox(OutboxKind.ANSWER)) == 1
     async with session_factory(desk.engine)() as session:
         assert (
