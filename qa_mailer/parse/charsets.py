@@ -33,7 +33,10 @@ def decode_guessing(payload: bytes) -> str:
     if as_utf8.count("\ufffd") * 50 <= len(high):
         return as_utf8
     cyrillic = sum(1 for b in high if b >= 0xC0)
-    if cyrillic / len(high) > 0.7:
+    # Cyrillic text is written almost wholly in high bytes; Latin text with a few accented
+    # letters ("Şunu yazdı") is mostly ASCII letters.
+    ascii_letters = sum(1 for b in payload if 0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A)
+    if cyrillic / len(high) > 0.7 and len(high) > ascii_letters:
         # Lower-case letters dominate running text: they sit at 0xE0-0xFF in windows-1251 and
         # at 0xC0-0xDF in KOI8-R.
         upper_half = sum(1 for b in high if b >= 0xE0)

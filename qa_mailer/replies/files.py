@@ -7,14 +7,13 @@ text/plain and text/html parts), a ``.txt`` body or an ``.html``/``.htm`` body.
 from __future__ import annotations
 
 import codecs
-import email
-import email.message
 import json
 import re
-from email import policy
 from pathlib import Path
 from typing import Any
 
+from qa_mailer.parse.charsets import decode_guessing, decode_with
+from qa_mailer.parse.mail import ParseError, parse_mail
 from qa_mailer.replies.model import ParsedReply, QuestionRef
 
 _HTML_SUFFIXES = frozenset({".html", ".htm"})
@@ -44,20 +43,12 @@ def load_reply_file(path: Path) -> tuple[str | None, str | None]:
 
 
 def decode(data: bytes, charset: str | None) -> str:
-    """Decode bytes by their declared charset, else UTF-8, else Windows-1252; never fails."""
-    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16")):
-        if data.startswith(bom):
-            return data.decode(codec, errors="replace")
-    if data.startswith(codecs.BOM_UTF16_BE):
+    """Decode bytes by their declared charset, else by what they look like; never fails."""
+    if data.startswith(codecs.BOM_UTF8):
+        data, charset = data[len(codecs.BOM_UTF8) :], "utf-8"
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16", errors="replace")
-    for candidate in (charset, "utf-8"):
-        if not candidate:
-            continue
-        try:
-            return data.decode(codecs.lookup(candidate.strip().strip("\"'")).name)
-        except (LookupError, UnicodeError, ValueError):
-            continue
-    return data.decode("windows-1252", errors="replace")
+    return decode_with(data, charset.strip().strip("\"'")) if charset else decode_guessing(data)
 
 
 def _looks_like_mail(data: bytes) -> bool:
@@ -66,45 +57,12 @@ def _looks_like_mail(data: bytes) -> bool:
 
 
 def _mail_bodies(data: bytes) -> tuple[str | None, str | None]:
-    message = email.message_from_bytes(data, policy=policy.default)
-    text: str | None = None
-    html: str | None = None
-    for part in message.walk():
-        try:
-            if part.get_content_disposition() == "attachment":
-                continue
-            if part.is_multipart():
-                continue
-            kind = part.get_content_type()
-            if kind.startswith("multipart/"):
-                # A multipart whose boundary never comes is left as one string: the body.
-                kind = "text/plain"
-        except (ValueError, TypeError, IndexError, AttributeError):
-            continue
-        if kind == "text/plain" and text is None:
-            text = _part_text(part)
-        elif kind == "text/html" and html is None:
-            html = _part_text(part)
-    return text, html
-
-
-def _part_text(part: email.message.Message) -> str | None:
-    if isinstance(part, email.message.EmailMessage) and part.get_content_maintype() == "text":
-        try:
-            content = part.get_content()
-        except (LookupError, UnicodeError, ValueError, AssertionError, TypeError):
-            content = None
-        if isinstance(content, str):
-            return content
-    # An unknown or lying charset: decode the raw bytes ourselves.
+    # The same MIME reading as the service, so the command shows what `serve` would see.
     try:
-        payload = part.get_payload(decode=True)
-    except (ValueError, TypeError, AssertionError):
-        payload = None
-    if isinstance(payload, bytes):
-        return decode(payload, part.get_content_charset())
-    raw = part.get_payload()
-    return raw if isinstance(raw, str) else None
+        mail = parse_mail(data)
+    except ParseError:
+        return decode(data, None), None
+    return mail.text_plain, mail.html
 
 
 def parsed_reply_to_json(parsed: ParsedReply) -> dict[str, Any]:
