@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import selectinload, undefer
 
 from qa_mailer.answer.desk import AnswerDesk
 from qa_mailer.classify.roster import load_roster
 from qa_mailer.clock import SystemClock
 from qa_mailer.config import Config
-from qa_mailer.db import Answer, AnswerState, InboundMessage, MessageState, Question
-from qa_mailer.db.engine import session_factory
+from qa_mailer.db import (
+    Answer,
+    AnswerState,
+    InboundMessage,
+    MessageState,
+    OutboxMail,
+    OutboxState,
+    Question,
+    Role,
+)
+from qa_mailer.db.engine import SessionFactory, session_factory
 from qa_mailer.digest.deliver import RenderedDigest, produce_digest
 from qa_mailer.ingest.store import Envelope, MessageStore
 from qa_mailer.send.sender import Sender
 from qa_mailer.send.transport import make_transport
 from qa_mailer.status import format_status, gather_status
 from qa_mailer.templates import Templates
+from qa_mailer.workers import Timing, live_workers, working
+
+# How long a command waits for a running `serve` to send what the command queued, to report it.
+HAND_OVER_SECONDS = 5.0
 
 
 class NotFound(Exception):
@@ -31,37 +45,101 @@ class NotFound(Exception):
 
 async def make_digest(
     engine: AsyncEngine, config: Config, number: int, *, send: bool
-) -> RenderedDigest:
-    """Build a session's digest; with ``send``, queue it and deliver it now."""
+) -> tuple[RenderedDigest, str | None]:
+    """Build a session's digest; with ``send``, queue it and see it sent (see hand_over)."""
     sessions, clock = session_factory(engine), SystemClock()
     roster = load_roster(config.roster, config.countries)
     async with sessions.begin() as session:
         rendered = await produce_digest(
             session, config, roster, Templates(config.templates), clock, number, send=send
         )
-    if send:
-        await deliver_now(engine, config)
-    return rendered
+    if not send or rendered.outbox_id is None:
+        return rendered, None
+    return rendered, await hand_over(engine, config, [rendered.outbox_id])
 
 
-async def send_batches(engine: AsyncEngine, config: Config, session_no: int | None) -> list[str]:
-    """Send the waiting questions of batch-mode sessions to the experts now."""
+async def send_batches(
+    engine: AsyncEngine, config: Config, session_no: int | None
+) -> tuple[list[str], str | None]:
+    """Queue the waiting questions of batch-mode sessions to the experts now, and send them."""
     from qa_mailer.route.batch import BatchDispatcher
 
-    dispatcher = BatchDispatcher(
-        config, session_factory(engine), Templates(config.templates), SystemClock()
-    )
+    sessions = session_factory(engine)
+    dispatcher = BatchDispatcher(config, sessions, Templates(config.templates), SystemClock())
     sent = await dispatcher.send_due(now=True, session_no=session_no)
-    await deliver_now(engine, config)
-    return [f"VC{d.session_no}: {len(d.questions)} question(s) to {d.experts}" for d in sent]
+    lines = [f"VC{d.session_no}: {len(d.questions)} question(s) to {d.experts}" for d in sent]
+    if not sent:
+        return lines, None
+    async with sessions() as tx:
+        ids = list(
+            await tx.scalars(
+                select(OutboxMail.id).where(OutboxMail.dispatch_id.in_([d.id for d in sent]))
+            )
+        )
+    return lines, await hand_over(engine, config, ids)
 
 
-async def deliver_now(engine: AsyncEngine, config: Config) -> int:
-    """Deliver what is due in the outbox from this process (a running `serve` would, too)."""
+async def hand_over(engine: AsyncEngine, config: Config, outbox_ids: Sequence[int]) -> str:
+    """See the mail a command queued on its way, without racing a running `serve`.
+
+    A live worker with the send role was woken by the commit and sends it (its claim keeps
+    any other process off it); the command waits a few seconds to report what happened.
+    With no such worker, the command sends its own mail itself, under the same claims.
+    """
+    sessions, clock = session_factory(engine), SystemClock()
+    timing = Timing()
+    async with sessions() as tx:
+        senders = [
+            worker
+            for worker in await live_workers(
+                tx, clock.now(), timedelta(seconds=timing.dead_after_seconds)
+            )
+            if Role.SEND in worker.roles.split(",")
+        ]
+    if senders:
+        counts = await _wait_for_delivery(sessions, outbox_ids, HAND_OVER_SECONDS)
+        worker = senders[0]
+        return (
+            f"handed to the running service (worker {worker.id}, pid {worker.pid} on "
+            f"{worker.host}): {_describe(counts)}"
+        )
     transport = make_transport(config.outgoing.transport, config.outgoing.maildir, config.smtp)
-    return await Sender(
-        session_factory(engine), transport, config.outgoing, SystemClock()
-    ).deliver_due()
+    async with working(sessions, clock, ["cli"], timing) as workers:
+        await Sender(sessions, transport, config.outgoing, clock, workers).deliver_due(
+            only=outbox_ids
+        )
+    return _describe(await _delivery_counts(sessions, outbox_ids))
+
+
+async def _delivery_counts(sessions: SessionFactory, ids: Sequence[int]) -> dict[str, int]:
+    async with sessions() as tx:
+        rows = await tx.execute(
+            select(OutboxMail.state, func.count())
+            .where(OutboxMail.id.in_(ids))
+            .group_by(OutboxMail.state)
+        )
+        return {state: count for state, count in rows}
+
+
+async def _wait_for_delivery(
+    sessions: SessionFactory, ids: Sequence[int], seconds: float
+) -> dict[str, int]:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        counts = await _delivery_counts(sessions, ids)
+        waiting = counts.get(OutboxState.QUEUED, 0) + counts.get(OutboxState.SENDING, 0)
+        if not waiting or asyncio.get_running_loop().time() > deadline:
+            return counts
+        await asyncio.sleep(0.1)
+
+
+def _describe(counts: dict[str, int]) -> str:
+    order = (OutboxState.SENT, OutboxState.QUEUED, OutboxState.SENDING, OutboxState.FAILED)
+    parts = [f"{counts[state]} {state}" for state in order if counts.get(state)]
+    text = ", ".join(parts) or "nothing to send"
+    if counts.get(OutboxState.QUEUED) or counts.get(OutboxState.FAILED):
+        text += " (`qa-mailer status` shows the outbox; queued mail is retried)"
+    return text
 
 
 async def status_text(engine: AsyncEngine, config: Config) -> str:
@@ -108,7 +186,9 @@ async def list_messages(engine: AsyncEngine, state: MessageState) -> list[Messag
 
 async def show_message(engine: AsyncEngine, message_id: int) -> InboundMessage:
     async with session_factory(engine)() as session:
-        message = await session.get(InboundMessage, message_id)
+        message = await session.get(
+            InboundMessage, message_id, options=[undefer(InboundMessage.raw)]
+        )
     if message is None:
         raise NotFound(f"no message {message_id}")
     return message
@@ -129,7 +209,15 @@ async def release_messages(
         await session.execute(
             update(InboundMessage)
             .where(InboundMessage.id.in_(found))
-            .values(state=MessageState.RECEIVED, reason=None, traceback=None, processed_at=None)
+            .values(
+                state=MessageState.RECEIVED,
+                reason=None,
+                traceback=None,
+                processed_at=None,
+                attempts=0,
+                claimed_by=None,
+                lease_until=None,
+            )
         )
     return found
 
@@ -159,7 +247,7 @@ async def held_answers(engine: AsyncEngine) -> list[Answer]:
 
 async def decide_answers(
     engine: AsyncEngine, config: Config, answer_ids: Sequence[int], *, approve: bool
-) -> list[Answer]:
+) -> tuple[list[Answer], str | None]:
     """Publish (approve) or reject held answers; a reply is done when none of it is held.
 
     All in one transaction: an unknown id changes nothing. Approved answers are delivered
@@ -168,6 +256,7 @@ async def decide_answers(
     sessions, clock = session_factory(engine), SystemClock()
     desk = AnswerDesk(config, Templates(config.templates), clock)
     decided: list[Answer] = []
+    queued: list[OutboxMail] = []
     async with sessions.begin() as session:
         for answer_id in answer_ids:
             answer = await session.scalar(
@@ -178,7 +267,7 @@ async def decide_answers(
             if answer is None:
                 raise NotFound(f"no held answer A-{answer_id}")
             if approve:
-                await desk.publish(session, answer)
+                queued.append(await desk.publish(session, answer))
                 answer.reason = f"approved by an organiser ({answer.reason})"
             else:
                 answer.state = AnswerState.REJECTED
@@ -198,6 +287,5 @@ async def decide_answers(
                     .values(state=MessageState.PROCESSED)
                 )
             decided.append(answer)
-    if approve:
-        await deliver_now(engine, config)
-    return decided
+    report = await hand_over(engine, config, [row.id for row in queued]) if queued else None
+    return decided, report

@@ -1,21 +1,27 @@
 """The running service: every stage built from the config, supervised in one TaskGroup.
 
 Mail in (SMTP/LMTP listener, IMAP poller) -> store -> pipeline -> outbox -> sender, with the
-digest scheduler beside them. Stages wake each other with events; the database holds all state.
+digest scheduler and batch dispatcher beside them. Stages wake each other with events; the
+database holds all state. Several `serve` processes may share one database, each doing all of
+the work or chosen roles: every unit of work is claimed before it is done (see workers.py and
+db/claims.py), and other processes' commits wake this one's stages (db/wakeups.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer.classify.roster import Roster, load_roster
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
+from qa_mailer.db import Role
 from qa_mailer.db.engine import session_factory
 from qa_mailer.db.migrate import require_current
+from qa_mailer.db.wakeups import listen
 from qa_mailer.digest.schedule import DigestScheduler
 from qa_mailer.ingest.imap import ImapPoller
 from qa_mailer.ingest.smtp import IntakeHandler, listening_port, start_listener
@@ -25,12 +31,15 @@ from qa_mailer.route.batch import BatchDispatcher
 from qa_mailer.send.sender import Sender
 from qa_mailer.send.transport import Transport, make_transport
 from qa_mailer.templates import Templates
+from qa_mailer.workers import Timing, Workers
 
 log = logging.getLogger("qa_mailer")
 
+ALL_ROLES: tuple[Role, ...] = tuple(Role)
+
 
 class Service:
-    """All stages of one qa-mailer instance. Run one per database."""
+    """The stages of one qa-mailer process; run as many as you like on one database."""
 
     def __init__(
         self,
@@ -40,28 +49,33 @@ class Service:
         clock: Clock,
         transport: Transport | None = None,
         roster: Roster | None = None,
+        roles: Collection[Role] = ALL_ROLES,
+        timing: Timing | None = None,
     ):
         # A missing password should stop start-up, not surface as endless reconnects.
-        if config.imap is not None:
+        if config.imap is not None and Role.INTAKE in roles:
             config.imap.password()
-        if config.outgoing.transport == "smtp" and config.smtp is not None:
+        if config.outgoing.transport == "smtp" and config.smtp is not None and Role.SEND in roles:
             config.smtp.password()
         self.config = config
         self.engine = engine
         self.clock = clock
+        self.roles = frozenset(roles)
         self.sessions = session_factory(engine)
+        self.workers = Workers(self.sessions, clock, timing)
         self.roster = roster if roster is not None else load_roster(config.roster, config.countries)
         self.templates = Templates(config.templates)
         transport = transport or make_transport(
             config.outgoing.transport, config.outgoing.maildir, config.smtp
         )
-        self.sender = Sender(self.sessions, transport, config.outgoing, clock)
+        self.sender = Sender(self.sessions, transport, config.outgoing, clock, self.workers)
         self.pipeline = Pipeline(
             config,
             self.sessions,
             self.roster,
             self.templates,
             clock,
+            self.workers,
             on_outbox=self.sender.wakeup.set,
         )
         self.store = MessageStore(self.sessions, clock, on_stored=self.pipeline.wakeup.set)
@@ -76,7 +90,11 @@ class Service:
             clock,
             on_outbox=self.sender.wakeup.set,
         )
-        self.imap = ImapPoller(config.imap, self.store, self.sessions) if config.imap else None
+        self.imap = (
+            ImapPoller(config.imap, self.store, self.sessions, self.workers)
+            if config.imap and Role.INTAKE in roles
+            else None
+        )
         self.listener: asyncio.Server | None = None
         self.ready = asyncio.Event()
 
@@ -84,34 +102,70 @@ class Service:
     def listener_port(self) -> int | None:
         return listening_port(self.listener) if self.listener else None
 
+    def _changed(self, what: str) -> None:
+        """Another process committed something: wake the stages it concerns."""
+        if what in ("messages", "*"):
+            self.pipeline.wakeup.set()
+        if what in ("outbox", "*"):
+            self.sender.wakeup.set()
+
     async def run(self, stop: asyncio.Event, grace_seconds: float = 10.0) -> None:
         """Run until ``stop``; then stop intake, let work in flight finish, cancel the rest."""
         await require_current(self.engine)
+        roles = self.roles
         # Bound before the task group, so a port in use is a plain error, not a group of them.
-        if self.config.listener.enabled:
+        if self.config.listener.enabled and Role.INTAKE in roles:
             handler = IntakeHandler(self.store, self.config.address, self.config.listener.protocol)
             self.listener = await start_listener(self.config.listener, handler)
-        async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(self.pipeline.run(stop), name="pipeline"),
-                group.create_task(self.sender.run(stop), name="sender"),
-                group.create_task(self.digests.run(stop), name="digests"),
-            ]
+        await self.workers.register(sorted(roles))
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._start(group, stop)
+                self.ready.set()
+                log.info(
+                    "qa-mailer running for %s as worker %d (%s)",
+                    self.config.address.address,
+                    self.workers.id,
+                    ", ".join(sorted(roles)),
+                )
+                await stop.wait()
+                log.info("stopping: intake closed, finishing work in flight")
+                if self.listener is not None:
+                    self.listener.close()
+                await self._finish(grace_seconds)
+        finally:
+            await self.workers.stop()
+        if self.listener is not None:
+            await self.listener.wait_closed()
+
+    def _start(self, group: asyncio.TaskGroup, stop: asyncio.Event) -> None:
+        roles = self.roles
+        # The heartbeat and the wakeups outlive the grace period of the stages: the workers'
+        # own stop event ends them last.
+        self._quit = asyncio.Event()
+        self._support = [
+            group.create_task(self.workers.run(self._quit), name="heartbeat"),
+            group.create_task(listen(self.engine, self._changed, self._quit), name="wakeups"),
+        ]
+        self._tasks: list[asyncio.Task[None]] = []
+        if Role.PROCESS in roles:
+            self._tasks.append(group.create_task(self.pipeline.run(stop), name="pipeline"))
+        if Role.SEND in roles:
+            self._tasks.append(group.create_task(self.sender.run(stop), name="sender"))
+        if Role.SCHEDULE in roles:
+            self._tasks.append(group.create_task(self.digests.run(stop), name="digests"))
             if any(s.expert_mail == "batch" for s in self.config.sessions):
-                tasks.append(group.create_task(self.batches.run(stop), name="batches"))
-            if self.imap is not None:
-                tasks.append(group.create_task(self.imap.run(stop), name="imap"))
-            self.ready.set()
-            log.info("qa-mailer running for %s", self.config.address.address)
-            await stop.wait()
-            log.info("stopping: intake closed, finishing work in flight")
-            if self.listener is not None:
-                self.listener.close()
-            _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+                self._tasks.append(group.create_task(self.batches.run(stop), name="batches"))
+        if self.imap is not None:
+            self._tasks.append(group.create_task(self.imap.run(stop), name="imap"))
+
+    async def _finish(self, grace_seconds: float) -> None:
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace_seconds)
             for task in pending:
                 log.warning(
                     "%s did not finish within %.0f s; cancelled", task.get_name(), grace_seconds
                 )
                 task.cancel()
-        if self.listener is not None:
-            await self.listener.wait_closed()
+        self._quit.set()
+        await asyncio.wait(self._support)

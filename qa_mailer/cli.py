@@ -84,12 +84,34 @@ def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
     ctx.obj = Context(config_path)
 
 
+ROLES = ("intake", "process", "send", "schedule")
+
+
+def _roles(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
+    roles = tuple(dict.fromkeys(r.strip() for r in value.split(",") if r.strip()))
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown or not roles:
+        raise click.BadParameter(
+            f"{', '.join(unknown) or 'nothing'}: expected a comma-separated list of {', '.join(ROLES)}"
+        )
+    return roles
+
+
 @main.command()
+@click.option(
+    "--roles",
+    default=",".join(ROLES),
+    show_default=True,
+    callback=_roles,
+    help="What this process does: intake (listener, IMAP), process, send, schedule (digests, "
+    "batches). Run as many `serve` processes on one database as you like.",
+)
 @pass_context
-def serve(context: Context) -> None:
+def serve(context: Context, roles: tuple[str, ...]) -> None:
     """Run the service: take mail in, process it, send mail out, until SIGTERM or Ctrl-C."""
     from qa_mailer.app import Service
     from qa_mailer.clock import SystemClock
+    from qa_mailer.db import Role
 
     config = _config(context)
 
@@ -98,7 +120,7 @@ def serve(context: Context) -> None:
         loop = asyncio.get_running_loop()
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(number, stop.set)
-        service = Service(config, engine, clock=SystemClock())
+        service = Service(config, engine, clock=SystemClock(), roles=[Role(r) for r in roles])
         await service.run(stop)
 
     try:
@@ -200,12 +222,12 @@ def digest(context: Context, number: int, send: bool, html_file: Path | None) ->
         raise click.BadParameter(
             f"no session {number} in {config.path} (sessions: {known})", param_hint="--session"
         )
-    rendered = run(lambda engine: make_digest(engine, config, number, send=send), config)
+    rendered, report = run(lambda engine: make_digest(engine, config, number, send=send), config)
     click.echo(rendered.text, nl=False)
     if html_file is not None:
         html_file.write_text(rendered.html, encoding="utf-8")
     if send:
-        click.echo(f"digest mailed to {', '.join(config.organisers)}", err=True)
+        click.echo(f"digest to {', '.join(config.organisers)}: {report}", err=True)
 
 
 @main.command("send-batch")
@@ -218,8 +240,10 @@ def send_batch(context: Context, number: int | None) -> None:
     from qa_mailer.admin import send_batches
 
     config = _config(context)
-    lines = run(lambda engine: send_batches(engine, config, number), config)
+    lines, report = run(lambda engine: send_batches(engine, config, number), config)
     click.echo("\n".join(lines) if lines else "no questions waiting for a batch")
+    if report:
+        click.echo(f"mail to the experts: {report}")
 
 
 @main.command()

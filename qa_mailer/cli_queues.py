@@ -71,7 +71,7 @@ def quarantine_show(ctx: click.Context, message_id: int, raw: bool) -> None:
         f"message {message.id} ({message.state}), received {message.received_at:%Y-%m-%d %H:%M:%S} UTC"
     )
     click.echo(
-        f"via {message.source}; Message-ID {message.message_id}; from {message.sender or message.envelope_from}"
+        f"via {message.source}; Message-ID {message.rfc_message_id}; from {message.sender or message.envelope_from}"
     )
     click.echo(f"subject: {message.subject}")
     click.echo(f"reason: {message.reason}")
@@ -132,8 +132,11 @@ def held_list(ctx: click.Context) -> None:
 @click.pass_context
 def held_approve(ctx: click.Context, answer_ids: tuple[str, ...]) -> None:
     """Publish held answers to their participants."""
-    for answer in _decide(ctx, answer_ids, approve=True):
+    answers, report = _decide(ctx, answer_ids, approve=True)
+    for answer in answers:
         click.echo(f"A-{answer.id} published to {answer.question.ref}")
+    if report:
+        click.echo(f"mail to the participants: {report}")
 
 
 @held.command("reject")
@@ -141,11 +144,14 @@ def held_approve(ctx: click.Context, answer_ids: tuple[str, ...]) -> None:
 @click.pass_context
 def held_reject(ctx: click.Context, answer_ids: tuple[str, ...]) -> None:
     """Drop held answers; their questions stay open."""
-    for answer in _decide(ctx, answer_ids, approve=False):
+    answers, _ = _decide(ctx, answer_ids, approve=False)
+    for answer in answers:
         click.echo(f"A-{answer.id} rejected")
 
 
-def _decide(ctx: click.Context, answer_ids: tuple[str, ...], *, approve: bool) -> list[Answer]:
+def _decide(
+    ctx: click.Context, answer_ids: tuple[str, ...], *, approve: bool
+) -> tuple[list[Answer], str | None]:
     ids = _ids(answer_ids, "A")
     return _run(
         ctx, lambda engine, config: admin.decide_answers(engine, config, ids, approve=approve)

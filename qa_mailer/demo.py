@@ -195,12 +195,12 @@ async def _settle(service: Service, echo: Echo, timeout: float = 20.0) -> None:
             waiting = await session.scalar(
                 select(func.count())
                 .select_from(InboundMessage)
-                .where(InboundMessage.state == MessageState.RECEIVED)
+                .where(InboundMessage.state.in_((MessageState.RECEIVED, MessageState.PROCESSING)))
             )
             queued = await session.scalar(
                 select(func.count())
                 .select_from(OutboxMail)
-                .where(OutboxMail.state == OutboxState.QUEUED)
+                .where(OutboxMail.state.in_((OutboxState.QUEUED, OutboxState.SENDING)))
             )
         if not waiting and not queued:
             return

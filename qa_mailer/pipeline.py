@@ -1,9 +1,12 @@
 """The processing stage: each stored message, once, from `received` to its outcome.
 
-Read this file to follow a message after ingest: it is parsed, machine-made mail is set aside,
-an expert's reply goes to the answer desk, anything else is a participant's question for the
-question desk. Each message is handled in one transaction together with every mail it causes
-(the outbox); a failure rolls that back and quarantines the message with its reason.
+Read this file to follow a message after ingest. The stage claims a batch of received messages,
+so no other process works on them (db/claims.py). Each message is parsed and sorted: machine-
+made mail is set aside, an expert's reply goes to the answer desk, anything else is a
+participant's question for the question desk. The batch is then written in one transaction,
+together with every mail it causes (the outbox). If that transaction fails, the batch is done
+again one message per transaction, so a bad message fails alone: it is quarantined with its
+reason, and its neighbours go through.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,20 +30,32 @@ from qa_mailer.classify.roster import Roster
 from qa_mailer.classify.rules import automatic_reason
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
-from qa_mailer.db import InboundMessage, MessageState
+from qa_mailer.db import Answer, InboundMessage, MessageKind, MessageState, Question
+from qa_mailer.db.claims import (
+    MAX_MESSAGE_ATTEMPTS,
+    ClaimedMessage,
+    claim_message,
+    claim_messages,
+    owned_messages,
+)
 from qa_mailer.db.engine import SessionFactory
 from qa_mailer.parse import ParsedMail, parse_mail
-from qa_mailer.route.questions import QuestionDesk
+from qa_mailer.route.questions import Asked, QuestionDesk, question_text
 from qa_mailer.templates import Templates
+from qa_mailer.workers import Workers
 
 log = logging.getLogger("qa_mailer.pipeline")
 
-# Errors that say the database is unreachable or busy, not that this message is bad. Any other
-# error, including a constraint or data error, quarantines the message.
+# Errors that say the database is unreachable or busy, not that a message is bad. Any other
+# error, including a constraint or data error, fails the message it came from.
 _UNAVAILABLE = (OperationalError, InterfaceError)
 
-# Messages released from quarantine by another process are picked up within this time.
+# Messages released from quarantine by another process are picked up within this time when
+# nothing wakes the stage sooner.
 SWEEP_SECONDS = 30.0
+BATCH = 50
+# Far longer than a batch takes; a dead worker's claims are freed sooner (see workers.py).
+LEASE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -50,8 +66,30 @@ class Outcome:
     reason: str | None
 
 
+@dataclass
+class Sorted:
+    """A claimed message, parsed and sorted, with what becomes of it once it is written."""
+
+    claimed: ClaimedMessage
+    mail: ParsedMail | None = None
+    incoming: Incoming | None = None
+    state: str = MessageState.PROCESSED
+    kind: str | None = None
+    reason: str | None = None
+    details: str | None = None  # the traceback of a failure
+    tokens: tuple[str, ...] = ()
+    text: str = ""  # a question's trimmed text
+
+    def fail(self, reason: str, details: str) -> None:
+        self.state, self.reason, self.details = MessageState.QUARANTINED, reason, details
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome(self.claimed.id, self.state, self.kind, self.reason)
+
+
 class Pipeline:
-    """Takes `received` messages through parsing, classification and the desks."""
+    """Takes received messages through parsing, classification and the desks."""
 
     def __init__(
         self,
@@ -60,18 +98,22 @@ class Pipeline:
         roster: Roster,
         templates: Templates,
         clock: Clock,
+        workers: Workers,
         on_outbox: Callable[[], None] = lambda: None,
+        batch: int = BATCH,
     ):
         self._config = config
         self._sessions = sessions
         self._clock = clock
+        self._workers = workers
         self._on_outbox = on_outbox
+        self._batch = batch
         self.questions = QuestionDesk(config, roster, templates, clock)
         self.answers = AnswerDesk(config, templates, clock)
         self.wakeup = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Process until ``stop``; wake when ingest stores a message, or every 30 s."""
+        """Process until ``stop``; wake when a message is stored, or every 30 s."""
         while not stop.is_set():
             self.wakeup.clear()
             delay = SWEEP_SECONDS
@@ -83,91 +125,192 @@ class Pipeline:
             await wait_for_wakeup(stop, self.wakeup, delay)
 
     async def process_pending(self, stop: asyncio.Event | None = None) -> list[Outcome]:
-        """Process every `received` message in arrival order."""
+        """Claim and process waiting messages, a batch at a time, until none is left."""
         outcomes: list[Outcome] = []
-        after = 0
         while stop is None or not stop.is_set():
-            async with self._sessions() as session:
-                ids = list(
-                    await session.scalars(
-                        select(InboundMessage.id)
-                        .where(
-                            InboundMessage.state == MessageState.RECEIVED, InboundMessage.id > after
-                        )
-                        .order_by(InboundMessage.id)
-                        .limit(100)
-                    )
+            async with self._sessions.begin() as tx:
+                claimed = await claim_messages(
+                    tx, self._workers.id, self._clock.now(), LEASE, self._batch
                 )
-            if not ids:
+            if not claimed:
                 break
-            for message_id in ids:
-                outcome = await self.process(message_id)
-                if outcome is not None:
-                    outcomes.append(outcome)
-            after = ids[-1]
+            outcomes += await self.process_claimed(claimed)
         return outcomes
 
     async def process(self, message_id: int) -> Outcome | None:
-        """Process one message; quarantine it if that fails. None if it was not `received`."""
-        try:
-            async with self._sessions.begin() as session:
-                message = await session.get(InboundMessage, message_id)
-                if message is None or message.state != MessageState.RECEIVED:
-                    return None
-                await self._handle(session, message)
-                outcome = Outcome(message.id, message.state, message.kind, message.reason)
-        except _UNAVAILABLE:
-            # Not the message's fault: leave it `received` and let the caller retry later.
-            raise
-        except Exception as exc:
-            return await self.quarantine(
-                message_id, f"{type(exc).__name__}: {exc}", traceback.format_exc()
+        """Claim and process one message; None if it is not waiting to be processed."""
+        async with self._sessions.begin() as tx:
+            claimed = await claim_message(
+                tx, message_id, self._workers.id, self._clock.now(), LEASE
             )
-        self._on_outbox()
+        if claimed is None:
+            return None
+        [outcome] = await self.process_claimed([claimed])
         return outcome
 
-    async def _handle(self, session: AsyncSession, message: InboundMessage) -> None:
-        mail = parse_mail(message.raw)
-        incoming = incoming_of(message, mail)
-        config = self._config
-        automatic = automatic_reason(incoming, config.address)
-        if automatic is not None:
-            message.state, message.kind, message.reason = (
-                MessageState.IGNORED,
-                "automatic",
-                automatic,
+    async def process_claimed(self, claimed: Sequence[ClaimedMessage]) -> list[Outcome]:
+        """Sort the claimed messages, then write what becomes of them."""
+        batch = [self._sort(message) for message in claimed]
+        try:
+            async with self._sessions.begin() as tx:
+                await self._write(tx, batch)
+        except _UNAVAILABLE:
+            # Not the messages' fault: their claim runs out and they are processed again.
+            raise
+        except Exception:
+            if len(batch) == 1:
+                await self._quarantine(batch[0])
+            else:
+                log.warning(
+                    "a batch of %d messages failed; processing them one at a time", len(batch)
+                )
+                outcomes: list[Outcome] = []
+                for message in claimed:
+                    outcomes += await self.process_claimed([message])
+                return outcomes
+        self._on_outbox()
+        return [message.outcome for message in batch]
+
+    def _sort(self, claimed: ClaimedMessage) -> Sorted:
+        """Parse and classify one message: everything that needs no database."""
+        message = Sorted(claimed)
+        if claimed.attempts > MAX_MESSAGE_ATTEMPTS:
+            message.fail(
+                f"processing did not finish in {MAX_MESSAGE_ATTEMPTS} attempts "
+                "(the process handling it stopped or died each time)",
+                "",
             )
-            log.info("%s ignored: %s", mail.message_id, automatic)
-        elif tokens := reply_tokens(incoming, config):
-            await self.answers.handle(session, message, incoming, tokens)
-        elif incoming.sender in config.experts:
-            message.state, message.kind = MessageState.HELD, "expert"
-            message.reason = "mail from an expert that replies to no question mail"
-            log.warning("%s held: %s", mail.message_id, message.reason)
+            return message
+        try:
+            message.mail = mail = parse_mail(claimed.raw)
+            message.incoming = incoming = incoming_of(claimed, mail)
+            config = self._config
+            automatic = automatic_reason(incoming, config.address)
+            if automatic is not None:
+                message.state, message.kind = MessageState.IGNORED, MessageKind.AUTOMATIC
+                message.reason = automatic
+            elif tokens := reply_tokens(incoming, config):
+                message.kind, message.tokens = MessageKind.REPLY, tuple(tokens)
+            elif incoming.sender in config.experts:
+                message.state, message.kind = MessageState.HELD, MessageKind.EXPERT
+                message.reason = "mail from an expert that replies to no question mail"
+            else:
+                message.kind, message.text = MessageKind.QUESTION, question_text(incoming)
+        except Exception as exc:
+            message.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        return message
+
+    async def _write(self, tx: AsyncSession, batch: list[Sorted]) -> None:
+        """Write the outcome of every message this worker still holds, in one transaction."""
+        owned = await owned_messages(tx, [m.claimed.id for m in batch], self._workers.id)
+        for message in batch:
+            if message.claimed.id not in owned:
+                log.warning(
+                    "message %d: claim lost to another worker; leaving it to that one",
+                    message.claimed.id,
+                )
+        batch[:] = [m for m in batch if m.claimed.id in owned]
+        questions = [m for m in batch if m.kind == MessageKind.QUESTION and m.incoming]
+        accepted = await self.questions.accept(
+            tx, [Asked(m.claimed.id, m.incoming, m.text) for m in questions if m.incoming]
+        )
+        for message, taken in zip(questions, accepted, strict=True):
+            if taken.follow_up:
+                message.kind = MessageKind.FOLLOW_UP
+        for message in batch:
+            if message.kind == MessageKind.REPLY and message.state == MessageState.PROCESSED:
+                await self._reply(tx, message)
+        for message in batch:
+            if message.state in (MessageState.IGNORED, MessageState.HELD):
+                log_for = log.info if message.state == MessageState.IGNORED else log.warning
+                log_for("%s %s: %s", self._name(message), message.state, message.reason)
+        now = self._clock.now()
+        await tx.execute(
+            update(InboundMessage),
+            [
+                {
+                    "id": m.claimed.id,
+                    "state": m.state,
+                    "kind": m.kind,
+                    "reason": m.reason,
+                    "traceback": m.details,
+                    "sender": (m.mail.from_address or None) if m.mail else None,
+                    "subject": m.mail.subject[:2000] if m.mail else None,
+                    "processed_at": now,
+                    "claimed_by": None,
+                    "lease_until": None,
+                }
+                for m in batch
+            ],
+        )
+        for message in batch:
+            if message.state == MessageState.QUARANTINED:
+                log.error("%s quarantined: %s", self._name(message), message.reason)
+
+    async def _reply(self, tx: AsyncSession, message: Sorted) -> None:
+        # Replies are few; each is written under its own savepoint, so a reply that fails
+        # is quarantined without undoing the rest of the batch.
+        assert message.incoming is not None
+        try:
+            async with tx.begin_nested():
+                outcome = await self.answers.handle(
+                    tx, message.claimed.id, message.incoming, list(message.tokens)
+                )
+        except _UNAVAILABLE:
+            raise
+        except Exception as exc:
+            message.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            return
+        if outcome.hold_reason is not None:
+            message.state, message.reason = MessageState.HELD, outcome.hold_reason
+
+    async def _quarantine(self, message: Sorted) -> None:
+        """Park a message whose transaction failed, with its reason and traceback.
+
+        Only a message this worker still holds is parked; one whose own question or answer
+        is already stored was done by an earlier attempt and is marked so instead.
+        """
+        details = traceback.format_exc()
+        last_line = details.strip().rsplit("\n", 1)[-1]
+        async with self._sessions.begin() as tx:
+            message_id = message.claimed.id
+            done = await tx.scalar(
+                select(
+                    exists().where(Question.message_id == message_id)
+                    | exists().where(Answer.message_id == message_id)
+                )
+            )
+            values = (
+                {"state": MessageState.PROCESSED, "reason": "already processed"}
+                if done
+                else {
+                    "state": MessageState.QUARANTINED,
+                    "reason": last_line[:2000],
+                    "traceback": details,
+                }
+            )
+            await tx.execute(
+                update(InboundMessage)
+                .where(
+                    InboundMessage.id == message_id,
+                    InboundMessage.claimed_by == self._workers.id,
+                    InboundMessage.state == MessageState.PROCESSING,
+                )
+                .values(**values, processed_at=self._clock.now(), claimed_by=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+        message.state, message.reason = values["state"], values["reason"]
+        if done:
+            log.info("%s was already processed", self._name(message))
         else:
-            accepted = await self.questions.accept(session, message, incoming)
-            message.state = MessageState.PROCESSED
-            message.kind = "follow-up" if accepted.follow_up else "question"
-        # Set last, so the row is written once, with the outcome, when the transaction ends.
-        message.sender, message.subject = mail.from_address or None, mail.subject[:2000]
-        message.processed_at = self._clock.now()
+            log.error("%s quarantined: %s", self._name(message), message.reason)
 
-    async def quarantine(self, message_id: int, reason: str, details: str) -> Outcome:
-        """Park a message that could not be processed, with its reason and traceback."""
-        async with self._sessions.begin() as session:
-            message = await session.get(InboundMessage, message_id)
-            assert message is not None
-            message.state, message.reason, message.traceback = (
-                MessageState.QUARANTINED,
-                reason,
-                details,
-            )
-            message.processed_at = self._clock.now()
-        log.error("message %d (%s) quarantined: %s", message_id, message.message_id, reason)
-        return Outcome(message_id, MessageState.QUARANTINED, message.kind, reason)
+    @staticmethod
+    def _name(message: Sorted) -> str:
+        return f"message {message.claimed.id} ({message.claimed.rfc_message_id})"
 
 
-def incoming_of(message: InboundMessage, mail: ParsedMail) -> Incoming:
+def incoming_of(message: ClaimedMessage, mail: ParsedMail) -> Incoming:
     """The classification view of a stored message."""
     return Incoming(
         mail=mail,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -98,22 +99,74 @@ def postgres_admin() -> str:
     return POSTGRES_ADMIN
 
 
+async def _admin(postgres_admin: str, *statements: str) -> None:
+    connection = await asyncpg.connect(postgres_admin, timeout=5)
+    try:
+        for sql in statements:
+            await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def _asyncpg_url(postgres_admin: str, name: str) -> str:
+    base = postgres_admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}"
+
+
 @pytest.fixture
 def postgres_url(postgres_admin: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    """The URL of a PostgreSQL database for one test, dropped afterwards.
+
+    The database is created by whichever fixture the test asks for: ``empty_database`` or
+    ``migrated_url`` (which copies a migrated template, far faster than migrating).
+    """
     name = f"qa_test_{uuid.uuid4().hex[:12]}"
+    yield _asyncpg_url(postgres_admin, name)
+    asyncio.run(_admin(postgres_admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(postgres_admin, timeout=5)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    base = postgres_admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    yield f"{base}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+async def _migrated(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_templates(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, str]]:
+    """Databases brought to the newest migration once per run, copied for each test.
+
+    Running every migration for every test costs a second or more on SQLite (batch mode
+    copies tables); the migrations themselves are tested in test_migrations.py.
+    """
+    templates: dict[str, str] = {}
+    yield templates
+    if "postgresql" in templates:
+        asyncio.run(
+            _admin(
+                POSTGRES_ADMIN, f'DROP DATABASE IF EXISTS "{templates["postgresql"]}" WITH (FORCE)'
+            )
+        )
+
+
+def _sqlite_template(templates: dict[str, str], folder: Path) -> Path:
+    if "sqlite" not in templates:
+        path = folder / "template.db"
+        asyncio.run(_migrated(f"sqlite+aiosqlite:///{path}"))
+        templates["sqlite"] = str(path)
+    return Path(templates["sqlite"])
+
+
+def _postgres_template(templates: dict[str, str], admin: str) -> str:
+    if "postgresql" not in templates:
+        name = f"qa_template_{uuid.uuid4().hex[:12]}"
+        asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
+        asyncio.run(_migrated(_asyncpg_url(admin, name)))
+        templates["postgresql"] = name
+    return templates["postgresql"]
 
 
 @pytest.fixture
@@ -129,11 +182,36 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+@pytest.fixture
+def migrated_url(
+    database_url: str,
+    migrated_templates: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    """``database_url``, holding an empty database at the newest migration."""
+    if database_url.startswith("sqlite"):
+        template = _sqlite_template(migrated_templates, tmp_path_factory.mktemp("template"))
+        shutil.copyfile(template, database_url.removeprefix("sqlite+aiosqlite:///"))
+        return database_url
+    template = _postgres_template(migrated_templates, POSTGRES_ADMIN)
+    name = database_url.rsplit("/", 1)[1]
+    asyncio.run(_admin(POSTGRES_ADMIN, f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    return database_url
+
+
+@pytest.fixture
+def empty_database(database_url: str) -> str:
+    """``database_url``, holding an empty database (no tables)."""
+    if database_url.startswith("postgresql"):
+        name = database_url.rsplit("/", 1)[1]
+        asyncio.run(_admin(POSTGRES_ADMIN, f'CREATE DATABASE "{name}"'))
+    return database_url
+
+
 @pytest_asyncio.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+async def engine(migrated_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on a database brought to the newest migration."""
-    engine = create_engine(database_url)
-    await migrate.upgrade(engine)
+    engine = create_engine(migrated_url)
     yield engine
     await engine.dispose()
 

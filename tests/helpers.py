@@ -11,7 +11,10 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any, TypeVar
 
+from qa_mailer.clock import Clock
 from qa_mailer.config import Config, load_config
+from qa_mailer.db.engine import SessionFactory
+from qa_mailer.workers import Workers
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +172,15 @@ def make_mail(
         else:
             mail.set_content(html, subtype="html", charset=charset)
     return mail.as_bytes()
+
+
+async def registered(
+    sessions: SessionFactory, clock: Clock, roles: tuple[str, ...] = ("test",)
+) -> Workers:
+    """This test as a registered worker, so its stages can claim work."""
+    workers = Workers(sessions, clock)
+    await workers.register(roles)
+    return workers
 
 
 async def wait_until(

@@ -20,8 +20,8 @@ from qa_mailer.db import (
     AnswerState,
     Dispatch,
     InboundMessage,
-    MessageState,
     OutboxKind,
+    OutboxMail,
     Question,
     QuestionState,
 )
@@ -39,9 +39,13 @@ class AnswerDesk:
         self._clock = clock
 
     async def handle(
-        self, session: AsyncSession, message: InboundMessage, incoming: Incoming, tokens: list[str]
+        self, session: AsyncSession, message_id: int, incoming: Incoming, tokens: list[str]
     ) -> ReplyOutcome:
-        """Process an expert's reply inside the caller's transaction."""
+        """Process an expert's reply (message ``message_id``) inside the caller's transaction.
+
+        The outcome says whether the reply is done with or held for an organiser (its
+        ``hold_reason``); the caller records that on the message.
+        """
         dispatch = await session.scalar(
             select(Dispatch)
             .where(Dispatch.token.in_(tokens))
@@ -49,7 +53,7 @@ class AnswerDesk:
             .order_by(Dispatch.id.desc())
         )
         if dispatch is None:
-            return self._hold(message, "the reply token matches no mail we sent to an expert")
+            return self._hold(incoming, "the reply token matches no mail we sent to an expert")
         reason = hold_reason(CheckContext(incoming, dispatch, self._config))
         parsed = parse_reply(
             text=incoming.mail.text_plain,
@@ -69,7 +73,7 @@ class AnswerDesk:
         for question, text in pairs:
             answer = Answer(
                 question_id=question.id,
-                message_id=message.id,
+                message_id=message_id,
                 expert_address=incoming.sender,
                 body=text,
                 state=AnswerState.HELD if reason else AnswerState.PUBLISHED,
@@ -88,18 +92,16 @@ class AnswerDesk:
             # Only a proven expert hears back: a receipt to anyone else would tell a stranger
             # what the expert was asked.
             if not pairs:
-                self._hold(message, "no answer text found in the reply", outcome)
-            else:
-                message.state, message.kind = MessageState.PROCESSED, "reply"
+                self._hold(incoming, "no answer text found in the reply", outcome)
             enqueue(
                 session,
                 receipt_mail(
                     self._config, self._templates, self._clock, dispatch, incoming, outcome
                 ),
                 kind=OutboxKind.RECEIPT,
+                ref=f"M-{message_id}",
                 envelope_from=self._config.address.address,
                 clock=self._clock,
-                dispatch_id=None,
             )
             log.info(
                 "%s reply from %s answered %s",
@@ -108,19 +110,23 @@ class AnswerDesk:
                 ", ".join(a.question.ref for a in outcome.published) or "nothing",
             )
             return outcome
-        return self._hold(message, reason, outcome)
+        return self._hold(incoming, reason, outcome)
 
-    async def publish(self, session: AsyncSession, answer: Answer) -> None:
-        """Queue the answer to its participant and mark the question answered."""
+    async def publish(self, session: AsyncSession, answer: Answer) -> OutboxMail:
+        """Queue the answer to its participant and mark the question answered.
+
+        The mail's key is the answer's, so an answer is queued once however often it is
+        published (two organisers approving it at the same moment).
+        """
         question = answer.question
         original = await session.scalar(
-            select(InboundMessage.message_id).where(InboundMessage.id == question.message_id)
+            select(InboundMessage.rfc_message_id).where(InboundMessage.id == question.message_id)
         )
         answer.state = AnswerState.PUBLISHED
         answer.published_at = self._clock.now()
         question.state = QuestionState.ANSWERED
         question.answered_at = question.answered_at or self._clock.now()
-        enqueue(
+        row = enqueue(
             session,
             answer_mail(
                 self._config,
@@ -132,16 +138,17 @@ class AnswerDesk:
                 original,
             ),
             kind=OutboxKind.ANSWER,
+            ref=f"A-{answer.id}",
             envelope_from=self._config.address.address,
             clock=self._clock,
             question_id=question.id,
         )
+        await session.flush()
+        return row
 
     def _hold(
-        self, message: InboundMessage, reason: str, outcome: ReplyOutcome | None = None
+        self, incoming: Incoming, reason: str, outcome: ReplyOutcome | None = None
     ) -> ReplyOutcome:
-        message.state, message.kind, message.reason = MessageState.HELD, "reply", reason
-        log.warning("%s held for an organiser: %s", message.message_id, reason)
         outcome = outcome or ReplyOutcome()
         outcome.hold_reason = reason
         return outcome

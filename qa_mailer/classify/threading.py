@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from qa_mailer.db import InboundMessage, OutboxMail, Question, Thread
 
@@ -50,70 +50,132 @@ class ThreadMatch:
     how: str
 
 
-async def find_thread(
-    session: AsyncSession,
-    *,
-    sender: str,
-    message_ids: tuple[str, ...],
-    subject: str,
-    now: datetime,
-) -> ThreadMatch | None:
-    """Find the thread this mail follows up, by references, by [Q-n], then by subject.
+@dataclass(frozen=True)
+class Lookup:
+    """What a mail offers to find its thread by."""
 
-    A match by reference may belong to another participant (someone replying to a forwarded
-    answer); the caller decides what that means. Matches by tag or subject are only accepted
-    from the thread's own participant.
+    sender: str
+    message_ids: tuple[str, ...]  # In-Reply-To and References
+    subject: str
+
+
+class ThreadIndex:
+    """The threads a batch of mails may follow up, loaded in a few queries for the whole batch.
+
+    A mail follows up a thread by its references (to the participant's own earlier mail, or to
+    our acknowledgement or answer), else by a [Q-n] in the subject, else by the same subject
+    without reply prefixes. A match by reference may belong to another participant (someone
+    replying to a forwarded answer); the caller decides what that means. Matches by tag or
+    subject are only accepted from the thread's own participant. Questions of the batch itself
+    are added as the batch goes, so a mail can follow up one that came just before it.
     """
-    if message_ids:
-        question = await _question_by_message_ids(session, message_ids)
-        if question is not None:
-            return ThreadMatch(question.thread, question, "references")
-    numbers = references_in(subject)
-    if numbers:
-        question = await session.scalar(
-            select(Question)
-            .join(Thread)
-            .where(Question.id.in_(numbers), Thread.participant_email == sender)
-            .options(selectinload(Question.thread))
-            .order_by(Question.id.desc())
-        )
-        if question is not None:
-            return ThreadMatch(question.thread, question, "subject-reference")
-    key = subject_key(subject)
-    if key:
-        thread = await session.scalar(
-            select(Thread)
-            .where(
-                Thread.participant_email == sender,
-                Thread.subject_key == key,
-                Thread.created_at >= now - FOLLOW_UP_WINDOW,
+
+    def __init__(self) -> None:
+        self._by_mail: dict[str, tuple[Question, Thread]] = {}  # participant's mail -> question
+        self._by_our_mail: dict[str, tuple[Question, Thread]] = {}  # our mail -> question
+        self._by_number: dict[int, tuple[Question, Thread]] = {}
+        # (participant, subject key) -> thread and its newest question id (None: not yet known)
+        self._by_subject: dict[tuple[str, str], tuple[Thread, Question | int | None]] = {}
+        # Questions of the batch have no id yet; they are newer than any stored one, and
+        # newer the later they came.
+        self._added: dict[int, int] = {}
+
+    @classmethod
+    async def load(
+        cls, session: AsyncSession, lookups: Sequence[Lookup], now: datetime
+    ) -> ThreadIndex:
+        """Everything ``lookups`` may match, in at most four queries."""
+        index = cls()
+        ids = sorted({i for lookup in lookups for i in lookup.message_ids})
+        if ids:
+            mails = await session.execute(
+                select(Question, Thread, InboundMessage.rfc_message_id)
+                .join(Thread, Question.thread_id == Thread.id)
+                .join(InboundMessage, Question.message_id == InboundMessage.id)
+                .where(InboundMessage.rfc_message_id.in_(ids))
+                .order_by(Question.id)
             )
-            .order_by(Thread.id.desc())
-        )
-        if thread is not None:
+            index._by_mail.update((rfc_id, (q, t)) for q, t, rfc_id in mails if rfc_id)
+            ours = await session.execute(
+                select(Question, Thread, OutboxMail.rfc_message_id)
+                .join(Thread, Question.thread_id == Thread.id)
+                .join(OutboxMail, OutboxMail.question_id == Question.id)
+                .where(OutboxMail.rfc_message_id.in_(ids))
+                .order_by(Question.id)
+            )
+            index._by_our_mail.update((rfc_id, (q, t)) for q, t, rfc_id in ours)
+        numbers = sorted({n for lookup in lookups for n in references_in(lookup.subject)})
+        if numbers:
+            referred = await session.execute(
+                select(Question, Thread)
+                .join(Thread, Question.thread_id == Thread.id)
+                .where(Question.id.in_(numbers))
+            )
+            index._by_number.update((q.id, (q, t)) for q, t in referred)
+        keys = {(lookup.sender, subject_key(lookup.subject)) for lookup in lookups}
+        keys = {(sender, key) for sender, key in keys if key}
+        if keys:
+            newest = (
+                select(func.max(Question.id))
+                .where(Question.thread_id == Thread.id)
+                .scalar_subquery()
+            )
+            threads = await session.execute(
+                select(Thread, newest)
+                .where(
+                    Thread.participant_email.in_({sender for sender, _ in keys}),
+                    Thread.subject_key.in_({key for _, key in keys}),
+                    Thread.created_at >= now - FOLLOW_UP_WINDOW,
+                )
+                .order_by(Thread.id)
+            )
+            for thread, question_id in threads:
+                index._by_subject[(thread.participant_email, thread.subject_key)] = (
+                    thread,
+                    question_id,
+                )
+        return index
+
+    def find(self, lookup: Lookup) -> ThreadMatch | None:
+        """The thread ``lookup`` follows up, by references, by [Q-n], then by subject."""
+        for table in (self._by_mail, self._by_our_mail):
+            found = [table[i] for i in lookup.message_ids if i in table]
+            if found:
+                question, thread = self._newest(found)
+                return ThreadMatch(thread, question, "references")
+        mine = [
+            self._by_number[n]
+            for n in references_in(lookup.subject)
+            if n in self._by_number and self._by_number[n][1].participant_email == lookup.sender
+        ]
+        if mine:
+            question, thread = self._newest(mine)
+            return ThreadMatch(thread, question, "subject-reference")
+        key = subject_key(lookup.subject)
+        if key and (lookup.sender, key) in self._by_subject:
+            thread, _ = self._by_subject[(lookup.sender, key)]
             return ThreadMatch(thread, None, "subject")
-    return None
+        return None
 
+    def latest_question(self, thread: Thread) -> Question | int | None:
+        """The newest question of a thread found by subject: an id, or a question of the batch."""
+        return self._by_subject.get((thread.participant_email, thread.subject_key), (thread, None))[
+            1
+        ]
 
-async def _question_by_message_ids(
-    session: AsyncSession, message_ids: tuple[str, ...]
-) -> Question | None:
-    ids = list(message_ids)
-    # The participant's own earlier mail (their client threads on it), newest first...
-    question = await session.scalar(
-        select(Question)
-        .join(InboundMessage, Question.message_id == InboundMessage.id)
-        .where(InboundMessage.message_id.in_(ids))
-        .options(selectinload(Question.thread))
-        .order_by(Question.id.desc())
-    )
-    if question is not None:
-        return question
-    # ...or a mail we sent about a question: its acknowledgement or its answer.
-    return await session.scalar(
-        select(Question)
-        .join(OutboxMail, OutboxMail.question_id == Question.id)
-        .where(OutboxMail.message_id.in_(ids))
-        .options(selectinload(Question.thread))
-        .order_by(Question.id.desc())
-    )
+    def add(self, question: Question, thread: Thread, rfc_message_id: str | None) -> None:
+        """Record a question of the batch, so later mails of the batch can follow it up."""
+        self._added[id(question)] = len(self._added)
+        if rfc_message_id:
+            self._by_mail[rfc_message_id] = (question, thread)
+        if thread.subject_key:
+            self._by_subject[(thread.participant_email, thread.subject_key)] = (thread, question)
+
+    def _newest(self, found: list[tuple[Question, Thread]]) -> tuple[Question, Thread]:
+        def age(pair: tuple[Question, Thread]) -> int:
+            question = pair[0]
+            if question.id is not None:
+                return int(question.id)
+            return (1 << 62) + self._added[id(question)]
+
+        return max(found, key=age)

@@ -5,10 +5,11 @@ from qa_mailer.db.base import Base
 from qa_mailer.db.digest_run import DigestRun
 from qa_mailer.db.dispatch import Dispatch, dispatch_questions
 from qa_mailer.db.imap_cursor import ImapCursor
-from qa_mailer.db.message import InboundMessage, MessageState
+from qa_mailer.db.message import InboundMessage, MessageKind, MessageSource, MessageState
 from qa_mailer.db.outbox import OutboxKind, OutboxMail, OutboxState
 from qa_mailer.db.question import Question, QuestionState
 from qa_mailer.db.thread import Thread
+from qa_mailer.db.worker import Lease, Role, Worker
 
 __all__ = [
     "Answer",
@@ -18,12 +19,17 @@ __all__ = [
     "Dispatch",
     "ImapCursor",
     "InboundMessage",
+    "Lease",
+    "MessageKind",
+    "MessageSource",
     "MessageState",
     "OutboxKind",
     "OutboxMail",
     "OutboxState",
     "Question",
     "QuestionState",
+    "Role",
     "Thread",
+    "Worker",
     "dispatch_questions",
 ]

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from qa_mailer.db.base import Base, UTCDateTime
+from qa_mailer.db.base import Base, UTCDateTime, one_of
 from qa_mailer.db.question import Question
 
 
@@ -22,7 +22,7 @@ class Answer(Base):
     """One answer; a reply that answers three questions makes three of these."""
 
     __tablename__ = "answers"
-    __table_args__ = (UniqueConstraint("question_id", "message_id"),)
+    __table_args__ = (UniqueConstraint("question_id", "message_id"), one_of("state", AnswerState))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"), index=True)

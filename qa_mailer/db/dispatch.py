@@ -14,7 +14,9 @@ dispatch_questions = Table(
     "dispatch_questions",
     Base.metadata,
     Column("dispatch_id", ForeignKey("dispatches.id"), primary_key=True),
-    Column("question_id", ForeignKey("questions.id"), primary_key=True, index=True),
+    # A question is put before the expert once: two processes dispatching the same waiting
+    # questions cannot both succeed.
+    Column("question_id", ForeignKey("questions.id"), primary_key=True, unique=True),
 )
 
 

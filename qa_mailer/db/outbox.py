@@ -8,11 +8,12 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from qa_mailer.db.base import Base, UTCDateTime
+from qa_mailer.db.base import Base, UTCDateTime, one_of
 
 
 class OutboxState(StrEnum):
     QUEUED = "queued"
+    SENDING = "sending"  # claimed by a worker (claimed_by) until lease_until
     SENT = "sent"
     FAILED = "failed"  # gave up after max_attempts or a permanent refusal
 
@@ -26,22 +27,35 @@ class OutboxKind(StrEnum):
 
 
 class OutboxMail(Base):
-    """The mail is stored whole, with its final Message-ID: a retry resends the same bytes."""
+    """The mail is stored whole, with its final Message-ID: a retry resends the same bytes.
+
+    ``key`` says what the mail is for ("ack:Q-17", "route:D-4", "answer:A-9", "receipt:M-31",
+    "digest:R-2"); it is unique, so whatever queues a mail twice (a replayed message, two
+    organisers approving the same answer) fails at the insert instead of mailing twice.
+    """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_state_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_state_due", "state", "next_attempt_at"),
+        one_of("state", OutboxState),
+        one_of("kind", OutboxKind),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    # The Message-ID header of the mail (RFC 5322); replies to it carry it in In-Reply-To.
+    rfc_message_id: Mapped[str] = mapped_column(String(255), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"), index=True)
     dispatch_id: Mapped[int | None] = mapped_column(ForeignKey("dispatches.id"))
     envelope_from: Mapped[str] = mapped_column(String(320))
     recipients: Mapped[str] = mapped_column(Text)  # comma-separated
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True, deferred_raiseload=True)
     state: Mapped[str] = mapped_column(String(16), default=OutboxState.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[int | None] = mapped_column(ForeignKey("workers.id", ondelete="SET NULL"))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

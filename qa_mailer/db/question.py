@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from qa_mailer.db.base import Base, UTCDateTime
+from qa_mailer.db.base import Base, UTCDateTime, one_of
 from qa_mailer.db.message import InboundMessage
 from qa_mailer.db.thread import Thread
 
@@ -23,7 +23,7 @@ class Question(Base):
     """What a participant asked. ``ref`` (Q-17) is what everyone quotes."""
 
     __tablename__ = "questions"
-    __table_args__ = (Index("ix_questions_state", "state"),)
+    __table_args__ = (Index("ix_questions_state", "state"), one_of("state", QuestionState))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id"), index=True)
@@ -34,6 +34,9 @@ class Question(Base):
     state: Mapped[str] = mapped_column(String(16), default=QuestionState.NEW)
     asked_at: Mapped[datetime] = mapped_column(UTCDateTime())
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the participant's acknowledgement was queued (None: not acknowledged, e.g. a
+    # follow-up, or over the hourly limit). The hourly limit counts these.
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     thread: Mapped[Thread] = relationship(lazy="raise")
     message: Mapped[InboundMessage] = relationship(lazy="raise")

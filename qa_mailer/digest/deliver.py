@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import Message
 from pathlib import Path
 
@@ -24,6 +24,7 @@ class RenderedDigest:
     digest: Digest
     text: str
     html: str
+    outbox_id: int | None = None  # the mail queued to the organisers, if it was sent
 
     @property
     def subject(self) -> str:
@@ -63,6 +64,8 @@ async def produce_digest(
         automatic_key=f"VC{number}" if automatic else None,
         created_at=clock.now(),
     )
+    session.add(run)
+    await session.flush()
     if send:
         if not config.organisers:
             raise ConfigError(
@@ -72,13 +75,13 @@ async def produce_digest(
             session,
             digest_mail(config, clock, rendered),
             kind=OutboxKind.DIGEST,
+            ref=f"R-{run.id}",
             envelope_from=config.address.address,
             clock=clock,
         )
         await session.flush()
         run.outbox_id = row.id
-    session.add(run)
-    await session.flush()
+        rendered = replace(rendered, outbox_id=row.id)
     if config.digest.write_to is not None:
         write_digest_files(config.digest.write_to, rendered)
     return rendered

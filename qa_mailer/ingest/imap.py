@@ -4,7 +4,8 @@ The highest stored UID per (mailbox, UIDVALIDITY) lives in the database and adva
 same transaction as the message, so a restart resumes where it stopped. Only after that commit
 is the message marked (a keyword, or moved to a folder); \\Seen is never relied on and nothing
 is ever deleted. A message stored but not yet marked when the service stopped is marked on the
-next connection.
+next connection. With several processes on one database, one of them polls a mailbox: the one
+holding its lease (see workers.py); another takes over within seconds when that one dies.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from qa_mailer.backoff import Backoff, wait_or_stop
 from qa_mailer.config import ImapConfig
 from qa_mailer.db.engine import SessionFactory
 from qa_mailer.ingest.store import Envelope, ImapOrigin, MessageStore, read_cursor
+from qa_mailer.workers import Workers
 
 log = logging.getLogger("qa_mailer.ingest.imap")
 
@@ -44,18 +46,48 @@ class MailboxState:
 class ImapPoller:
     """Keeps one connection to the mailbox; reconnects with exponential backoff and jitter."""
 
-    def __init__(self, config: ImapConfig, store: MessageStore, sessions: SessionFactory):
+    def __init__(
+        self,
+        config: ImapConfig,
+        store: MessageStore,
+        sessions: SessionFactory,
+        workers: Workers,
+    ):
         self._config = config
         self._store = store
         self._sessions = sessions
+        self._workers = workers
+        self.lease = f"imap:{config.account}/{config.mailbox}"
         self.connected = asyncio.Event()  # set while a session is open; tests wait on it
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll until ``stop`` is set."""
+        """Poll until ``stop`` is set, whenever this process holds the mailbox's lease."""
+        try:
+            await self._run(stop)
+        finally:
+            # Another process may take the mailbox over at once, not when the lease runs out.
+            with contextlib.suppress(Exception):
+                await self._workers.release(self.lease)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         backoff = Backoff(initial=1.0, maximum=300.0, rng=random.random)
+        waiting_logged = False
         while not stop.is_set():
             try:
-                await self._session(stop, backoff)
+                if not await self._workers.acquire(self.lease):
+                    if not waiting_logged:
+                        log.info("IMAP %s is polled by another process; standing by", self.lease)
+                        waiting_logged = True
+                    await wait_or_stop(stop, self._workers.timing.heartbeat_seconds)
+                    continue
+            except Exception:
+                log.exception("cannot take the IMAP lease (is the database reachable?)")
+                await wait_or_stop(stop, backoff.next_delay())
+                continue
+            waiting_logged = False
+            halt = _either(stop, self._workers.lost(self.lease))
+            try:
+                await self._session(halt, backoff)
             except (OSError, TimeoutError, aioimaplib.AioImapException, ImapError) as exc:
                 delay = backoff.next_delay()
                 log.warning(
@@ -75,6 +107,7 @@ class ImapPoller:
                 await wait_or_stop(stop, delay)
             finally:
                 self.connected.clear()
+                halt.cancel_watch()
 
     async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         lost = asyncio.Event()
@@ -311,6 +344,30 @@ def parse_fetch(lines: Iterable[bytes | bytearray]) -> list[tuple[int, bytes]]:
     if uid is not None and literal is not None:
         found.append((uid, literal))
     return found
+
+
+class _Either(asyncio.Event):
+    """An event set as soon as either of two others is."""
+
+    def __init__(self, first: asyncio.Event, second: asyncio.Event):
+        super().__init__()
+        self._watch = asyncio.ensure_future(self._wait(first, second))
+
+    async def _wait(self, first: asyncio.Event, second: asyncio.Event) -> None:
+        waiters = {asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        self.set()
+
+    def cancel_watch(self) -> None:
+        self._watch.cancel()
+
+
+def _either(first: asyncio.Event, second: asyncio.Event) -> _Either:
+    return _Either(first, second)
 
 
 def _batches(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:

@@ -80,7 +80,9 @@ async def start_listener(config: ListenerConfig, handler: IntakeHandler) -> asyn
     def factory() -> SMTP:
         return protocol(handler, data_size_limit=config.max_message_bytes, loop=loop, timeout=120)
 
-    server = await loop.create_server(factory, host=config.host, port=config.port)
+    # Several `serve` processes on one machine share the port (the kernel spreads connections
+    # over them); a port held by any other program is still refused.
+    server = await loop.create_server(factory, host=config.host, port=config.port, reuse_port=True)
     log.info("%s listener on %s:%d", config.protocol.upper(), config.host, listening_port(server))
     return server
 

@@ -148,7 +148,7 @@ class MessageStore:
             envelope_from=envelope.mail_from,
             envelope_to=",".join(envelope.rcpt_tos) or None,
             peer=envelope.peer,
-            message_id=message_id,
+            rfc_message_id=message_id,
             fingerprint=print_,
             size=len(raw),
             raw=raw,

@@ -1,7 +1,9 @@
 """Batch mode: a session's questions wait and reach the expert together, in one mail.
 
 A batch goes out when its oldest question has waited ``programme.batch_minutes`` (or at once
-with `qa-mailer send-batch`). The expert answers under each [Q-n] in one reply.
+with `qa-mailer send-batch`). The expert answers under each [Q-n] in one reply. The waiting
+questions are locked while their batch is made (and a question can be in one dispatch only),
+so `serve` and `send-batch`, or two `serve`s, never send the same question twice.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 from collections.abc import Callable
 
 from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.backoff import every
@@ -18,7 +21,7 @@ from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import Dispatch, Question, QuestionState, Thread, dispatch_questions
 from qa_mailer.db.engine import SessionFactory
-from qa_mailer.route.dispatch import dispatch
+from qa_mailer.route.dispatch import Batch, dispatch
 from qa_mailer.templates import Templates
 
 log = logging.getLogger("qa_mailer.route")
@@ -55,35 +58,39 @@ class BatchDispatcher:
                 session_config.number,
             ):
                 continue
-            async with self._sessions.begin() as session:
-                waiting = await waiting_questions(session, session_config.number)
-                if not waiting:
-                    continue
-                oldest = min(q.asked_at for q, _ in waiting)
-                if not now and oldest + self._config.batch_every > self._clock.now():
-                    continue
-                for start in range(0, len(waiting), MAX_PER_MAIL):
-                    chunk = waiting[start : start + MAX_PER_MAIL]
-                    sent.append(
-                        await dispatch(
-                            session,
-                            self._config,
-                            self._templates,
-                            self._clock,
-                            session_config.number,
-                            chunk,
-                        )
-                    )
-                log.info("batch of %d question(s) for %s queued", len(waiting), session_config.code)
+            try:
+                sent += await self._send(session_config.number, now=now)
+            except IntegrityError:
+                log.info("the batch of VC%d was sent by another process", session_config.number)
         if sent:
             self._on_outbox()
+        return sent
+
+    async def _send(self, number: int, *, now: bool) -> list[Dispatch]:
+        async with self._sessions.begin() as tx:
+            waiting = await waiting_questions(tx, number)
+            if not waiting:
+                return []
+            oldest = min(q.asked_at for q, _ in waiting)
+            if not now and oldest + self._config.batch_every > self._clock.now():
+                return []
+            batches = [
+                Batch(number, waiting[start : start + MAX_PER_MAIL])
+                for start in range(0, len(waiting), MAX_PER_MAIL)
+            ]
+            sent = await dispatch(tx, self._config, self._templates, self._clock, batches)
+        log.info("batch of %d question(s) for VC%d queued", len(waiting), number)
         return sent
 
 
 async def waiting_questions(
     session: AsyncSession, session_no: int
 ) -> list[tuple[Question, Thread]]:
-    """Questions of a session that no mail to the expert has carried yet, oldest first."""
+    """Questions of a session that no mail to the expert has carried yet, oldest first.
+
+    They are locked until the transaction ends; questions another process has locked (it is
+    sending them) are skipped.
+    """
     rows = await session.execute(
         select(Question, Thread)
         .join(Thread, Question.thread_id == Thread.id)
@@ -93,5 +100,6 @@ async def waiting_questions(
             ~exists().where(dispatch_questions.c.question_id == Question.id),
         )
         .order_by(Question.id)
+        .with_for_update(of=Question, skip_locked=True)
     )
     return [(question, thread) for question, thread in rows]

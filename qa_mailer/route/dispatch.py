@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
-from qa_mailer.db import Dispatch, OutboxKind, Question, Thread
+from qa_mailer.db import Dispatch, OutboxKind, OutboxMail, Question, Thread, dispatch_questions
+from qa_mailer.db.ids import allocate_ids
 from qa_mailer.route.mails import expert_mail
-from qa_mailer.send.outbox import enqueue
+from qa_mailer.send.outbox import outbox_row
 from qa_mailer.templates import Templates
 
 
@@ -20,29 +23,73 @@ def new_token() -> str:
     return secrets.token_hex(10)
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Questions of one session that go to its experts in one mail."""
+
+    session_no: int
+    questions: Sequence[tuple[Question, Thread]]
+
+
 async def dispatch(
-    session: AsyncSession,
+    tx: AsyncSession,
     config: Config,
     templates: Templates,
     clock: Clock,
-    session_no: int,
-    questions: Sequence[tuple[Question, Thread]],
-) -> Dispatch:
-    """Record a dispatch of ``questions`` and queue its mail to the session's experts."""
-    experts = config.session(session_no).experts
-    sent = Dispatch(
-        token=new_token(), session_no=session_no, experts=",".join(experts), created_at=clock.now()
+    batches: Sequence[Batch],
+) -> list[Dispatch]:
+    """Record a dispatch per batch and queue its mail to the session's experts.
+
+    Everything is written in the caller's transaction with one statement per table. A question
+    already put before the expert fails the insert (dispatch_questions.question_id is unique):
+    two processes can never both send it.
+    """
+    ids = await allocate_ids(tx, Dispatch.__table__, len(batches))  # type: ignore[arg-type]
+    now = clock.now()
+    sent: list[Dispatch] = []
+    for number, batch in zip(ids, batches, strict=True):
+        experts = config.session(batch.session_no).experts
+        record = Dispatch(
+            id=number,
+            token=new_token(),
+            session_no=batch.session_no,
+            experts=",".join(experts),
+            created_at=now,
+        )
+        record.questions = [question for question, _ in batch.questions]
+        sent.append(record)
+    if not sent:
+        return sent
+    await tx.execute(
+        insert(Dispatch),
+        [
+            {
+                "id": d.id,
+                "token": d.token,
+                "session_no": d.session_no,
+                "experts": d.experts,
+                "created_at": d.created_at,
+            }
+            for d in sent
+        ],
     )
-    sent.questions = [question for question, _ in questions]
-    session.add(sent)
-    await session.flush()
-    enqueue(
-        session,
-        expert_mail(config, templates, clock, sent, questions),
-        kind=OutboxKind.ROUTE,
-        envelope_from=config.address.address,
-        clock=clock,
-        question_id=questions[0][0].id if len(questions) == 1 else None,
-        dispatch_id=sent.id,
+    await tx.execute(
+        insert(dispatch_questions),
+        [{"dispatch_id": d.id, "question_id": q.id} for d in sent for q in d.questions],
+    )
+    await tx.execute(
+        insert(OutboxMail),
+        [
+            outbox_row(
+                expert_mail(config, templates, clock, d, batch.questions),
+                kind=OutboxKind.ROUTE,
+                ref=f"D-{d.id}",
+                envelope_from=config.address.address,
+                now=now,
+                question_id=batch.questions[0][0].id if len(batch.questions) == 1 else None,
+                dispatch_id=d.id,
+            )
+            for d, batch in zip(sent, batches, strict=True)
+        ],
     )
     return sent

@@ -1,45 +1,68 @@
-"""A participant's mail becomes a question: threaded, acknowledged, and sent to the expert.
+"""Participants' mails become questions: threaded, acknowledged, and sent to the expert.
 
-Everything here happens in the caller's transaction: the thread, the question, the
-acknowledgement and the expert's mail are committed together or not at all.
+Everything here happens in the caller's transaction: threads, questions, acknowledgements and
+the expert's mails are committed together or not at all. A batch of questions is decided in
+memory first (thread, session, country, acknowledgement), then written with one statement per
+table, which is what lets the processing stage keep up with parsing.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.classify.roster import Roster
 from qa_mailer.classify.rules import CountryContext, SessionContext, choose_country, choose_session
-from qa_mailer.classify.threading import ThreadMatch, find_thread, subject_key
+from qa_mailer.classify.threading import Lookup, ThreadIndex, subject_key
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
-from qa_mailer.db import (
-    InboundMessage,
-    OutboxKind,
-    OutboxMail,
-    Question,
-    QuestionState,
-    Thread,
-)
+from qa_mailer.db import OutboxKind, OutboxMail, Question, QuestionState, Thread
+from qa_mailer.db.ids import allocate_ids
 from qa_mailer.replies import parse_reply
-from qa_mailer.route.dispatch import dispatch
+from qa_mailer.route.dispatch import Batch, dispatch
 from qa_mailer.route.mails import acknowledgement
-from qa_mailer.send.outbox import enqueue
+from qa_mailer.send.outbox import outbox_row
 from qa_mailer.templates import Templates
 
 log = logging.getLogger("qa_mailer.route")
 
 
 @dataclass(frozen=True)
+class Asked:
+    """A participant's mail that the pipeline found to be a question."""
+
+    message_id: int  # messages.id
+    incoming: Incoming
+    text: str  # what the participant wrote, without quoted history and taglines
+
+
+@dataclass(frozen=True)
 class Accepted:
     question: Question
+    thread: Thread
     follow_up: bool
+    session_rule: str
+    acknowledged: bool
+
+
+@dataclass
+class _Plan:
+    """One question as decided before anything is written."""
+
+    asked: Asked
+    question: Question
+    thread: Thread
+    new_thread: bool
+    session_rule: str
+    follows: Question | int | None  # the question it follows up (a batch one has no id yet)
+    acknowledge: bool
 
 
 class QuestionDesk:
@@ -51,19 +74,34 @@ class QuestionDesk:
         self._templates = templates
         self._clock = clock
 
-    async def accept(
-        self, session: AsyncSession, message: InboundMessage, incoming: Incoming
-    ) -> Accepted:
-        """Store the question, queue its acknowledgement and its mail to the expert."""
-        config = self._config
-        mail = incoming.mail
-        match = await find_thread(
-            session,
-            sender=incoming.sender,
-            message_ids=mail.thread_ids,
-            subject=mail.subject,
-            now=self._clock.now(),
+    async def accept(self, tx: AsyncSession, asked: Sequence[Asked]) -> list[Accepted]:
+        """Store the questions; queue their acknowledgements and their mails to the expert."""
+        if not asked:
+            return []
+        now = self._clock.now()
+        index = await ThreadIndex.load(
+            tx,
+            [
+                Lookup(a.incoming.sender, a.incoming.mail.thread_ids, a.incoming.mail.subject)
+                for a in asked
+            ],
+            now,
         )
+        recent_acks = await self._recent_acks(tx, {a.incoming.sender for a in asked}, now)
+        plans = [self._plan(a, index, recent_acks) for a in asked]
+        await self._write(tx, plans, now)
+        for plan in plans:
+            self._log(plan)
+        return [
+            Accepted(p.question, p.thread, p.follows is not None, p.session_rule, p.acknowledge)
+            for p in plans
+        ]
+
+    def _plan(self, asked: Asked, index: ThreadIndex, recent_acks: Counter[str]) -> _Plan:
+        config, incoming = self._config, asked.incoming
+        mail = incoming.mail
+        lookup = Lookup(incoming.sender, mail.thread_ids, mail.subject)
+        match = index.find(lookup)
         number, session_rule = choose_session(
             SessionContext(
                 incoming,
@@ -75,67 +113,37 @@ class QuestionDesk:
         own = match if match and match.thread.participant_email == incoming.sender else None
         # A follow-up stays in its thread unless it names another session.
         follow_up = own if own is not None and own.thread.session_no == number else None
+        follows: Question | int | None = None
         if follow_up is not None:
             thread = follow_up.thread
+            follows = follow_up.question or index.latest_question(thread)
         else:
-            thread = await self._new_thread(session, incoming, number, session_rule)
+            thread = self._new_thread(incoming, number, session_rule)
         question = Question(
-            thread_id=thread.id,
-            message_id=message.id,
-            follow_up_to=await self._follow_up_to(session, follow_up) if follow_up else None,
+            message_id=asked.message_id,
             subject=mail.subject or "(no subject)",
-            body=question_text(incoming),
+            body=asked.text,
             state=QuestionState.NEW,
-            asked_at=message.received_at,
+            asked_at=incoming.received_at,
         )
-        session.add(question)
-        await session.flush()
-        if (
+        acknowledge = (
             follow_up is None
             and config.acknowledge
-            and await self._may_acknowledge(session, incoming.sender)
-        ):
-            enqueue(
-                session,
-                acknowledgement(
-                    config, self._templates, self._clock, question, thread, mail.message_id
-                ),
-                kind=OutboxKind.ACK,
-                envelope_from=config.address.address,
-                clock=self._clock,
-                question_id=question.id,
-            )
-        if config.session(thread.session_no).expert_mail == "each":
-            await dispatch(
-                session,
-                config,
-                self._templates,
-                self._clock,
-                thread.session_no,
-                [(question, thread)],
-            )
-        # In batch mode the question waits for the BatchDispatcher.
-        log.info(
-            "%s %s from %s: session VC%d (%s), country %s (%s)%s",
-            mail.message_id,
-            question.ref,
-            incoming.sender,
-            number,
-            session_rule,
-            thread.country or "unassigned",
-            thread.country_source or "-",
-            f", follow-up to Q-{question.follow_up_to}" if follow_up else "",
+            # RFC 3834 asks responders not to answer one sender over and over; a flood of mail
+            # (or a loop we failed to recognise) gets at most ack_limit_per_hour of them.
+            and recent_acks[incoming.sender] < config.ack_limit_per_hour
         )
-        return Accepted(question, follow_up is not None)
+        if acknowledge:
+            recent_acks[incoming.sender] += 1
+        index.add(question, thread, mail.message_id)
+        return _Plan(asked, question, thread, follow_up is None, session_rule, follows, acknowledge)
 
-    async def _new_thread(
-        self, session: AsyncSession, incoming: Incoming, number: int, session_rule: str
-    ) -> Thread:
+    def _new_thread(self, incoming: Incoming, number: int, session_rule: str) -> Thread:
         country, country_rule = choose_country(
             CountryContext(incoming, self._config.countries, self._roster)
         )
         participant = self._roster.get(incoming.sender)
-        thread = Thread(
+        return Thread(
             session_no=number,
             session_source=session_rule,
             country=country,
@@ -147,30 +155,118 @@ class QuestionDesk:
             subject_key=subject_key(incoming.mail.subject),
             created_at=self._clock.now(),
         )
-        session.add(thread)
-        await session.flush()
-        return thread
 
-    async def _follow_up_to(self, session: AsyncSession, match: ThreadMatch) -> int | None:
-        if match.question is not None:
-            return match.question.id
-        return await session.scalar(
-            select(func.max(Question.id)).where(Question.thread_id == match.thread.id)
-        )
-
-    async def _may_acknowledge(self, session: AsyncSession, sender: str) -> bool:
-        # RFC 3834 asks responders not to answer one sender over and over; a flood of mail (or
-        # a loop we failed to recognise) gets at most ack_limit_per_hour acknowledgements.
-        recent = await session.scalar(
-            select(func.count())
-            .select_from(OutboxMail)
+    async def _recent_acks(
+        self, tx: AsyncSession, senders: set[str], now: datetime
+    ) -> Counter[str]:
+        """How many acknowledgements each sender got in the last hour."""
+        if not self._config.acknowledge:
+            return Counter()
+        rows = await tx.execute(
+            select(Thread.participant_email, func.count())
+            .join(Question, Question.thread_id == Thread.id)
             .where(
-                OutboxMail.kind == OutboxKind.ACK,
-                OutboxMail.recipients == sender,
-                OutboxMail.created_at >= self._clock.now() - timedelta(hours=1),
+                Thread.participant_email.in_(senders),
+                Question.acknowledged_at >= now - timedelta(hours=1),
             )
+            .group_by(Thread.participant_email)
         )
-        return (recent or 0) < self._config.ack_limit_per_hour
+        return Counter({sender: count for sender, count in rows})
+
+    async def _write(self, tx: AsyncSession, plans: list[_Plan], now: datetime) -> None:
+        """Write threads, questions and their mails with one statement per table."""
+        config = self._config
+        new_threads = [p.thread for p in plans if p.new_thread]
+        for thread, number in zip(
+            new_threads,
+            await allocate_ids(tx, Thread.__table__, len(new_threads)),  # type: ignore[arg-type]
+            strict=True,
+        ):
+            thread.id = number
+        for plan, number in zip(
+            plans,
+            await allocate_ids(tx, Question.__table__, len(plans)),  # type: ignore[arg-type]
+            strict=True,
+        ):
+            plan.question.id = number
+            plan.question.thread_id = plan.thread.id
+            plan.question.acknowledged_at = now if plan.acknowledge else None
+        for plan in plans:
+            follows = plan.follows
+            plan.question.follow_up_to = follows.id if isinstance(follows, Question) else follows
+        if new_threads:
+            await tx.execute(insert(Thread), [_columns(t, _THREAD_COLUMNS) for t in new_threads])
+        await tx.execute(insert(Question), [_columns(p.question, _QUESTION_COLUMNS) for p in plans])
+        acks = [
+            outbox_row(
+                acknowledgement(
+                    config,
+                    self._templates,
+                    self._clock,
+                    p.question,
+                    p.thread,
+                    p.asked.incoming.mail.message_id,
+                ),
+                kind=OutboxKind.ACK,
+                ref=p.question.ref,
+                envelope_from=config.address.address,
+                now=now,
+                question_id=p.question.id,
+            )
+            for p in plans
+            if p.acknowledge
+        ]
+        if acks:
+            await tx.execute(insert(OutboxMail), acks)
+        # In batch mode the questions wait for the BatchDispatcher instead.
+        each = [
+            Batch(p.thread.session_no, [(p.question, p.thread)])
+            for p in plans
+            if config.session(p.thread.session_no).expert_mail == "each"
+        ]
+        await dispatch(tx, config, self._templates, self._clock, each)
+
+    def _log(self, plan: _Plan) -> None:
+        thread, question = plan.thread, plan.question
+        log.info(
+            "%s %s from %s: session VC%d (%s), country %s (%s)%s",
+            plan.asked.incoming.mail.message_id,
+            question.ref,
+            plan.asked.incoming.sender,
+            thread.session_no,
+            plan.session_rule,
+            thread.country or "unassigned",
+            thread.country_source or "-",
+            f", follow-up to Q-{question.follow_up_to}" if plan.follows is not None else "",
+        )
+
+
+_THREAD_COLUMNS = (
+    "id",
+    "session_no",
+    "session_source",
+    "country",
+    "country_source",
+    "participant_email",
+    "participant_name",
+    "subject_key",
+    "created_at",
+)
+_QUESTION_COLUMNS = (
+    "id",
+    "thread_id",
+    "message_id",
+    "follow_up_to",
+    "subject",
+    "body",
+    "state",
+    "asked_at",
+    "acknowledged_at",
+)
+
+
+def _columns(row: object, names: tuple[str, ...]) -> dict[str, object]:
+    return {name: getattr(row, name) for name in names}
 
 
 def question_text(incoming: Incoming) -> str:

@@ -1,35 +1,42 @@
-"""Delivers the outbox: each due mail is sent, then marked sent; failures wait and retry.
+"""Delivers the outbox: due mails are claimed, sent, then marked; failures wait and retry.
 
-A crash after sending and before marking sends the same mail again, with the same Message-ID,
-which receiving systems and mail clients recognise as the same message. Nothing is ever sent
-that is not in the outbox first.
+A mail is claimed before it is sent, so two processes (two `serve`s, or an organiser's command
+beside one) never send the same row. A crash after sending and before marking sends the same
+mail again once the claim runs out, with the same Message-ID, which receiving systems and mail
+clients recognise as the same message. Nothing is ever sent that is not in the outbox first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from qa_mailer.backoff import delay_after, wait_for_wakeup
 from qa_mailer.clock import Clock
 from qa_mailer.config import OutgoingConfig
 from qa_mailer.db import OutboxMail, OutboxState, Question, QuestionState, dispatch_questions
+from qa_mailer.db.claims import ClaimedMail, claim_mail
 from qa_mailer.db.engine import SessionFactory
 from qa_mailer.send.transport import DeliveryError, PartialDelivery, Transport
+from qa_mailer.workers import Workers
 
 log = logging.getLogger("qa_mailer.send")
 
-BATCH = 50
+BATCH = 20
 SEND_TIMEOUT = 120.0
+# A claim outlives the slowest batch a live worker can be busy with; a dead worker's claims
+# are freed as soon as it is presumed dead (see workers.py).
+LEASE = timedelta(seconds=SEND_TIMEOUT * BATCH + 60)
 
 
 class Sender:
-    """The outbox's only reader. One per database."""
+    """Claims due mail from the outbox and hands it to the transport."""
 
     def __init__(
         self,
@@ -37,12 +44,14 @@ class Sender:
         transport: Transport,
         config: OutgoingConfig,
         clock: Clock,
+        workers: Workers,
         rng: Callable[[], float] = random.random,
     ):
         self._sessions = sessions
         self._transport = transport
         self._config = config
         self._clock = clock
+        self._workers = workers
         self._rng = rng
         self.wakeup = asyncio.Event()
 
@@ -58,33 +67,26 @@ class Sender:
                 delay = 5.0
             await wait_for_wakeup(stop, self.wakeup, delay)
 
-    async def deliver_due(self) -> int:
-        """Send every mail that is due now; return how many were sent."""
+    async def deliver_due(self, only: Sequence[int] | None = None) -> int:
+        """Send every mail that is due now (of ``only``, if given); return how many were sent."""
         sent = 0
         while True:
-            async with self._sessions() as session:
-                due = list(
-                    await session.scalars(
-                        select(OutboxMail)
-                        .where(
-                            OutboxMail.state == OutboxState.QUEUED,
-                            OutboxMail.next_attempt_at <= self._clock.now(),
-                        )
-                        .order_by(OutboxMail.id)
-                        .limit(BATCH)
-                    )
+            async with self._sessions.begin() as tx:
+                claimed = await claim_mail(
+                    tx, self._workers.id, self._clock.now(), LEASE, BATCH, only
                 )
-            for mail in due:
+            for mail in claimed:
                 sent += await self._deliver(mail)
-            if len(due) < BATCH:
+            if len(claimed) < BATCH:
                 return sent
 
-    async def _deliver(self, mail: OutboxMail) -> int:
+    async def _deliver(self, mail: ClaimedMail) -> int:
         recipients = [r for r in mail.recipients.split(",") if r]
         error: str | None = None
         try:
             await asyncio.wait_for(
-                self._transport.send(mail.envelope_from, recipients, mail.raw), SEND_TIMEOUT
+                self._transport.send(mail.envelope_from, recipients, mail.raw, delivery_name(mail)),
+                SEND_TIMEOUT,
             )
         except PartialDelivery as exc:
             error = f"refused for some recipients: {exc}"
@@ -92,24 +94,45 @@ class Sender:
             permanent = isinstance(exc, DeliveryError) and exc.permanent
             await self._failed(mail, str(exc) or type(exc).__name__, permanent)
             return 0
+        except Exception as exc:
+            # Whatever goes wrong with one mail fails that mail, never the whole outbox.
+            log.exception("sending %s %s failed unexpectedly", mail.kind, mail.rfc_message_id)
+            await self._failed(mail, f"{type(exc).__name__}: {exc}", permanent=False)
+            return 0
         await self._sent(mail, error)
         return 1
 
-    async def _sent(self, mail: OutboxMail, error: str | None) -> None:
-        async with self._sessions.begin() as session:
-            await session.execute(
+    def _ours(self, mail: ClaimedMail) -> list[object]:
+        return [
+            OutboxMail.id == mail.id,
+            OutboxMail.claimed_by == self._workers.id,
+            OutboxMail.state == OutboxState.SENDING,
+        ]
+
+    async def _sent(self, mail: ClaimedMail, error: str | None) -> None:
+        async with self._sessions.begin() as tx:
+            marked = await tx.execute(
                 update(OutboxMail)
-                .where(OutboxMail.id == mail.id)
+                .where(*self._ours(mail))  # type: ignore[arg-type]
                 .values(
                     state=OutboxState.SENT,
                     sent_at=self._clock.now(),
-                    attempts=mail.attempts + 1,
                     last_error=error,
+                    claimed_by=None,
+                    lease_until=None,
                 )
+                .execution_options(synchronize_session=False)
             )
+            if marked.rowcount == 0:  # type: ignore[attr-defined]
+                log.warning(
+                    "%s %s was sent but its claim had run out: another worker may send it again",
+                    mail.kind,
+                    mail.rfc_message_id,
+                )
+                return
             if mail.dispatch_id is not None:
                 # The expert now has the question: it is no longer "new".
-                await session.execute(
+                await tx.execute(
                     update(Question)
                     .where(
                         Question.id.in_(
@@ -120,33 +143,35 @@ class Sender:
                         Question.state == QuestionState.NEW,
                     )
                     .values(state=QuestionState.WITH_EXPERT)
+                    .execution_options(synchronize_session=False)
                 )
-        log.info("sent %s %s to %s", mail.kind, mail.message_id, mail.recipients)
+        log.info("sent %s %s to %s", mail.kind, mail.rfc_message_id, mail.recipients)
 
-    async def _failed(self, mail: OutboxMail, error: str, permanent: bool) -> None:
-        attempts = mail.attempts + 1
+    async def _failed(self, mail: ClaimedMail, error: str, permanent: bool) -> None:
+        attempts = mail.attempts
         give_up = permanent or attempts >= self._config.max_attempts
         delay = delay_after(
             attempts, self._config.retry_base_seconds, self._config.retry_max_seconds, self._rng
         )
-        async with self._sessions.begin() as session:
-            await session.execute(
+        now = self._clock.now()
+        async with self._sessions.begin() as tx:
+            await tx.execute(
                 update(OutboxMail)
-                .where(OutboxMail.id == mail.id)
+                .where(*self._ours(mail))  # type: ignore[arg-type]
                 .values(
                     state=OutboxState.FAILED if give_up else OutboxState.QUEUED,
-                    attempts=attempts,
                     last_error=error[:2000],
-                    next_attempt_at=self._clock.now()
-                    if give_up
-                    else self._clock.now() + _seconds(delay),
+                    next_attempt_at=now if give_up else now + timedelta(seconds=delay),
+                    claimed_by=None,
+                    lease_until=None,
                 )
+                .execution_options(synchronize_session=False)
             )
         if give_up:
             log.error(
                 "gave up on %s %s after %d attempts: %s",
                 mail.kind,
-                mail.message_id,
+                mail.rfc_message_id,
                 attempts,
                 error,
             )
@@ -154,24 +179,31 @@ class Sender:
             log.warning(
                 "%s %s failed (attempt %d), retry in %.0f s: %s",
                 mail.kind,
-                mail.message_id,
+                mail.rfc_message_id,
                 attempts,
                 delay,
                 error,
             )
 
     async def _seconds_to_next_due(self) -> float:
-        async with self._sessions() as session:
-            next_due = await session.scalar(
-                select(OutboxMail.next_attempt_at)
-                .where(OutboxMail.state == OutboxState.QUEUED)
-                .order_by(OutboxMail.next_attempt_at)
-                .limit(1)
+        async with self._sessions() as tx:
+            next_retry = await tx.scalar(
+                select(func.min(OutboxMail.next_attempt_at)).where(
+                    OutboxMail.state == OutboxState.QUEUED
+                )
             )
-        if next_due is None:
+            next_reclaim = await tx.scalar(
+                select(func.min(OutboxMail.lease_until)).where(
+                    OutboxMail.state == OutboxState.SENDING
+                )
+            )
+        due = [moment for moment in (next_retry, next_reclaim) if moment is not None]
+        if not due:
             return 60.0
-        return min(60.0, max(0.05, (next_due - self._clock.now()).total_seconds()))
+        return min(60.0, max(0.05, (min(due) - self._clock.now()).total_seconds()))
 
 
-def _seconds(value: float) -> timedelta:
-    return timedelta(seconds=value)
+def delivery_name(mail: ClaimedMail) -> str:
+    """A name for ``mail`` that is the same on every attempt and unique across databases."""
+    digest = hashlib.sha256(mail.rfc_message_id.encode("utf-8", "replace")).hexdigest()[:16]
+    return f"qa{mail.id}-{digest}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import mailbox
+import contextlib
+import os
+import socket
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,32 +25,72 @@ class DeliveryError(Exception):
 
 
 class Transport(Protocol):
-    async def send(self, envelope_from: str, recipients: Sequence[str], raw: bytes) -> None:
-        """Deliver ``raw`` or raise DeliveryError."""
+    async def send(
+        self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
+    ) -> None:
+        """Deliver ``raw`` or raise DeliveryError.
+
+        ``name`` is the same on every attempt to send one mail and differs between mails; a
+        transport that can tell a mail was already delivered uses it to deliver it once.
+        """
 
 
 class MaildirTransport:
     """Writes each mail into a Maildir (``new/``), where any mail client can read it.
 
     The embedded default, so the service runs with no mail server: acknowledgements, expert
-    copies, answers and digests all land in ``var/outbox/new``.
+    copies, answers and digests all land in ``var/outbox/new``. The file is named after the
+    mail, so a second attempt (after a crash between writing and marking it sent) finds it
+    there and writes nothing.
     """
 
     def __init__(self, path: Path):
         self.path = path
+        self._host = socket.gethostname().replace("/", "_").replace(":", "_")
 
-    async def send(self, envelope_from: str, recipients: Sequence[str], raw: bytes) -> None:
+    async def send(
+        self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
+    ) -> None:
         # A local delivery agent records the envelope the same way.
         envelope = f"Return-Path: <{envelope_from}>\r\nX-Envelope-To: {', '.join(recipients)}\r\n"
-        await asyncio.to_thread(self._write, envelope.encode() + raw)
+        await asyncio.to_thread(self._write, envelope.encode() + raw, name)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, name: str) -> None:
+        # Maildir names are "time.unique.host"; the unique part is the mail's own name.
+        unique = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+        filename = f"{unique}.{self._host}"
         try:
-            mailbox.Maildir(self.path, create=True).add(data)
+            for folder in ("tmp", "new", "cur"):
+                (self.path / folder).mkdir(parents=True, exist_ok=True)
+            if self._delivered(filename):
+                return
+            staging = self.path / "tmp" / filename
+            # Write and sync under tmp/, then link into new/: a reader never sees half a
+            # mail, and a crash leaves at most this one file in tmp/, rewritten next time.
+            with open(staging, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(staging, self.path / "new" / filename)
+            os.unlink(staging)
         except OSError as exc:
             raise DeliveryError(
                 f"cannot write to {self.path}: {exc.strerror}", permanent=False
             ) from exc
+
+    def _delivered(self, filename: str) -> bool:
+        # A mail client that read the mail moved it to cur/ and appended ":2,<flags>"; the
+        # usual flags are checked (scanning cur/ for every mail would grow with the folder).
+        return any(
+            (self.path / folder).exists()
+            for folder in (
+                f"new/{filename}",
+                f"cur/{filename}",
+                f"cur/{filename}:2,",
+                f"cur/{filename}:2,S",
+            )
+        )
 
 
 class SmtpTransport:
@@ -57,7 +99,9 @@ class SmtpTransport:
     def __init__(self, config: SmtpRelayConfig):
         self.config = config
 
-    async def send(self, envelope_from: str, recipients: Sequence[str], raw: bytes) -> None:
+    async def send(
+        self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
+    ) -> None:
         config = self.config
         context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
         try:

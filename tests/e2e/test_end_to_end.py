@@ -112,7 +112,7 @@ async def test_questions_in_answers_out_nothing_twice(
         await asyncio.sleep(1.5)
     assert (await rows(engine, InboundMessage), len(smtp_sink.received)) == (messages, sent)
 
-    rendered = await admin.make_digest(engine, config, 1, send=True)
+    rendered, _ = await admin.make_digest(engine, config, 1, send=True)
     by_country = {c.code: c for c in rendered.digest.countries}
     assert [q.ref for q in by_country["HR"].questions] == ["Q-1"] and by_country["HR"].answered == 1
     assert [q.ref for q in by_country["RU"].questions] == ["Q-2"] and by_country["RU"].questions[

@@ -27,7 +27,7 @@ async def batch_desk(
     config = write_config(
         tmp_path, database_url, programme={"expert_mail": "batch", "batch_minutes": 60}
     )
-    desk = make_desk(config, engine, FakeClock())
+    desk = await make_desk(config, engine, FakeClock())
     for sender, text in QUESTIONS:
         await desk.receive(make_mail(sender=sender, subject="[VC1] Question", body=text))
         desk.clock.advance(minutes=5)

@@ -170,8 +170,10 @@ def _process_once(config: Config) -> None:
     async def work() -> None:
         engine = create_engine(config.database_url)
         service = Service(config, engine, clock=SystemClock())
+        await service.workers.register(["test"])
         await service.pipeline.process_pending()
         await service.sender.deliver_due()
+        await service.workers.stop()
         await engine.dispose()
 
     asyncio.run(work())

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import undefer
 
 from qa_mailer.classify.roster import load_roster
 from qa_mailer.db import DigestRun, OutboxKind, OutboxMail
@@ -26,7 +27,7 @@ async def test_the_digest_groups_questions_by_country_with_states_and_waits(
     engine: AsyncEngine, tmp_path: Path, database_url: str
 ) -> None:
     config = write_config(tmp_path, database_url)
-    desk = make_desk(config, engine, FakeClock())
+    desk = await make_desk(config, engine, FakeClock())
     for sender, subject in [
         ("ana@drvo.example.hr", "[VC1] Who leads?"),
         ("petar@mebeli.example.bg", "[VC1] Trust?"),
@@ -74,7 +75,7 @@ async def test_the_automatic_digest_goes_out_once_even_when_two_schedulers_race(
 ) -> None:
     config = write_config(tmp_path, database_url)
     clock = FakeClock()
-    desk = make_desk(config, engine, clock)
+    desk = await make_desk(config, engine, clock)
     await desk.receive(
         make_mail(sender="ana@drvo.example.hr", subject="[VC1] Who leads?", body="?")
     )
@@ -92,7 +93,11 @@ async def test_the_automatic_digest_goes_out_once_even_when_two_schedulers_race(
     assert await schedulers[1].send_due() == []
     async with session_factory(engine)() as session:
         digests = list(
-            await session.scalars(select(OutboxMail).where(OutboxMail.kind == OutboxKind.DIGEST))
+            await session.scalars(
+                select(OutboxMail)
+                .where(OutboxMail.kind == OutboxKind.DIGEST)
+                .options(undefer(OutboxMail.raw))
+            )
         )
         runs = list(await session.scalars(select(DigestRun)))
     assert len(digests) == 1 and [r.automatic_key for r in runs] == ["VC1"]

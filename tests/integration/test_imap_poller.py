@@ -17,7 +17,7 @@ from qa_mailer.db import ImapCursor, InboundMessage
 from qa_mailer.db.engine import session_factory
 from qa_mailer.ingest.imap import ImapPoller
 from qa_mailer.ingest.store import MessageStore
-from tests.helpers import make_mail, wait_until
+from tests.helpers import make_mail, registered, wait_until
 from tests.servers.dovecot import DovecotServer, ImapUser, doveadm
 from tests.servers.imap_client import append, flags_in
 
@@ -49,7 +49,10 @@ def imap_config(
 @asynccontextmanager
 async def polling(engine: AsyncEngine, config: ImapConfig) -> AsyncIterator[ImapPoller]:
     sessions = session_factory(engine)
-    poller = ImapPoller(config, MessageStore(sessions, SystemClock(), lambda: None), sessions)
+    workers = await registered(sessions, SystemClock())
+    poller = ImapPoller(
+        config, MessageStore(sessions, SystemClock(), lambda: None), sessions, workers
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(poller.run(stop))
     try:
@@ -137,7 +140,10 @@ async def test_stored_but_unmarked_messages_are_marked_on_the_next_connection(
     await append(dovecot, imap_user, *mails("a", "b"))
     sessions = session_factory(engine)
     crashing = CrashesBeforeMarking(
-        imap_config, MessageStore(sessions, SystemClock(), lambda: None), sessions
+        imap_config,
+        MessageStore(sessions, SystemClock(), lambda: None),
+        sessions,
+        await registered(sessions, SystemClock()),
     )
     stop = asyncio.Event()
     task = asyncio.create_task(crashing.run(stop))

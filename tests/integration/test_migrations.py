@@ -26,12 +26,14 @@ TABLES = {
     "answers",
     "outbox",
     "digest_runs",
+    "workers",
+    "leases",
 }
 
 
 @pytest_asyncio.fixture
-async def empty_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
+async def empty_engine(empty_database: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(empty_database)
     yield engine
     await engine.dispose()
 

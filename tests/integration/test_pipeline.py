@@ -30,7 +30,7 @@ from qa_mailer.db.engine import session_factory
 from qa_mailer.ingest.store import Envelope, MessageStore
 from qa_mailer.pipeline import Outcome, Pipeline
 from qa_mailer.templates import Templates
-from tests.helpers import EXPERT, QA, FakeClock, make_mail, write_config
+from tests.helpers import EXPERT, QA, FakeClock, make_mail, registered, write_config
 
 
 @dataclass
@@ -56,11 +56,11 @@ class Desk:
 
     async def outbox(self, kind: OutboxKind | None = None) -> list[EmailMessage]:
         async with session_factory(self.engine)() as session:
-            query = select(OutboxMail).order_by(OutboxMail.id)
+            query = select(OutboxMail.raw).order_by(OutboxMail.id)
             if kind is not None:
                 query = query.where(OutboxMail.kind == kind)
-            rows = list(await session.scalars(query))
-        return [email.message_from_bytes(r.raw, policy=email.policy.default) for r in rows]  # type: ignore[misc]
+            raws = list(await session.scalars(query))
+        return [email.message_from_bytes(raw, policy=email.policy.default) for raw in raws]  # type: ignore[misc]
 
     async def count(self, model: type) -> int:
         async with session_factory(self.engine)() as session:
@@ -78,16 +78,17 @@ def plain(mail: EmailMessage) -> str:
     return str(body.get_content()).replace("\r\n", "\n")
 
 
-def make_desk(config: Config, engine: AsyncEngine, clock: FakeClock) -> Desk:
+async def make_desk(config: Config, engine: AsyncEngine, clock: FakeClock) -> Desk:
     sessions = session_factory(engine)
     roster = load_roster(config.roster, config.countries)
-    pipeline = Pipeline(config, sessions, roster, Templates(config.templates), clock)
+    workers = await registered(sessions, clock)
+    pipeline = Pipeline(config, sessions, roster, Templates(config.templates), clock, workers)
     return Desk(config, engine, clock, pipeline, MessageStore(sessions, clock, lambda: None))
 
 
 @pytest_asyncio.fixture
 async def desk(engine: AsyncEngine, tmp_path: Path, database_url: str) -> Desk:
-    return make_desk(write_config(tmp_path, database_url), engine, FakeClock())
+    return await make_desk(write_config(tmp_path, database_url), engine, FakeClock())
 
 
 def ask(
@@ -199,7 +200,7 @@ async def test_a_failed_authentication_result_holds_even_the_experts_address(
     config = write_config(
         tmp_path, database_url, expert_check={"trusted_authserv_ids": ["mx.clusters.example.org"]}
     )
-    desk = make_desk(config, engine, FakeClock())
+    desk = await make_desk(config, engine, FakeClock())
     await desk.receive(ask())
     [route] = await desk.outbox(OutboxKind.ROUTE)
     forged = reply_to(

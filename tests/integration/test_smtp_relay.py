@@ -86,7 +86,7 @@ async def test_delivery_over_tls_with_login(
     monkeypatch.setenv("QA_TEST_SMTP_PW", PASSWORD)
     raw = make_mail(sender=QA, to="ana@drvo.example.hr", subject="Answer", body="Yes.")
     port = starttls_port if security == "starttls" else tls_port
-    await relay(port, security, cert).send(QA, ["ana@drvo.example.hr"], raw)
+    await relay(port, security, cert).send(QA, ["ana@drvo.example.hr"], raw, "mail-1")
     assert [r.rcpt_tos for r in sink.received] == [["ana@drvo.example.hr"]]
 
 
@@ -98,10 +98,10 @@ async def test_a_wrong_password_and_an_untrusted_certificate_are_delivery_errors
     raw = make_mail(sender=QA, subject="x", body="y")
     monkeypatch.setenv("QA_TEST_SMTP_PW", "wrong")
     with pytest.raises(DeliveryError) as refused:
-        await relay(starttls_port, "starttls", cert).send(QA, ["a@b.example.org"], raw)
+        await relay(starttls_port, "starttls", cert).send(QA, ["a@b.example.org"], raw, "mail-1")
     assert refused.value.permanent  # 535: retrying with the same password cannot help
     monkeypatch.setenv("QA_TEST_SMTP_PW", PASSWORD)
     with pytest.raises(DeliveryError) as untrusted:
-        await relay(starttls_port, "starttls", None).send(QA, ["a@b.example.org"], raw)
+        await relay(starttls_port, "starttls", None).send(QA, ["a@b.example.org"], raw, "mail-1")
     assert not untrusted.value.permanent
     assert sink.received == []

@@ -1,0 +1,35 @@
+"""Primary keys taken in advance, so a batch of rows goes in with one INSERT per table.
+
+Rows that refer to each other (a thread, its question, the question's dispatch and mails) need
+each other's ids before they are written. Asking the database for each id (INSERT ... RETURNING
+per row) costs a round trip per row; taking a block of ids first lets the whole batch be
+written with one executemany per table.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Table, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+async def allocate_ids(tx: AsyncSession, table: Table, count: int) -> list[int]:
+    """``count`` unused ids for ``table``, in increasing order, valid in this transaction.
+
+    PostgreSQL hands them out from the table's sequence, as a plain INSERT would. On SQLite the
+    transaction holds the write lock from its start (see db/engine.py), so the ids after the
+    current highest are ours until it commits; they are the ids SQLite itself would give.
+    Rows written with them must be written in this transaction, before ids are taken again.
+    """
+    if count <= 0:
+        return []
+    if tx.get_bind().dialect.name == "postgresql":
+        rows = await tx.scalars(
+            text(
+                "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
+            ),
+            {"table": table.name, "n": count},
+        )
+        return sorted(int(value) for value in rows)
+    highest = await tx.scalar(select(func.max(table.c.id)))
+    first = int(highest or 0) + 1
+    return list(range(first, first + count))
