@@ -87,7 +87,7 @@ async def hand_over(engine: AsyncEngine, config: Config, outbox_ids: Sequence[in
     With no such worker, the command sends its own mail itself, under the same claims.
     """
     sessions, clock = session_factory(engine), SystemClock()
-    timing = Timing()
+    timing = Timing.of(config.workers)
     async with sessions() as tx:
         senders = [
             worker
@@ -144,7 +144,10 @@ def _describe(counts: dict[str, int]) -> str:
 
 async def status_text(engine: AsyncEngine, config: Config) -> str:
     async with session_factory(engine)() as session:
-        return format_status(await gather_status(session), config)
+        report = await gather_status(
+            session, SystemClock().now(), timedelta(seconds=config.workers.dead_after_seconds)
+        )
+        return format_status(report, config)
 
 
 async def ingest_files(engine: AsyncEngine, files: Sequence[Path]) -> list[str]:

@@ -62,7 +62,7 @@ class Service:
         self.clock = clock
         self.roles = frozenset(roles)
         self.sessions = session_factory(engine)
-        self.workers = Workers(self.sessions, clock, timing)
+        self.workers = Workers(self.sessions, clock, timing or Timing.of(config.workers))
         self.roster = roster if roster is not None else load_roster(config.roster, config.countries)
         self.templates = Templates(config.templates)
         transport = transport or make_transport(

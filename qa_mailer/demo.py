@@ -83,7 +83,7 @@ async def run_demo(shipped: Config, folder: Path, echo: Echo) -> None:
         await _settle(service, echo)
         async with service.sessions() as session:
             echo("")
-            echo(format_status(await gather_status(session), config))
+            echo(format_status(await gather_status(session, service.clock.now()), config))
     finally:
         stop.set()
         await running

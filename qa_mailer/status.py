@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from qa_mailer.db import (
     OutboxState,
     Question,
     Thread,
+    Worker,
 )
 
 COLUMNS = ("new", "with_expert", "answered", "held")
@@ -29,10 +31,15 @@ class StatusReport:
     questions: dict[tuple[int, str | None], Counter[str]] = field(default_factory=dict)
     messages: Counter[str] = field(default_factory=Counter)
     outbox: Counter[str] = field(default_factory=Counter)
+    workers: list[Worker] = field(default_factory=list)  # running, or stopped in the last day
+    now: datetime | None = None
+    dead_after: timedelta = timedelta(seconds=15)
 
 
-async def gather_status(session: AsyncSession) -> StatusReport:
-    report = StatusReport()
+async def gather_status(
+    session: AsyncSession, now: datetime, dead_after: timedelta = timedelta(seconds=15)
+) -> StatusReport:
+    report = StatusReport(now=now, dead_after=dead_after)
     rows = await session.execute(
         select(Thread.session_no, Thread.country, Question.state, func.count())
         .join(Question, Question.thread_id == Thread.id)
@@ -57,6 +64,13 @@ async def gather_status(session: AsyncSession) -> StatusReport:
         select(OutboxMail.state, func.count()).group_by(OutboxMail.state)
     ):
         report.outbox[state] += count
+    report.workers = list(
+        await session.scalars(
+            select(Worker)
+            .where(Worker.stopped_at.is_(None) | (Worker.stopped_at >= now - timedelta(days=1)))
+            .order_by(Worker.id)
+        )
+    )
     return report
 
 
@@ -81,10 +95,46 @@ def format_status(report: StatusReport, config: Config) -> str:
     m, o = report.messages, report.outbox
     lines.append("")
     lines.append(
-        f"Messages: {m[MessageState.RECEIVED]} waiting, {m[MessageState.PROCESSED]} processed, "
+        f"Messages: {m[MessageState.RECEIVED]} waiting, {m[MessageState.PROCESSING]} processing, "
+        f"{m[MessageState.PROCESSED]} processed, "
         f"{m[MessageState.IGNORED]} ignored (automatic), {m[MessageState.HELD]} held, "
         f"{m[MessageState.QUARANTINED]} quarantined"
     )
     queued, sent, failed = o[OutboxState.QUEUED], o[OutboxState.SENT], o[OutboxState.FAILED]
-    lines.append(f"Outbox: {queued} queued, {sent} sent, {failed} failed")
+    lines.append(
+        f"Outbox: {queued} queued, {o[OutboxState.SENDING]} sending, {sent} sent, {failed} failed"
+    )
+    lines.append("")
+    lines.extend(format_workers(report))
     return "\n".join(lines)
+
+
+def format_workers(report: StatusReport) -> list[str]:
+    """The processes on this database: running ones with their last heartbeat, recent exits."""
+    if not report.workers or report.now is None:
+        return ["Processes: none running (start one with `qa-mailer serve`)"]
+    now = report.now
+    lines = ["Processes:"]
+    for worker in report.workers:
+        silent = (now - worker.heartbeat_at).total_seconds()
+        if worker.stopped_at is not None:
+            state = (
+                f"stopped {_ago((now - worker.stopped_at).total_seconds())}: {worker.stop_reason}"
+            )
+        elif silent > report.dead_after.total_seconds():
+            state = f"silent for {_ago(silent, suffix='')} (presumed dead at the next check)"
+        else:
+            state = f"running, heartbeat {_ago(silent)}"
+        lines.append(
+            f"  worker {worker.id:<4} pid {worker.pid:<7} on {worker.host}  "
+            f"{worker.roles:<30} {state}"
+        )
+    return lines
+
+
+def _ago(seconds: float, suffix: str = " ago") -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s{suffix}"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min{suffix}"
+    return f"{seconds / 3600:.0f} h{suffix}"

@@ -1,9 +1,12 @@
 """The processes serving one database: who they are, that they are alive, and what they hold.
 
 Each `qa-mailer serve` registers as a worker and beats every few seconds. Each beat also looks
-for workers whose heartbeat stopped: such a worker is presumed dead, the rows it had claimed
-go back to their queues (a lease that ran out is a free row) and its leases are freed, so
-another process takes its work over within seconds. Leases are named jobs only one process
+for workers whose heartbeat stopped: such a worker is presumed dead, the messages it had
+claimed go back to their queue and its leases are freed, so another process takes its work
+over within seconds. (A worker presumed dead by mistake, say one that waited long for the
+database, loses nothing but time: its writes check that its claims are still its own. Mail
+it claimed is not taken from it this way, because sending cannot be checked like that; a
+mail claim is only free when its own lease runs out: see send/sender.py.) Leases are named jobs only one process
 may do at a time: polling one IMAP mailbox, the scheduler. A worker renews its leases with
 every beat and drops a job whose lease it lost.
 """
@@ -26,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qa_mailer import __version__
 from qa_mailer.backoff import wait_or_stop
 from qa_mailer.clock import Clock
+from qa_mailer.config import WorkersConfig
 from qa_mailer.db import (
     InboundMessage,
     Lease,
@@ -41,10 +45,14 @@ log = logging.getLogger("qa_mailer.workers")
 
 @dataclass(frozen=True)
 class Timing:
-    """How often a worker beats, and how long a silence means it is dead."""
+    """How often a worker beats, and how long a silence means it is dead ([workers])."""
 
     heartbeat_seconds: float = 3.0
     dead_after_seconds: float = 15.0
+
+    @classmethod
+    def of(cls, config: WorkersConfig) -> Timing:
+        return cls(config.heartbeat_seconds, config.dead_after_seconds)
 
 
 class NotRegistered(RuntimeError):
@@ -218,7 +226,8 @@ class Workers:
             return
         now = self._clock.now()
         async with self._sessions.begin() as tx:
-            await _release_claims(tx, [self.id], now)
+            # This process sends nothing more: its mail claims may go at once, too.
+            await _release_claims(tx, [self.id], now, mail=True)
             await tx.execute(delete(Lease).where(Lease.worker_id == self.id))
             await tx.execute(
                 update(Worker)
@@ -229,7 +238,9 @@ class Workers:
         log.info("worker %d %s", self.id, reason)
 
 
-async def _release_claims(tx: AsyncSession, workers: list[int], now: datetime) -> None:
+async def _release_claims(
+    tx: AsyncSession, workers: list[int], now: datetime, *, mail: bool = False
+) -> None:
     # The lease runs out now: the next claim takes the row, and counts another attempt.
     await tx.execute(
         update(InboundMessage)
@@ -239,11 +250,12 @@ async def _release_claims(tx: AsyncSession, workers: list[int], now: datetime) -
         )
         .values(lease_until=now)
     )
-    await tx.execute(
-        update(OutboxMail)
-        .where(OutboxMail.claimed_by.in_(workers), OutboxMail.state == OutboxState.SENDING)
-        .values(lease_until=now)
-    )
+    if mail:
+        await tx.execute(
+            update(OutboxMail)
+            .where(OutboxMail.claimed_by.in_(workers), OutboxMail.state == OutboxState.SENDING)
+            .values(lease_until=now)
+        )
 
 
 async def live_workers(tx: AsyncSession, now: datetime, dead_after: timedelta) -> list[Worker]:

@@ -25,6 +25,7 @@ from qa_mailer.config.model import (
     Security,
     SessionConfig,
     SmtpRelayConfig,
+    WorkersConfig,
 )
 from qa_mailer.config.reader import Reader
 
@@ -59,5 +60,6 @@ __all__ = [
     "Security",
     "SessionConfig",
     "SmtpRelayConfig",
+    "WorkersConfig",
     "load_config",
 ]

@@ -128,6 +128,14 @@ class DigestConfig:
 
 
 @dataclass(frozen=True)
+class WorkersConfig:
+    """How the processes on one database tell each other they are alive."""
+
+    heartbeat_seconds: float
+    dead_after_seconds: float
+
+
+@dataclass(frozen=True)
 class ExpertCheckConfig:
     """How strictly an expert's reply must prove where it comes from."""
 
@@ -156,6 +164,7 @@ class Config:
     batch_every: timedelta
     expert_check: ExpertCheckConfig
     digest: DigestConfig
+    workers: WorkersConfig
     countries: tuple[CountryConfig, ...]
     sessions: tuple[SessionConfig, ...]
 

@@ -27,6 +27,7 @@ from qa_mailer.config.model import (
     Security,
     SessionConfig,
     SmtpRelayConfig,
+    WorkersConfig,
 )
 
 T = TypeVar("T")
@@ -179,6 +180,7 @@ class Reader:
             batch_every=timedelta(minutes=programme.number("batch_minutes", 60)),
             expert_check=self.expert_check(data),
             digest=self.digest(data),
+            workers=self.workers(data),
             countries=countries,
             sessions=self.sessions(data, timezone, default_experts, default_mode),
         )
@@ -325,6 +327,18 @@ class Reader:
             write_to=section.path("write_to", None),
         )
 
+    def workers(self, data: Mapping[str, Any]) -> WorkersConfig:
+        section = self.table(data, "workers", {"heartbeat_seconds", "dead_after_seconds"})
+        heartbeat = section.number("heartbeat_seconds", 3, minimum=0.1)
+        dead_after = section.number("dead_after_seconds", 15, minimum=0.5)
+        if dead_after < 2 * heartbeat:
+            raise self.error(
+                "workers.dead_after_seconds",
+                f"at least twice workers.heartbeat_seconds ({2 * heartbeat:g})",
+                repr(dead_after),
+            )
+        return WorkersConfig(heartbeat, dead_after)
+
     def countries(self, data: Mapping[str, Any]) -> tuple[CountryConfig, ...]:
         entries = data.get("countries")
         if entries is None:
@@ -426,6 +440,7 @@ _TOP_LEVEL = {
     "programme",
     "expert_check",
     "digest",
+    "workers",
     "countries",
     "sessions",
 }

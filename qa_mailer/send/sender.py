@@ -1,8 +1,11 @@
 """Delivers the outbox: due mails are claimed, sent, then marked; failures wait and retry.
 
 A mail is claimed before it is sent, so two processes (two `serve`s, or an organiser's command
-beside one) never send the same row. A crash after sending and before marking sends the same
-mail again once the claim runs out, with the same Message-ID, which receiving systems and mail
+beside one) never send the same row. A mail claim is a lease the sender renews while it works
+through its batch; it sends a mail only while the lease will outlast the send, and nobody
+takes a claim before its lease has run out, so even a process wrongly thought dead cannot
+race another on the same mail. A crash after sending and before marking sends the same mail
+again once the lease runs out, with the same Message-ID, which receiving systems and mail
 clients recognise as the same message. Nothing is ever sent that is not in the outbox first.
 """
 
@@ -29,10 +32,6 @@ from qa_mailer.workers import Workers
 log = logging.getLogger("qa_mailer.send")
 
 BATCH = 20
-SEND_TIMEOUT = 120.0
-# A claim outlives the slowest batch a live worker can be busy with; a dead worker's claims
-# are freed as soon as it is presumed dead (see workers.py).
-LEASE = timedelta(seconds=SEND_TIMEOUT * BATCH + 60)
 
 
 class Sender:
@@ -54,6 +53,12 @@ class Sender:
         self._workers = workers
         self._rng = rng
         self.wakeup = asyncio.Event()
+        # The longest one delivery may take, and how long a claim lasts unless renewed: long
+        # enough to survive a few missed heartbeats, short enough that a dead process's
+        # mail goes out soon after.
+        self.send_timeout = timedelta(seconds=transport.timeout_seconds)
+        self.lease = self.send_timeout + timedelta(seconds=workers.timing.dead_after_seconds)
+        self._valid_until = clock.now()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop``; wake on new mail, on the next retry time, or every minute."""
@@ -71,14 +76,47 @@ class Sender:
         """Send every mail that is due now (of ``only``, if given); return how many were sent."""
         sent = 0
         while True:
+            now = self._clock.now()
             async with self._sessions.begin() as tx:
-                claimed = await claim_mail(
-                    tx, self._workers.id, self._clock.now(), LEASE, BATCH, only
-                )
-            for mail in claimed:
-                sent += await self._deliver(mail)
+                claimed = await claim_mail(tx, self._workers.id, now, self.lease, BATCH, only)
+            self._valid_until = now + self.lease
+            renewing = asyncio.create_task(self._renew([mail.id for mail in claimed]))
+            try:
+                for mail in claimed:
+                    if self._clock.now() + self.send_timeout > self._valid_until:
+                        # The claim could run out mid-send: leave the rest to whoever takes
+                        # them once it has (this process included).
+                        log.warning("mail claims ran short; %s waits for its lease", mail.key)
+                        return sent
+                    sent += await self._deliver(mail)
+            finally:
+                renewing.cancel()
             if len(claimed) < BATCH:
                 return sent
+
+    async def _renew(self, ids: list[int]) -> None:
+        """Keep this batch's claims while it is being sent (a claim nobody renews runs out)."""
+        while True:
+            await asyncio.sleep(self._workers.timing.heartbeat_seconds)
+            now = self._clock.now()
+            try:
+                async with self._sessions.begin() as tx:
+                    await tx.execute(
+                        update(OutboxMail)
+                        .where(
+                            OutboxMail.id.in_(ids),
+                            OutboxMail.claimed_by == self._workers.id,
+                            OutboxMail.state == OutboxState.SENDING,
+                            # Only a claim that has not run out is still ours to renew.
+                            OutboxMail.lease_until > now,
+                        )
+                        .values(lease_until=now + self.lease)
+                        .execution_options(synchronize_session=False)
+                    )
+            except Exception:
+                log.exception("could not renew mail claims; sending stops when they run short")
+                continue
+            self._valid_until = now + self.lease
 
     async def _deliver(self, mail: ClaimedMail) -> int:
         recipients = [r for r in mail.recipients.split(",") if r]
@@ -86,7 +124,7 @@ class Sender:
         try:
             await asyncio.wait_for(
                 self._transport.send(mail.envelope_from, recipients, mail.raw, delivery_name(mail)),
-                SEND_TIMEOUT,
+                self.send_timeout.total_seconds(),
             )
         except PartialDelivery as exc:
             error = f"refused for some recipients: {exc}"

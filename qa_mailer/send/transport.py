@@ -25,6 +25,9 @@ class DeliveryError(Exception):
 
 
 class Transport(Protocol):
+    # The longest one delivery may take; a send still running after it is abandoned.
+    timeout_seconds: float
+
     async def send(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
     ) -> None:
@@ -43,6 +46,8 @@ class MaildirTransport:
     mail, so a second attempt (after a crash between writing and marking it sent) finds it
     there and writes nothing.
     """
+
+    timeout_seconds = 30.0
 
     def __init__(self, path: Path):
         self.path = path
@@ -98,12 +103,20 @@ class SmtpTransport:
 
     def __init__(self, config: SmtpRelayConfig):
         self.config = config
+        # Connect, greet, secure, log in and send: each step has the configured timeout.
+        self.timeout_seconds = min(300.0, 4 * config.timeout_seconds)
+        # Loading the trust store takes tens of milliseconds: once per process, not per mail.
+        self._context = (
+            ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+            if config.security != "none"
+            else None
+        )
 
     async def send(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
     ) -> None:
         config = self.config
-        context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+        context = self._context
         try:
             refused, _ = await aiosmtplib.send(
                 raw,
@@ -113,7 +126,7 @@ class SmtpTransport:
                 port=config.port,
                 use_tls=config.security == "tls",
                 start_tls=config.security == "starttls",
-                tls_context=context if config.security != "none" else None,
+                tls_context=context,
                 username=config.username,
                 password=config.password(),
                 timeout=config.timeout_seconds,

@@ -20,7 +20,7 @@ from qa_mailer.db.claims import ClaimedMail
 from qa_mailer.db.engine import session_factory
 from qa_mailer.send.compose import build_mail, new_message_id
 from qa_mailer.send.outbox import enqueue
-from qa_mailer.send.sender import LEASE, Sender
+from qa_mailer.send.sender import Sender
 from qa_mailer.send.transport import MaildirTransport, SmtpTransport, Transport
 from tests.helpers import QA, FakeClock, registered
 from tests.servers.ports import free_port
@@ -187,7 +187,7 @@ async def test_a_crash_after_sending_resends_the_same_message_id_once_the_claim_
     assert (claimed.state, claimed.claimed_by) == (OutboxState.SENDING, crashing._workers.id)
     survivor = await sender(engine, relay(smtp_sink.port), clock)
     assert await survivor.deliver_due() == 0, "the claim is the crashed worker's until it runs out"
-    clock.advance(seconds=LEASE.total_seconds() + 1)
+    clock.advance(seconds=crashing.lease.total_seconds())
     assert await survivor.deliver_due() == 1
     first, second = smtp_sink.received
     assert first.raw == second.raw and first.message["Message-ID"] == queued.rfc_message_id
@@ -196,21 +196,44 @@ async def test_a_crash_after_sending_resends_the_same_message_id_once_the_claim_
 
 
 @pytest.mark.asyncio
-async def test_a_dead_workers_claims_are_freed_when_another_finds_it_silent(
+async def test_a_mail_claim_is_not_taken_from_a_worker_presumed_dead_before_its_lease_ends(
     engine: AsyncEngine, smtp_sink: SmtpSink
 ) -> None:
+    # A worker thought dead may only be slow, and may be sending this very mail: its
+    # claim is free only when the lease it last renewed runs out.
     clock = FakeClock()
     queued = await queue_mail(engine, clock)
     crashing = await sender(engine, relay(smtp_sink.port), clock, DiesBeforeMarking)
     with pytest.raises(SystemExit):
         await crashing.deliver_due()
     survivor = await sender(engine, relay(smtp_sink.port), clock)
-    clock.advance(seconds=survivor._workers.timing.dead_after_seconds - 1)
-    assert await survivor._workers.beat() == []  # silent, but not long enough
-    clock.advance(seconds=2)
+    clock.advance(seconds=survivor._workers.timing.dead_after_seconds + 1)
     assert await survivor._workers.beat() == [crashing._workers.id]
+    assert await survivor.deliver_due() == 0
+    clock.advance(seconds=crashing.lease.total_seconds())
     assert await survivor.deliver_due() == 1
     assert (await row(engine, queued.id)).state == OutboxState.SENT
+    assert len(smtp_sink.received) == 2  # sent, crashed before marking, sent again once
+
+
+@pytest.mark.asyncio
+async def test_a_sender_sends_nothing_its_claim_may_not_outlast(
+    engine: AsyncEngine, smtp_sink: SmtpSink
+) -> None:
+    clock = FakeClock()
+    await queue_mail(engine, clock, ref="A-1")
+    await queue_mail(engine, clock, ref="A-2")
+
+    class Slow(Sender):
+        async def _deliver(self, mail: ClaimedMail) -> int:
+            sent = await super()._deliver(mail)
+            clock.advance(seconds=self.lease.total_seconds())  # the claim is not renewed
+            return sent
+
+    slow = await sender(engine, relay(smtp_sink.port), clock, Slow)
+    assert await slow.deliver_due() == 1, "the second mail waits: its claim could run out"
+    assert await (await sender(engine, relay(smtp_sink.port), clock)).deliver_due() == 1
+    assert len(smtp_sink.received) == 2
 
 
 @pytest.mark.asyncio
@@ -253,7 +276,7 @@ async def test_the_maildir_transport_writes_a_mail_once_however_often_it_is_sent
     crashing = await sender(engine, MaildirTransport(outbox), clock, DiesBeforeMarking)
     with pytest.raises(SystemExit):
         await crashing.deliver_due()
-    clock.advance(seconds=LEASE.total_seconds() + 1)
+    clock.advance(seconds=crashing.lease.total_seconds())
     assert await (await sender(engine, MaildirTransport(outbox), clock)).deliver_due() == 1
     assert len(os.listdir(outbox / "new")) == 1 and os.listdir(outbox / "tmp") == []
     assert (await row(engine, queued.id)).state == OutboxState.SENT

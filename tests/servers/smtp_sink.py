@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -15,6 +16,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    at: float = 0.0  # when the mail arrived (time.time())
 
     @property
     def message(self) -> EmailMessage:
@@ -52,7 +54,12 @@ class SmtpSink:
         if self.refuse:
             return self.refuse
         self.received.append(
-            Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+            Received(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                envelope.original_content,
+                time.time(),
+            )
         )
         self.arrived.set()
         return "250 OK"
