@@ -6,12 +6,14 @@ same code runs from the CLI, from `serve` and from the tests, inside one event l
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from qa_mailer.resources import migrations_dir
 
@@ -40,14 +42,38 @@ def head_revision() -> str:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the database up to ``revision``."""
-    async with engine.begin() as connection:
-        await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+    await _migrate(engine, lambda config: command.upgrade(config, revision))
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     """Take the database down to ``revision`` ("base" empties it)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+    await _migrate(engine, lambda config: command.downgrade(config, revision))
+
+
+async def _migrate(engine: AsyncEngine, step: Callable[[AlembicConfig], None]) -> None:
+    async with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite changes a table by copying it and dropping the old one, which foreign
+            # keys forbid while other tables point at its rows. SQLite's own procedure: keys
+            # off (only possible outside a transaction), migrate, check, keys on again.
+            await _foreign_keys(connection, on=False)
+        try:
+            async with connection.begin():
+                await connection.run_sync(lambda sync: step(alembic_config(sync)))
+                if sqlite:
+                    broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                    if broken:
+                        raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+        finally:
+            if sqlite:
+                await _foreign_keys(connection, on=True)
+
+
+async def _foreign_keys(connection: AsyncConnection, *, on: bool) -> None:
+    raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None
+    await raw.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

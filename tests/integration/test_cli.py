@@ -93,9 +93,12 @@ def test_ingest_status_quarantine_and_release(config: Config, tmp_path: Path) ->
     _process_once(config)
     code, output = cli(config, "status")
     assert (
-        "Messages: 0 waiting, 1 processed, 0 ignored (automatic), 0 held, 1 quarantined" in output
+        "Messages: 0 waiting, 0 processing, 1 processed, 0 ignored (automatic), 0 held, "
+        "1 quarantined" in output
     )
-    assert "  HR Croatia" in output and "Outbox: 0 queued, 2 sent" in output
+    assert "  HR Croatia" in output and "Outbox: 0 queued, 0 sending, 2 sent" in output
+    # The worker that processed them is listed, with how it ended.
+    assert "Processes:" in output and "stopped" in output
     code, output = cli(config, "quarantine", "list")
     assert "ParseError" in output and "1 quarantined" in output
     code, output = cli(config, "quarantine", "show", "2")

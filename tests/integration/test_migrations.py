@@ -88,3 +88,45 @@ async def test_a_database_behind_is_refused_with_the_command_that_fixes_it(
         await migrate.require_current(empty_engine)
     await migrate.upgrade(empty_engine)
     await migrate.require_current(empty_engine)
+
+
+@pytest.mark.asyncio
+async def test_0002_keeps_the_data_of_a_database_at_0001(empty_engine: AsyncEngine) -> None:
+    from sqlalchemy import text
+
+    await migrate.upgrade(empty_engine, "0001")
+    now = "2026-12-03 12:00:00"
+    async with empty_engine.begin() as connection:
+        for sql in (
+            "INSERT INTO messages (id, received_at, source, message_id, fingerprint, size, raw,"
+            f" state) VALUES (1, '{now}', 'smtp', '<q1@x.example.bg>', 'f1', 1, 'x', 'processed')",
+            "INSERT INTO threads (id, session_no, session_source, participant_email,"
+            f" participant_name, subject_key, created_at) VALUES (1, 1, 'schedule', 'a@x.bg', 'A', 'k', '{now}')",
+            "INSERT INTO questions (id, thread_id, message_id, subject, body, state, asked_at)"
+            f" VALUES (1, 1, 1, 's', 'b', 'with_expert', '{now}')",
+            f"INSERT INTO dispatches (id, token, session_no, experts, created_at) VALUES (1, 't1', 1, 'e@x.org', '{now}')",
+            f"INSERT INTO dispatches (id, token, session_no, experts, created_at) VALUES (2, 't2', 1, 'e@x.org', '{now}')",
+            # The race 0002 fixes: one question in two dispatches.
+            "INSERT INTO dispatch_questions (dispatch_id, question_id) VALUES (1, 1), (2, 1)",
+            "INSERT INTO outbox (id, message_id, kind, question_id, envelope_from, recipients, raw,"
+            f" state, attempts, next_attempt_at, created_at) VALUES (7, '<qa.ack.1@x>', 'ack', 1,"
+            f" 'qa@x.org', 'a@x.bg', 'x', 'sent', 1, '{now}', '{now}')",
+        ):
+            await connection.execute(text(sql))
+    await migrate.upgrade(empty_engine)
+    async with empty_engine.connect() as connection:
+        message = (
+            await connection.execute(text("SELECT rfc_message_id, attempts FROM messages"))
+        ).one()
+        outbox = (await connection.execute(text("SELECT key, rfc_message_id FROM outbox"))).one()
+        acknowledged = await connection.scalar(text("SELECT acknowledged_at FROM questions"))
+        dispatched = (
+            await connection.execute(text("SELECT dispatch_id FROM dispatch_questions"))
+        ).all()
+    assert tuple(message) == ("<q1@x.example.bg>", 0)
+    assert tuple(outbox) == ("ack:O-7", "<qa.ack.1@x>")
+    assert acknowledged is not None
+    assert [d for (d,) in dispatched] == [1]
+    await migrate.downgrade(empty_engine, "0001")
+    async with empty_engine.connect() as connection:
+        assert await connection.scalar(text("SELECT message_id FROM outbox")) == "<qa.ack.1@x>"
