@@ -119,11 +119,13 @@ def unstructured_field(name: str, value: str) -> str:
 
 def address_field(name: str, boxes: Sequence[tuple[str, str]]) -> str:
     """From, To, Cc or Reply-To: comma-separated mailboxes with RFC 5322 display names."""
-    field = _Field(name)
+    field = _Field(name, structured=True)
     last = len(boxes) - 1
     for number, (display_name, address) in enumerate(boxes):
         comma = "," if number < last else ""
-        name_words = words(display_name)
+        # Any run of white space in a name, Unicode spaces too, is one space: Python's email
+        # reads a no-break space after a space in an encoded word as folding white space.
+        name_words = _clean(display_name).split()
         if name_words:
             _add_display_name(field, name_words)
             field.add_words([f"<{address}>{comma}"])
@@ -160,11 +162,12 @@ def _add_display_name(field: _Field, name_words: list[str]) -> None:
     if "=?" not in name and all(_ATOM.fullmatch(word) for word in name_words):
         field.add_words(name_words)
         return
-    quoted = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
     # An encoded word inside quotes is not one (RFC 2047 5), so a name with "=?" or
     # one that is not ASCII is written as atoms and encoded words instead.
-    if name.isascii() and "=?" not in name and len(quoted) <= _LONGEST_WORD:
-        field.add_words([quoted])
+    if name.isascii() and "=?" not in name and max(map(len, name_words)) < _LONGEST_WORD:
+        quoted = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        # Folding white space may stand between the words of a quoted string too.
+        field.add_words(quoted.split(" "))
         return
     _add_phrase(field, name_words, _needs_encoding_in_phrase)
 
@@ -193,14 +196,17 @@ def _add_phrase(
 class _Field:
     """One header field, built word by word and folded before a space when a line is full."""
 
-    __slots__ = ("_done", "_line", "_words_on_line")
+    __slots__ = ("_done", "_fold_after_name", "_line", "_words_on_line")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, structured: bool = False) -> None:
         self._done: list[str] = []
         self._line = name + ":"
-        # A line is only folded after a word: the first line keeps at least one word after
-        # the name, and no line is left holding only white space (RFC 5322 3.2.2).
         self._words_on_line = 0
+        # A line is folded only after a word, so no line holds only white space (RFC 5322
+        # 3.2.2). The one exception is right after the name of an address field, where the
+        # white space is CFWS and means nothing; in free text Python's email would keep it
+        # as a leading space of the value.
+        self._fold_after_name = structured
 
     def text(self) -> str:
         """The field as it goes into the head of the mail, lines joined by CRLF."""
@@ -224,11 +230,7 @@ class _Field:
         while start < len(data):
             left = len(data) - start
             most = min(_octets_fitting(self._room()), _EW_MAX_OCTETS)
-            # What is left of a run goes whole onto the next line when it fits one encoded
-            # word there (some readers, Python's email among them, keep the space between
-            # two encoded words of a display name); a longer run starts no sliver of a word.
-            needed = left if left <= _EW_MAX_OCTETS else _SMALLEST_PIECE
-            if self._words_on_line and most < needed:
+            if self._can_fold() and most < _least_piece(left):
                 self._fold()
                 continue
             # A long field name can leave no room on the first line: take one character.
@@ -239,15 +241,23 @@ class _Field:
     def _room(self) -> int:
         return _WIDTH - len(self._line) - 1
 
+    def _can_fold(self) -> bool:
+        return self._words_on_line > 0 or (self._fold_after_name and not self._done)
+
     def _fold(self) -> None:
-        if self._words_on_line:
-            self._done.append(self._line)
-            self._line = ""
-            self._words_on_line = 0
+        self._done.append(self._line)
+        self._line = ""
+        self._words_on_line = 0
 
 
-def _encoded_length(octets: int) -> int:
-    return len(_EW_PREFIX) + (octets + 2) // 3 * 4 + len(_EW_SUFFIX)
+def _least_piece(left: int) -> int:
+    """The fewest octets worth starting an encoded word with, when ``left`` remain to encode.
+
+    What is left of a run goes whole onto the next line when it fits one encoded word there:
+    some readers, Python's email among them, keep the white space between two encoded words
+    of a display name. A longer run starts no sliver of a word at the end of a line.
+    """
+    return left if left <= _EW_MAX_OCTETS else _SMALLEST_PIECE
 
 
 def _octets_fitting(room: int) -> int:

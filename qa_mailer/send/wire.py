@@ -171,7 +171,7 @@ def _content(text: str, html: str | None) -> tuple[list[str], bytes]:
         body += delimiter + b"\r\n" + "\r\n".join(part_fields).encode("ascii")
         body += b"\r\n\r\n" + part_body + b"\r\n"
     body += delimiter + b"--\r\n"
-    return [f'Content-Type: multipart/alternative; boundary="{boundary}"'], body
+    return [f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"'], body
 
 
 def _part(subtype: str, text: str) -> tuple[list[str], bytes]:
