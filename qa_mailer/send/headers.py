@@ -33,6 +33,7 @@ _LONGEST_CHARACTER = 4
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # RFC 5322 atext: a display name made only of these words needs no quoting.
 _ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+")
+_ATOMS = re.compile(rf"{_ATOM.pattern}(?: {_ATOM.pattern})*")
 _ADDR_SPEC = re.compile(r"[^\s\"(),:;<>@\[\\\]]+@[^\s\"(),:;<>@\[\\\]]+")
 _LONGEST_ADDRESS = 254
 _QUOTED_PAIR = re.compile(r"\\(.)")
@@ -111,6 +112,9 @@ def msg_id_field(name: str, values: Iterable[str]) -> str | None:
 def unstructured_field(name: str, value: str) -> str:
     """A field of free text (Subject, X-...), folded, with encoded words where needed."""
     if _is_plain(value):
+        # Most values (Q-17, auto-replied, an English subject) need no more than this.
+        if len(name) + 2 + len(value) <= _WIDTH:
+            return f"{name}: {value}"
         return _words_field(name, value.split(" "))
     field = _Field(name)
     _add_phrase(field, words(value), _needs_encoding_in_text)
@@ -119,6 +123,9 @@ def unstructured_field(name: str, value: str) -> str:
 
 def address_field(name: str, boxes: Sequence[tuple[str, str]]) -> str:
     """From, To, Cc or Reply-To: comma-separated mailboxes with RFC 5322 display names."""
+    simple = _simple_mailbox(*boxes[0]) if len(boxes) == 1 else None
+    if simple and len(name) + 2 + len(simple) <= _WIDTH:
+        return f"{name}: {simple}"
     field = _Field(name, structured=True)
     last = len(boxes) - 1
     for number, (display_name, address) in enumerate(boxes):
@@ -134,9 +141,18 @@ def address_field(name: str, boxes: Sequence[tuple[str, str]]) -> str:
     return field.text()
 
 
+def _simple_mailbox(display_name: str, address: str) -> str | None:
+    # The usual From and To: a bare address, or a name of plain words (Q&A Service VC3).
+    if not display_name:
+        return address
+    if "=?" not in display_name and _ATOMS.fullmatch(display_name):
+        return f"{display_name} <{address}>"
+    return None
+
+
 def _is_plain(value: str) -> bool:
-    # Most values (Q-17, auto-replied, an English subject) are printable ASCII with single
-    # spaces and nothing a reader would take for an encoded word: they are only folded.
+    # Printable ASCII with single spaces and nothing a reader would take for an encoded word
+    # is only folded, never encoded.
     return (
         value.isascii()
         and value.isprintable()
@@ -144,7 +160,10 @@ def _is_plain(value: str) -> bool:
         and "  " not in value
         and value[:1] != " "
         and value[-1:] != " "
-        and all(len(word) <= _LONGEST_WORD for word in value.split(" "))
+        and (
+            len(value) <= _LONGEST_WORD
+            or all(len(word) <= _LONGEST_WORD for word in value.split(" "))
+        )
     )
 
 
@@ -226,6 +245,15 @@ class _Field:
     def add_encoded(self, text: str) -> None:
         """Add ``text`` as encoded words, cut between characters, preferably after a space."""
         data = text.encode("utf-8", "replace")
+        if len(data) <= _EW_MAX_OCTETS:
+            # Most runs (a word or two) make one encoded word, on this line or the next.
+            word = _encoded_word(data)
+            fits = len(self._line) + 1 + len(word) <= _WIDTH
+            if fits or self._can_fold():
+                if not fits:
+                    self._fold()
+                self.add_words([word])
+                return
         start = 0
         while start < len(data):
             left = len(data) - start

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
+from functools import lru_cache
 
 from qa_mailer.send.headers import (
     addr_spec,
@@ -148,19 +149,25 @@ def _thread_fields(in_reply_to: str | None, references: Sequence[str]) -> Iterat
 
 def _extra_fields(headers: Mapping[str, str]) -> Iterator[str]:
     for name, value in headers.items():
-        if not _FIELD_NAME.fullmatch(name):
-            raise ValueError(f"not a header name: {name!r}")
-        lowered = name.lower()
-        if lowered in _RESERVED or lowered.startswith("content-"):
-            raise ValueError(f"build_mail writes {name} itself")
+        _check_field_name(name)
         yield unstructured_field(name, value)
+
+
+# The same few names come with every mail; checking each once is enough.
+@lru_cache(maxsize=64)
+def _check_field_name(name: str) -> None:
+    if not _FIELD_NAME.fullmatch(name):
+        raise ValueError(f"not a header name: {name!r}")
+    lowered = name.lower()
+    if lowered in _RESERVED or lowered.startswith("content-"):
+        raise ValueError(f"build_mail writes {name} itself")
 
 
 def _content(text: str, html: str | None) -> tuple[list[str], bytes]:
     """The Content-* header fields of the mail and its body."""
     plain = _part("plain", text)
     if html is None:
-        return plain[0], plain[1]
+        return plain
     parts = [plain, _part("html", html)]
     boundary = _boundary([body for _, body in parts])
     delimiter = b"--" + boundary.encode("ascii")
@@ -280,7 +287,6 @@ def _repaired_qp_line(line: bytes) -> Iterator[bytes]:
 
 def _base64(data: bytes) -> bytes:
     encoded = binascii.b2a_base64(data, newline=False)
-    return b"".join(
-        encoded[start : start + _B64_WIDTH] + b"\r\n"
-        for start in range(0, len(encoded), _B64_WIDTH)
-    )
+    # A list, not a generator: join() builds one from a generator first anyway.
+    lines = [encoded[start : start + _B64_WIDTH] for start in range(0, len(encoded), _B64_WIDTH)]
+    return b"\r\n".join(lines) + b"\r\n"
