@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qa_mailer.parse import parse_mail
 from qa_mailer.send import compose
 from qa_mailer.send.wire import OutgoingMail, build_mail, encode_body
 
@@ -193,6 +194,50 @@ def test_every_script_round_trips(name: str, subject: str, text: str, encoding: 
         "expert@clusters.example.org",
         "organisers@clusters.example.org",
     )
+
+
+@pytest.mark.parametrize(("name", "subject", "text", "encoding"), SCRIPTS)
+def test_the_service_reads_its_own_mail_back(
+    name: str, subject: str, text: str, encoding: str
+) -> None:
+    # parse_mail is how the service reads mail (mail-parser and email.header underneath,
+    # which drop the white space between encoded words as RFC 2047 says).
+    built = mail(
+        sender=(name, "qa@clusters.example.org"),
+        to=[f"{name} <ana@drvo.example.hr>"],
+        cc=["organisers@clusters.example.org"],
+        subject=subject,
+        text=text,
+        in_reply_to="<CAF=abc123@mail.example.hr>",
+        references=["<first@mail.example.hr>", "<CAF=abc123@mail.example.hr>"],
+        headers={"X-QA-Participant": name},
+    )
+    parsed = parse_mail(built.raw)
+    assert parsed.from_name == name
+    assert parsed.from_address == "qa@clusters.example.org"
+    assert parsed.to == ("ana@drvo.example.hr",)
+    assert parsed.cc == ("organisers@clusters.example.org",)
+    assert parsed.message_id == MESSAGE_ID
+    assert parsed.in_reply_to == ("<CAF=abc123@mail.example.hr>",)
+    assert parsed.references == ("<first@mail.example.hr>", "<CAF=abc123@mail.example.hr>")
+    assert parsed.header("X-QA-Participant") == name
+    assert parsed.text_plain is not None
+    assert parsed.text_plain.replace("\r\n", "\n") == text
+    assert parsed.defects == ()
+
+
+@pytest.mark.xfail(
+    reason="parse/headers.decoded() restores the space that email.header.decode_header drops "
+    "at a fold after an encoded word, but not at a fold before one: 'malim\\r\\n =?...?=' "
+    "reads as 'malimproizvođačima'",
+    strict=True,
+)
+def test_the_service_reads_a_subject_folded_before_an_encoded_word() -> None:
+    subject = "Kako klaster pomaže malim proizvođačima? čćžšđ ČĆŽŠĐ"
+    built = mail(subject=subject)
+    assert "malim\r\n =?utf-8?b?" in head_of(built.raw)
+    assert parse(built.raw)["Subject"] == subject
+    assert parse_mail(built.raw).subject == subject
 
 
 def test_headers_come_in_the_documented_order() -> None:
@@ -497,11 +542,14 @@ def test_bodies_round_trip(text: str) -> None:
     assert body_of(message) == expected
 
 
-def test_a_line_starting_from_is_escaped_in_quoted_printable() -> None:
-    built = mail(text="From here we go\nand\nFrom there, pomaže\n")
+@pytest.mark.parametrize("text", ["From here we go\nand\nFrom there\n", "From there, pomaže\n"])
+def test_a_line_starting_from_is_escaped_in_quoted_printable(text: str) -> None:
+    # Even in ASCII text: an mbox store on the way would write ">From " in a 7bit body.
+    built = mail(text=text)
     assert encoding_of(parse(built.raw)) == "quoted-printable"
-    assert b"\r\nFrom " not in built.raw.split(b"\r\n\r\n", 1)[1]
-    assert b"=46rom here we go\r\n" in built.raw
+    body = built.raw.split(b"\r\n\r\n", 1)[1]
+    assert not body.startswith(b"From ") and b"\r\nFrom " not in body
+    assert body.startswith(b"=46rom ")
 
 
 def test_ascii_text_with_short_lines_goes_7bit_unchanged() -> None:
