@@ -727,7 +727,10 @@ def tricky_text(max_pieces: int) -> st.SearchStrategy[str]:
 TEXT = st.text(max_size=300) | tricky_text(40)
 NAME = st.text(max_size=60) | tricky_text(8)
 BODY = st.text(max_size=3000) | tricky_text(300)
-ANY_SETTINGS = settings(max_examples=300, deadline=None)
+# No deadline: a shared machine is slow at times. More examples find nothing more today
+# (5,000 of each were run); raise max_examples here when the rules change.
+HEADER_SETTINGS = settings(max_examples=200, deadline=None)
+BODY_SETTINGS = settings(max_examples=100, deadline=None)
 
 
 def as_one_line(value: str) -> str:
@@ -739,7 +742,7 @@ def spaced(value: str) -> str:
     return " ".join(word for word in CONTROL.sub(" ", value).split(" ") if word)
 
 
-@ANY_SETTINGS
+@HEADER_SETTINGS
 @given(subject=TEXT, value=TEXT)
 def test_random_subjects_and_header_values_round_trip(subject: str, value: str) -> None:
     message = check_wire_form(mail(subject=subject, headers={"X-Random": value}).raw)
@@ -761,7 +764,7 @@ def rfc2047_display_name(raw: bytes) -> str:
     return " ".join(runs.sub(decode, value).split(" ")).strip()
 
 
-@ANY_SETTINGS
+@HEADER_SETTINGS
 @given(name=NAME, other=NAME)
 def test_random_display_names_round_trip(name: str, other: str) -> None:
     built = mail(sender=(name, "qa@clusters.example.org"), to=[f"{other} <a@example.org>"])
@@ -778,7 +781,7 @@ def test_random_display_names_round_trip(name: str, other: str) -> None:
     assert address(message, "To") == "a@example.org"
 
 
-@ANY_SETTINGS
+@BODY_SETTINGS
 @given(text=BODY, html=st.none() | TEXT)
 def test_random_bodies_round_trip(text: str, html: str | None) -> None:
     message = check_wire_form(mail(text=text, html=html).raw)
