@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from email.message import Message
-
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import Answer, Question, Thread
 from qa_mailer.route.mails import service_sender
-from qa_mailer.send.compose import build_mail, new_message_id
+from qa_mailer.send.compose import OutgoingMail, build_mail, new_message_id
 from qa_mailer.templates import Templates
 
 
@@ -20,7 +18,7 @@ def answer_mail(
     thread: Thread,
     answer: Answer,
     original_message_id: str | None,
-) -> Message:
+) -> OutgoingMail:
     """The answer, with the question quoted below it, as a reply to the participant's mail."""
     session = config.session(thread.session_no)
     text = templates.render(

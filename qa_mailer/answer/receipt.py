@@ -6,15 +6,13 @@ their [Q-n] anchors, so the expert can answer the rest by replying to the receip
 
 from __future__ import annotations
 
-from email.message import Message
-
 from qa_mailer.answer.outcome import ReplyOutcome
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import Dispatch
 from qa_mailer.route.mails import AUTOMATIC_HEADERS, question_view, reply_address, service_sender
-from qa_mailer.send.compose import build_mail, new_message_id
+from qa_mailer.send.compose import OutgoingMail, build_mail, new_message_id
 from qa_mailer.templates import Templates
 
 
@@ -25,7 +23,7 @@ def receipt_mail(
     dispatch: Dispatch,
     incoming: Incoming,
     outcome: ReplyOutcome,
-) -> Message:
+) -> OutgoingMail:
     session = config.session(dispatch.session_no)
     text = templates.render(
         "receipt.txt",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from email.message import Message
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +13,7 @@ from qa_mailer.config import Config, ConfigError
 from qa_mailer.db import DigestRun, OutboxKind
 from qa_mailer.digest.build import Digest, build_digest
 from qa_mailer.route.mails import service_sender
-from qa_mailer.send.compose import build_mail, new_message_id
+from qa_mailer.send.compose import OutgoingMail, build_mail, new_message_id
 from qa_mailer.send.outbox import enqueue
 from qa_mailer.templates import Templates
 
@@ -87,7 +86,7 @@ async def produce_digest(
     return rendered
 
 
-def digest_mail(config: Config, clock: Clock, rendered: RenderedDigest) -> Message:
+def digest_mail(config: Config, clock: Clock, rendered: RenderedDigest) -> OutgoingMail:
     return build_mail(
         sender=service_sender(config),
         to=list(config.organisers),

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.message import Message
 
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import Dispatch, Question, Thread
-from qa_mailer.send.compose import build_mail, new_message_id
+from qa_mailer.send.compose import OutgoingMail, build_mail, new_message_id
 from qa_mailer.templates import Templates
 
 # RFC 3834 and the de-facto headers that stop other auto-responders answering ours.
@@ -74,7 +73,7 @@ def acknowledgement(
     question: Question,
     thread: Thread,
     original_message_id: str | None,
-) -> Message:
+) -> OutgoingMail:
     """The automatic acknowledgement, threaded under the participant's mail."""
     session = config.session(thread.session_no)
     text = templates.render(
@@ -108,7 +107,7 @@ def expert_mail(
     clock: Clock,
     dispatch: Dispatch,
     questions: Sequence[tuple[Question, Thread]],
-) -> Message:
+) -> OutgoingMail:
     """The mail that puts questions before the expert, with the reply token in two places."""
     session = config.session(dispatch.session_no)
     views = [question_view(config, q, t) for q, t in questions]

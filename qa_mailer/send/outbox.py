@@ -8,18 +8,13 @@ that tried, and nothing is mailed twice.
 from __future__ import annotations
 
 from datetime import datetime
-from email.message import Message
-from email.policy import compat32
-from email.utils import getaddresses
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.clock import Clock
 from qa_mailer.db import OutboxKind, OutboxMail, OutboxState
-
-# The bytes as they go on the wire: CRLF line ends.
-_WIRE = compat32.clone(linesep="\r\n")
+from qa_mailer.send.compose import OutgoingMail
 
 
 def outbox_key(kind: OutboxKind, ref: str) -> str:
@@ -28,7 +23,7 @@ def outbox_key(kind: OutboxKind, ref: str) -> str:
 
 
 def outbox_row(
-    mail: Message,
+    mail: OutgoingMail,
     *,
     kind: OutboxKind,
     ref: str,
@@ -38,20 +33,15 @@ def outbox_row(
     dispatch_id: int | None = None,
 ) -> dict[str, Any]:
     """The outbox row of ``mail`` as column values, for inserting many at once."""
-    recipients = [
-        address for _, address in getaddresses(mail.get_all("To", []) + mail.get_all("Cc", []))
-    ]
-    message_id = mail["Message-ID"]
-    assert message_id, "every outgoing mail carries its final Message-ID"
     return {
         "key": outbox_key(kind, ref),
-        "rfc_message_id": str(message_id),
+        "rfc_message_id": mail.message_id,
         "kind": kind,
         "question_id": question_id,
         "dispatch_id": dispatch_id,
         "envelope_from": envelope_from,
-        "recipients": ",".join(recipients),
-        "raw": mail.as_bytes(policy=_WIRE),
+        "recipients": ",".join(mail.recipients),
+        "raw": mail.raw,
         "state": OutboxState.QUEUED,
         "attempts": 0,
         "next_attempt_at": now,
@@ -61,7 +51,7 @@ def outbox_row(
 
 def enqueue(
     tx: AsyncSession,
-    mail: Message,
+    mail: OutgoingMail,
     *,
     kind: OutboxKind,
     ref: str,

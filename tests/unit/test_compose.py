@@ -1,4 +1,4 @@
-"""send/wire: every mail parses back to what it was built from, in any script, and is well formed.
+"""send/compose: every mail parses back to what it was built from, in any script, and is well formed.
 
 Each output is read back with the standard library's modern parser (``policy.default``) and
 compared with the inputs; ``check_wire_form`` checks what a parser forgives: line lengths, the
@@ -13,7 +13,6 @@ import email
 import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.policy import compat32
 from email.policy import default as modern
 from typing import Any
 
@@ -22,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa_mailer.parse import parse_mail
-from qa_mailer.send import compose
-from qa_mailer.send.wire import OutgoingMail, build_mail, encode_body
+from qa_mailer.send.compose import OutgoingMail, build_mail, encode_body
+from tests import stdlib_mail
 
 DATE = datetime(2026, 12, 3, 12, 30, tzinfo=UTC)
 SERVICE = ("Q&A Service", "qa@clusters.example.org")
@@ -612,7 +611,7 @@ def test_text_and_html_make_a_multipart_alternative_text_first() -> None:
 
 def test_a_boundary_found_in_a_7bit_part_is_drawn_again(monkeypatch: pytest.MonkeyPatch) -> None:
     draws = iter(["0" * 24, "1" * 24])
-    monkeypatch.setattr("qa_mailer.send.wire.secrets.token_hex", lambda _: next(draws))
+    monkeypatch.setattr("qa_mailer.send.compose.secrets.token_hex", lambda _: next(draws))
     text = "A line that quotes --=_qa_" + "0" * 24 + " as it happens\n"
     built = mail(text=text, html="<p>x</p>")
     message = check_wire_form(built.raw)
@@ -620,11 +619,10 @@ def test_a_boundary_found_in_a_7bit_part_is_drawn_again(monkeypatch: pytest.Monk
     assert body_of(message) == text
 
 
-# -- against compose.py --------------------------------------------------------------------
+# -- against the standard library --------------------------------------------------------------------
 
-OLD_WIRE = compat32.clone(linesep="\r\n")
 
-SAME_AS_COMPOSE = [
+SAME_AS_STDLIB = [
     pytest.param({}, id="english"),
     pytest.param(
         {
@@ -674,8 +672,8 @@ def decoded(raw: bytes) -> dict[str, str]:
     return fields
 
 
-@pytest.mark.parametrize("overrides", SAME_AS_COMPOSE)
-def test_compose_and_wire_decode_alike(overrides: dict[str, Any]) -> None:
+@pytest.mark.parametrize("overrides", SAME_AS_STDLIB)
+def test_compose_and_the_standard_library_decode_alike(overrides: dict[str, Any]) -> None:
     arguments: dict[str, Any] = {
         "sender": SERVICE,
         "to": ["ana@drvo.example.hr", "expert@clusters.example.org"],
@@ -685,7 +683,7 @@ def test_compose_and_wire_decode_alike(overrides: dict[str, Any]) -> None:
         "date": DATE,
         **overrides,
     }
-    old = compose.build_mail(**arguments).as_bytes(policy=OLD_WIRE)
+    old = stdlib_mail.build_mail(**arguments).as_bytes(policy=stdlib_mail.WIRE)
     new = build_mail(**arguments).raw
     assert decoded(new) == decoded(old)
 
