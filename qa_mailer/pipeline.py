@@ -53,7 +53,7 @@ _UNAVAILABLE = (OperationalError, InterfaceError)
 # Messages released from quarantine by another process are picked up within this time when
 # nothing wakes the stage sooner.
 SWEEP_SECONDS = 30.0
-BATCH = 50
+BATCH = 200
 # Far longer than a batch takes; a dead worker's claims are freed sooner (see workers.py).
 LEASE = timedelta(minutes=5)
 
@@ -224,25 +224,25 @@ class Pipeline:
             if message.state in (MessageState.IGNORED, MessageState.HELD):
                 log_for = log.info if message.state == MessageState.IGNORED else log.warning
                 log_for("%s %s: %s", self._name(message), message.state, message.reason)
-        now = self._clock.now()
-        await tx.execute(
-            update(InboundMessage),
-            [
-                {
-                    "id": m.claimed.id,
-                    "state": m.state,
-                    "kind": m.kind,
-                    "reason": m.reason,
-                    "traceback": m.details,
-                    "sender": (m.mail.from_address or None) if m.mail else None,
-                    "subject": m.mail.subject[:2000] if m.mail else None,
-                    "processed_at": now,
-                    "claimed_by": None,
-                    "lease_until": None,
-                }
-                for m in batch
-            ],
-        )
+        # Most of a batch ends the same way (processed questions): one UPDATE per outcome.
+        outcomes: dict[tuple[str, str | None, str | None, str | None], list[int]] = {}
+        for m in batch:
+            outcomes.setdefault((m.state, m.kind, m.reason, m.details), []).append(m.claimed.id)
+        for (state, kind, reason, details), ids in outcomes.items():
+            await tx.execute(
+                update(InboundMessage)
+                .where(InboundMessage.id.in_(ids))
+                .values(
+                    state=state,
+                    kind=kind,
+                    reason=reason,
+                    traceback=details,
+                    processed_at=self._clock.now(),
+                    claimed_by=None,
+                    lease_until=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
         for message in batch:
             if message.state == MessageState.QUARANTINED:
                 log.error("%s quarantined: %s", self._name(message), message.reason)

@@ -23,6 +23,8 @@ class Templates:
             keep_trailing_newline=True,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Templates are read once: a running service does not look for edits on every mail.
+            auto_reload=False,
         )
         self._environment.filters["quote"] = quote
         self._environment.filters["duration"] = duration

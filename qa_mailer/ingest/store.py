@@ -13,10 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qa_mailer.addresses import addresses_in
 from qa_mailer.clock import Clock
 from qa_mailer.db import ImapCursor, InboundMessage, MessageState
 from qa_mailer.db.engine import SessionFactory
-from qa_mailer.parse.headers import first_message_id
+from qa_mailer.parse.headers import decoded, first_message_id
 
 log = logging.getLogger("qa_mailer.ingest")
 
@@ -41,8 +42,18 @@ class ImapOrigin:
     uid: int
 
 
-# (raw, envelope, IMAP origin, Message-ID, fingerprint)
-_Fingerprinted = tuple[bytes, Envelope, ImapOrigin | None, str | None, str]
+@dataclass(frozen=True)
+class Headline:
+    """What lists show of a message, read from its headers when it is stored."""
+
+    message_id: str | None
+    fingerprint: str
+    sender: str | None
+    subject: str | None
+
+
+# (raw, envelope, IMAP origin, headline)
+_Fingerprinted = tuple[bytes, Envelope, ImapOrigin | None, Headline]
 
 
 @dataclass(frozen=True)
@@ -52,23 +63,35 @@ class Stored:
     duplicate: bool
 
 
-def fingerprint(raw: bytes) -> tuple[str | None, str]:
-    """The Message-ID and a dedupe fingerprint of a raw message.
+def headline(raw: bytes) -> Headline:
+    """The Message-ID, a dedupe fingerprint, the sender and the subject of a raw message.
 
     The fingerprint covers the Message-ID and the body with line ends normalised, so the same
     mail fetched twice, or delivered by two routes with different trace headers, matches; a
-    mail without Message-ID is fingerprinted whole.
+    mail without Message-ID is fingerprinted whole. Sender and subject are kept for the lists
+    organisers read, even of a message that later fails to be processed.
     """
     head, body = _split(raw)
-    message_id = first_message_id(
-        BytesHeaderParser(policy=compat32).parsebytes(head).get("Message-ID")
-    )
+    headers = BytesHeaderParser(policy=compat32).parsebytes(head)
+    message_id = first_message_id(headers.get("Message-ID"))
     digest = hashlib.sha256()
     if message_id:
         digest.update(message_id.encode("utf-8", "replace") + b"\0" + _normalised(body))
     else:
         digest.update(_normalised(raw))
-    return message_id, digest.hexdigest()
+    senders = addresses_in(decoded(headers.get("From")))
+    subject = _clean(decoded(headers.get("Subject"))) if "Subject" in headers else None
+    return Headline(
+        message_id,
+        digest.hexdigest(),
+        _clean(senders[0])[:998] if senders else None,
+        subject.strip()[:2000] if subject is not None else None,
+    )
+
+
+def _clean(text: str) -> str:
+    # NUL characters are legal in hostile mail and illegal in PostgreSQL text.
+    return text.replace("\x00", "")
 
 
 class MessageStore:
@@ -87,7 +110,7 @@ class MessageStore:
         self, items: Sequence[tuple[bytes, Envelope, ImapOrigin | None]]
     ) -> list[Stored]:
         """Store several messages (one IMAP fetch batch) in one transaction, with the cursor."""
-        prints = [(raw, envelope, imap, *fingerprint(raw)) for raw, envelope, imap in items]
+        prints = [(raw, envelope, imap, headline(raw)) for raw, envelope, imap in items]
         try:
             results = await self._store_all(prints)
         except IntegrityError:
@@ -106,15 +129,16 @@ class MessageStore:
         async with self._sessions.begin() as session:
             found = await session.execute(
                 select(InboundMessage.fingerprint, InboundMessage.id).where(
-                    InboundMessage.fingerprint.in_({item[4] for item in items})
+                    InboundMessage.fingerprint.in_({item[3].fingerprint for item in items})
                 )
             )
             known = {fingerprint_: id_ for fingerprint_, id_ in found}
             rows: dict[str, InboundMessage] = {}
-            for raw, envelope, imap, message_id, print_ in items:
+            for raw, envelope, imap, head in items:
+                print_ = head.fingerprint
                 if print_ in known or print_ in rows:
                     continue
-                rows[print_] = self._row(raw, envelope, imap, message_id, print_)
+                rows[print_] = self._row(raw, envelope, imap, head)
                 session.add(rows[print_])
             origins = [item[2] for item in items if item[2] is not None]
             if origins:
@@ -122,7 +146,8 @@ class MessageStore:
             await session.flush()
             results: list[Stored] = []
             created: set[str] = set()
-            for _, _, _, message_id, print_ in items:
+            for _, _, _, head in items:
+                message_id, print_ = head.message_id, head.fingerprint
                 if print_ in known:
                     results.append(Stored(known[print_], message_id, duplicate=True))
                 else:
@@ -135,8 +160,7 @@ class MessageStore:
         raw: bytes,
         envelope: Envelope,
         imap: ImapOrigin | None,
-        message_id: str | None,
-        print_: str,
+        head: Headline,
     ) -> InboundMessage:
         return InboundMessage(
             received_at=self._clock.now(),
@@ -148,8 +172,10 @@ class MessageStore:
             envelope_from=envelope.mail_from,
             envelope_to=",".join(envelope.rcpt_tos) or None,
             peer=envelope.peer,
-            rfc_message_id=message_id,
-            fingerprint=print_,
+            rfc_message_id=head.message_id,
+            fingerprint=head.fingerprint,
+            sender=head.sender,
+            subject=head.subject,
             size=len(raw),
             raw=raw,
             state=MessageState.RECEIVED,

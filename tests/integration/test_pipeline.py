@@ -369,3 +369,22 @@ async def test_the_question_text_drops_quoted_history(desk: Desk) -> None:
     [question] = await desk.questions()
     assert question.body == "How do I join?"
     assert await desk.count(Answer) == 0
+
+
+@pytest.mark.asyncio
+async def test_a_message_that_fails_still_shows_who_sent_it_and_about_what(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> str:
+        raise RuntimeError("a bug in trimming")
+
+    monkeypatch.setattr("qa_mailer.pipeline.question_text", broken)
+    outcome = await desk.receive(
+        ask(
+            sender="=?utf-8?b?0JDQvdCw?= <Ana@Drvo.Example.HR>",
+            subject="=?utf-8?q?Pitanje_=C4=8Dovjeka?=",
+        )
+    )
+    assert outcome.state == MessageState.QUARANTINED
+    [parked] = await admin.list_messages(desk.engine, MessageState.QUARANTINED)
+    assert (parked.sender, parked.subject) == ("ana@drvo.example.hr", "Pitanje čovjeka")
