@@ -1,13 +1,12 @@
-"""Ingest and processing speed, each next to a baseline measured in the same run.
+"""Ingest speed next to a baseline measured in the same run.
 
     sudo .venv/bin/python bench/bench_ingest.py [--messages 2000]
 
-1. IMAP: a private Dovecot mailbox of N questions is read by
-   - stdlib imaplib, UID FETCH in batches (the fastest plain client: an upper bound),
-   - aioimaplib, UID FETCH in the poller's batch size (what the poller is built on),
-   - qa-mailer's poller: fetch, store raw in SQLite with the cursor, mark and move.
-2. Processing the stored questions (parse, classify, thread, acknowledgement and expert mail
-   in the outbox) against parsing alone.
+A private Dovecot mailbox of N questions is read by
+- stdlib imaplib, UID FETCH in batches (the fastest plain client: an upper bound),
+- aioimaplib, UID FETCH in the poller's batch size (what the poller is built on),
+- qa-mailer's poller: fetch, store raw in SQLite with the cursor, mark and move.
+Processing what was stored is measured by bench/bench_process.py.
 Needs root and Dovecot, like the tests.
 """
 
@@ -32,8 +31,8 @@ from qa_mailer.db import migrate
 from qa_mailer.db.engine import create_engine, session_factory
 from qa_mailer.ingest.imap import ImapPoller, connect, parse_fetch
 from qa_mailer.ingest.store import MessageStore
-from qa_mailer.parse import parse_mail
-from tests.helpers import make_mail, write_config
+from qa_mailer.workers import Workers
+from tests.helpers import make_mail
 from tests.servers.dovecot import NOBODY, DovecotServer, ImapUser
 
 BATCH = 25
@@ -101,24 +100,17 @@ async def poller_ingest(config: ImapConfig, database: str) -> int:
     engine = create_engine(database)
     await migrate.upgrade(engine)
     sessions = session_factory(engine)
-    poller = ImapPoller(config, MessageStore(sessions, SystemClock(), lambda: None), sessions)
+    workers = Workers(sessions, SystemClock())
+    await workers.register(["bench"])
+    poller = ImapPoller(
+        config, MessageStore(sessions, SystemClock(), lambda: None), sessions, workers
+    )
     client = await connect(config, on_lost=lambda _exc: None)
     state = await poller._select(client)
     stored = await poller.sync(client, state)
     await client.logout()
     await engine.dispose()
     return stored
-
-
-async def process(folder: Path, database: str) -> int:
-    from qa_mailer.app import Service
-
-    config = write_config(folder, database)
-    engine = create_engine(database)
-    service = Service(config, engine, clock=SystemClock())
-    outcomes = await service.pipeline.process_pending()
-    await engine.dispose()
-    return len(outcomes)
 
 
 def timed(label: str, baseline: float | None, work: object) -> float:
@@ -184,15 +176,6 @@ def main() -> None:
             f"qa-mailer poller: fetch + store raw ({_kind(database)}) + mark + move",
             raw_rate,
             poller_ingest(replace(config, username=poll.name), database),
-        )
-        print("Processing the stored questions:")
-        parse_rate = timed(
-            "parse_mail alone (no database)", None, lambda: sum(1 for m in mails if parse_mail(m))
-        )
-        timed(
-            f"pipeline: parse, classify, thread, ack + expert mail ({_kind(database)})",
-            parse_rate,
-            process(work / "conf", database),
         )
     finally:
         server.stop()

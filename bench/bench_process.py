@@ -1,0 +1,382 @@
+"""Processing speed next to the bare mail-parser rate of the same messages, in the same run.
+
+    .venv/bin/python bench/bench_process.py [--messages 2000] [--stored 1000,10000,100000]
+                                            [--processes 1,2,4] [--repeat 3]
+
+1. mail-parser alone on N questions (the baseline), then the processing stage (claim, parse,
+   classify, thread, acknowledgement and expert copy into the outbox, mark done) on SQLite and
+   on PostgreSQL, in this process, each as a rate and as a share of the baseline.
+2. The same N questions processed with 1k, 10k and 100k messages already stored (with their
+   threads, questions, dispatches and outbox mail): the cost per message must stay flat.
+3. PostgreSQL throughput with 1, 2 and 4 `qa-mailer serve --roles process` processes.
+
+Each figure is the median of --repeat runs. PostgreSQL must answer at 127.0.0.1:5432 (or
+$QA_MAILER_TEST_POSTGRES); the benchmark makes and drops its own databases there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import mailparser
+from sqlalchemy import func, insert, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from qa_mailer.app import Service
+from qa_mailer.clock import SystemClock
+from qa_mailer.config import Config
+from qa_mailer.db import (
+    Dispatch,
+    InboundMessage,
+    MessageState,
+    OutboxMail,
+    Question,
+    Thread,
+    Worker,
+    dispatch_questions,
+    migrate,
+)
+from qa_mailer.db.engine import create_engine, session_factory
+from qa_mailer.ingest.store import Envelope, MessageStore
+from tests.helpers import make_mail, write_config
+from tests.servers.fleet import Fleet
+
+POSTGRES = os.environ.get("QA_MAILER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+# One question per country, in the charset its mail clients use, about 3 KB each.
+COUNTRIES = [
+    ("bg", "utf-8", "Как клъстерът помага на малките производители на мебели при износа? "),
+    ("hr", "iso-8859-2", "Kako klaster pomaže malim proizvođačima namještaja u izvozu? "),
+    ("rs", "utf-8", "Kako klaster pomaže malim proizvođačima nameštaja u izvozu? "),
+    ("com.tr", "iso-8859-9", "Kümelenme ihracatta küçük mobilya üreticilerine nasıl yardım eder? "),
+    ("ru", "windows-1251", "Как кластер помогает малым производителям мебели в экспорте? "),
+]
+
+
+def questions(count: int, first: int = 0) -> list[bytes]:
+    """``count`` questions from as many participants, over the five sessions."""
+    mails = []
+    for n in range(first, first + count):
+        tld, charset, sentence = COUNTRIES[n % len(COUNTRIES)]
+        mails.append(
+            make_mail(
+                sender=f"participant{n}@firm{n % 97}.example.{tld}",
+                subject=f"[VC{n % 5 + 1}] {sentence[:40]} ({n})",
+                body=f"{n}: " + sentence * (3000 // len(sentence)),
+                charset=charset,
+                message_id=f"<q{n}.{uuid.uuid4().hex[:8]}@firm.example.{tld}>",
+            )
+        )
+    return mails
+
+
+def bare_parse_rate(mails: list[bytes]) -> float:
+    started = time.perf_counter()
+    for raw in mails:
+        mailparser.parse_from_bytes(raw)
+    return len(mails) / (time.perf_counter() - started)
+
+
+class Databases:
+    """Fresh, migrated databases: SQLite files in a temp folder, PostgreSQL ones dropped at exit."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.created: list[str] = []
+
+    async def new(self, kind: str) -> str:
+        name = f"qa_bench_{uuid.uuid4().hex[:10]}"
+        if kind == "sqlite":
+            url = f"sqlite+aiosqlite:///{self.folder / name}.db"
+        else:
+            await _postgres(f'CREATE DATABASE "{name}"')
+            self.created.append(name)
+            url = f"{POSTGRES.rsplit('/', 1)[0].replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
+        engine = create_engine(url)
+        await migrate.upgrade(engine)
+        await engine.dispose()
+        return url
+
+    async def drop_all(self) -> None:
+        for name in self.created:
+            await _postgres(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _postgres(sql: str) -> None:
+    connection = await asyncpg.connect(POSTGRES, timeout=10)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def store(url: str, mails: list[bytes]) -> None:
+    engine = create_engine(url)
+    saved = MessageStore(session_factory(engine), SystemClock(), lambda: None)
+    for start in range(0, len(mails), 500):
+        await saved.store_many(
+            [(raw, Envelope("smtp"), None) for raw in mails[start : start + 500]]
+        )
+    await engine.dispose()
+
+
+async def process_in_process(config: Config, url: str, mails: list[bytes]) -> float:
+    """Store the mails, then time the processing stage of one Service over all of them."""
+    await store(url, mails)
+    engine = create_engine(url)
+    service = Service(config, engine, clock=SystemClock())
+    await service.workers.register(["bench"])
+    started = time.perf_counter()
+    outcomes = await service.pipeline.process_pending()
+    seconds = time.perf_counter() - started
+    await service.workers.stop()
+    await engine.dispose()
+    assert len(outcomes) == len(mails), f"{len(outcomes)} of {len(mails)} processed"
+    return len(mails) / seconds
+
+
+async def fill_history(url: str, count: int) -> None:
+    """``count`` messages already processed, as a programme's database holds them."""
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    now = datetime.now(UTC) - timedelta(days=30)
+    raw = questions(1)[0]
+    ack = b"From: qa@clusters.example.org\r\nSubject: Re: x\r\n\r\n" + b"Thank you.\r\n" * 80
+    chunk = 5000
+    for start in range(0, count, chunk):
+        ids = range(start + 1, min(count, start + chunk) + 1)
+        async with sessions.begin() as tx:
+            await tx.execute(
+                insert(InboundMessage.__table__),
+                [
+                    {
+                        "id": n,
+                        "received_at": now,
+                        "source": "smtp",
+                        "rfc_message_id": f"<history{n}@firm.example.bg>",
+                        "fingerprint": f"history{n}",
+                        "size": len(raw),
+                        "raw": raw,
+                        "state": MessageState.PROCESSED,
+                        "kind": "question",
+                        "sender": f"p{n % 20000}@firm.example.bg",
+                        "subject": f"Question {n}",
+                        "attempts": 1,
+                    }
+                    for n in ids
+                ],
+            )
+            await tx.execute(
+                insert(Thread.__table__),
+                [
+                    {
+                        "id": n,
+                        "session_no": n % 5 + 1,
+                        "session_source": "subject-tag",
+                        "country": "BG",
+                        "country_source": "sender-domain",
+                        "participant_email": f"p{n % 20000}@firm.example.bg",
+                        "participant_name": "P",
+                        "subject_key": f"question {n}",
+                        "created_at": now,
+                    }
+                    for n in ids
+                ],
+            )
+            await tx.execute(
+                insert(Question.__table__),
+                [
+                    {
+                        "id": n,
+                        "thread_id": n,
+                        "message_id": n,
+                        "subject": f"Question {n}",
+                        "body": "How?",
+                        "state": "answered",
+                        "asked_at": now,
+                        "acknowledged_at": now,
+                    }
+                    for n in ids
+                ],
+            )
+            await tx.execute(
+                insert(Dispatch.__table__),
+                [
+                    {
+                        "id": n,
+                        "token": uuid.uuid4().hex[:20],
+                        "session_no": n % 5 + 1,
+                        "experts": "expert@clusters.example.org",
+                        "created_at": now,
+                    }
+                    for n in ids
+                ],
+            )
+            await tx.execute(
+                insert(dispatch_questions), [{"dispatch_id": n, "question_id": n} for n in ids]
+            )
+            await tx.execute(
+                insert(OutboxMail.__table__),
+                [
+                    {
+                        "key": f"{kind}:{n}",
+                        "rfc_message_id": f"<qa.{kind}.h{n}@clusters.example.org>",
+                        "kind": kind,
+                        "question_id": n,
+                        "dispatch_id": n if kind == "route" else None,
+                        "envelope_from": "qa@clusters.example.org",
+                        "recipients": "p@firm.example.bg",
+                        "raw": ack,
+                        "state": "sent",
+                        "attempts": 1,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                        "sent_at": now,
+                    }
+                    for n in ids
+                    for kind in ("ack", "route")
+                ],
+            )
+    if engine.dialect.name == "postgresql":
+        # Ids were given explicitly: move the sequences past them, and refresh statistics.
+        async with engine.begin() as connection:
+            for table in ("messages", "threads", "questions", "dispatches", "outbox"):
+                await connection.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
+            await connection.exec_driver_sql("ANALYZE")
+    await engine.dispose()
+
+
+async def serve_throughput(
+    folder: Path, databases: Databases, mails: list[bytes], processes: int
+) -> float:
+    """Questions per second through ``processes`` `serve --roles process` on one PostgreSQL."""
+    url = await databases.new("postgresql")
+    config = write_config(folder / f"fleet{processes}", url, listener={"enabled": False})
+    fleet = Fleet(config.path, folder / f"fleet{processes}" / "logs", roles="process")
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    await fleet.start(processes)
+    try:
+        await _until(lambda: _count(sessions, Worker, Worker.stopped_at.is_(None)), processes)
+        saved = MessageStore(sessions, SystemClock(), lambda: None)
+        started = time.perf_counter()
+        # One transaction: every process is woken by the same commit.
+        await saved.store_many([(raw, Envelope("smtp"), None) for raw in mails])
+        await _until(
+            lambda: _count(
+                sessions, InboundMessage, InboundMessage.state == MessageState.PROCESSED
+            ),
+            len(mails),
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        codes = await fleet.stop()
+        await engine.dispose()
+    assert codes == [0] * processes, fleet.log_text()
+    return len(mails) / seconds
+
+
+async def _count(sessions: object, model: type, *where: object) -> int:
+    async with sessions() as tx:  # type: ignore[operator]
+        return int(await tx.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+async def _until(count: Callable[[], Awaitable[int]], target: int, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while await count() < target:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not {target} after {timeout} s")
+        await asyncio.sleep(0.02)
+
+
+def line(label: str, rate: float, baseline: float | None = None) -> None:
+    versus = f"{rate / baseline:6.0%} of the baseline" if baseline else "baseline"
+    print(f"  {label:60} {rate:8.0f} msg/s   {versus}", flush=True)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--stored", default="1000,10000,100000")
+    parser.add_argument("--processes", default="1,2,4")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="qa-bench-"))
+    databases = Databases(folder)
+    count, repeat = args.messages, args.repeat
+    mails = questions(count)
+    print(
+        f"{count} questions of ~{sum(map(len, mails)) // count} bytes in 5 charsets; medians of {repeat} runs"
+    )
+    try:
+        baseline = statistics.median(bare_parse_rate(mails) for _ in range(repeat))
+        line("mail-parser alone (mailparser.parse_from_bytes)", baseline)
+        print("Processing stage, one process, empty database:")
+        for kind in ("sqlite", "postgresql"):
+            rates = []
+            for _ in range(repeat):
+                url = await databases.new(kind)
+                rates.append(
+                    await process_in_process(
+                        write_config(folder / uuid.uuid4().hex, url), url, questions(count)
+                    )
+                )
+            line(
+                f"{kind}: claim, parse, classify, thread, ack + expert mail",
+                statistics.median(rates),
+                baseline,
+            )
+        sizes = [int(s) for s in args.stored.split(",") if s]
+        if sizes:
+            print(f"Processing {count} new questions with messages already stored:")
+        for kind in ("sqlite", "postgresql"):
+            for size in sizes:
+                url = await databases.new(kind)
+                started = time.perf_counter()
+                await fill_history(url, size)
+                filled = time.perf_counter() - started
+                rates = []
+                for run in range(repeat):
+                    fresh = questions(count, first=size + run * count)
+                    rates.append(
+                        await process_in_process(
+                            write_config(folder / uuid.uuid4().hex, url), url, fresh
+                        )
+                    )
+                line(
+                    f"{kind}: {size:>7} stored (filled in {filled:.0f} s)",
+                    statistics.median(rates),
+                    baseline,
+                )
+        counts = [int(p) for p in args.processes.split(",") if p]
+        if counts:
+            print(
+                f"PostgreSQL, `qa-mailer serve --roles process` processes, {count * 2} questions:"
+            )
+        for processes in counts:
+            rates = [
+                await serve_throughput(folder, databases, questions(count * 2), processes)
+                for _ in range(repeat)
+            ]
+            line(f"{processes} process(es)", statistics.median(rates), baseline)
+    finally:
+        await databases.drop_all()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
