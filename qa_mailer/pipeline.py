@@ -54,6 +54,8 @@ _UNAVAILABLE = (OperationalError, InterfaceError)
 # nothing wakes the stage sooner.
 SWEEP_SECONDS = 30.0
 BATCH = 200
+# How many batches are claimed at once: one is parsed while the one before is written.
+AHEAD = 3
 # Far longer than a batch takes; a dead worker's claims are freed sooner (see workers.py).
 LEASE = timedelta(minutes=5)
 
@@ -125,16 +127,27 @@ class Pipeline:
             await wait_for_wakeup(stop, self.wakeup, delay)
 
     async def process_pending(self, stop: asyncio.Event | None = None) -> list[Outcome]:
-        """Claim and process waiting messages, a batch at a time, until none is left."""
+        """Claim and process waiting messages, a few batches at a time, until none is left.
+
+        While one batch is written, the next is parsed: the database works (in its own
+        process, or in SQLite's thread) while this one does, instead of taking turns.
+        """
         outcomes: list[Outcome] = []
         while stop is None or not stop.is_set():
             async with self._sessions.begin() as tx:
                 claimed = await claim_messages(
-                    tx, self._workers.id, self._clock.now(), LEASE, self._batch
+                    tx, self._workers.id, self._clock.now(), LEASE, self._batch * AHEAD
                 )
             if not claimed:
                 break
-            outcomes += await self.process_claimed(claimed)
+            writing: asyncio.Task[list[Outcome]] | None = None
+            for start in range(0, len(claimed), self._batch):
+                batch = await self._sort_all(claimed[start : start + self._batch])
+                if writing is not None:
+                    outcomes += await writing
+                writing = asyncio.create_task(self._write_batch(batch))
+            assert writing is not None
+            outcomes += await writing
         return outcomes
 
     async def process(self, message_id: int) -> Outcome | None:
@@ -150,7 +163,18 @@ class Pipeline:
 
     async def process_claimed(self, claimed: Sequence[ClaimedMessage]) -> list[Outcome]:
         """Sort the claimed messages, then write what becomes of them."""
-        batch = [self._sort(message) for message in claimed]
+        return await self._write_batch(await self._sort_all(claimed))
+
+    async def _sort_all(self, claimed: Sequence[ClaimedMessage]) -> list[Sorted]:
+        sorted_: list[Sorted] = []
+        for message in claimed:
+            sorted_.append(self._sort(message))
+            # Let a batch being written meanwhile send its next statement.
+            await asyncio.sleep(0)
+        return sorted_
+
+    async def _write_batch(self, batch: list[Sorted]) -> list[Outcome]:
+        claimed = [message.claimed for message in batch]
         try:
             async with self._sessions.begin() as tx:
                 await self._write(tx, batch)

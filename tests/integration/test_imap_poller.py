@@ -221,3 +221,58 @@ async def _inbox_empty(dovecot: DovecotServer, user: ImapUser) -> bool:
 async def _cursor_validity(engine: AsyncEngine, value: int) -> bool:
     async with session_factory(engine)() as session:
         return await session.scalar(select(ImapCursor.uidvalidity)) == value
+
+
+@pytest.mark.asyncio
+async def test_one_process_polls_a_mailbox_and_another_takes_over_when_it_dies(
+    engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, imap_config: ImapConfig
+) -> None:
+    from qa_mailer.workers import Timing, Workers
+
+    sessions = session_factory(engine)
+    timing = Timing(heartbeat_seconds=0.2, dead_after_seconds=1.0)
+    pollers, workers, tasks = [], [], []
+    stop = asyncio.Event()
+    for _ in range(2):
+        worker = Workers(sessions, SystemClock(), timing)
+        await worker.register(["intake"])
+        poller = ImapPoller(
+            imap_config, MessageStore(sessions, SystemClock(), lambda: None), sessions, worker
+        )
+        workers.append(worker)
+        pollers.append(poller)
+        tasks.append(asyncio.create_task(poller.run(stop)))
+    beats = [asyncio.create_task(w.run(stop)) for w in workers]
+    try:
+        await wait_until(lambda: _any_connected(pollers), what="one poller connected")
+        await asyncio.sleep(1.5)  # several heartbeats: the other one still stands by
+        assert sum(p.connected.is_set() for p in pollers) == 1
+        holder = 0 if pollers[0].connected.is_set() else 1
+        # The holder dies: no more heartbeats, no clean-up (its lease is not given back),
+        # its connection just goes.
+        async def killed(name: str) -> None:
+            return None
+
+        workers[holder].release = killed  # type: ignore[method-assign]
+        beats[holder].cancel()
+        tasks[holder].cancel()
+        await asyncio.gather(beats[holder], tasks[holder], return_exceptions=True)
+        started = asyncio.get_running_loop().time()
+        other = pollers[1 - holder]
+        await wait_until(lambda: _connected(other), timeout=10, what="the standby took over")
+        took = asyncio.get_running_loop().time() - started
+        # Not before the lease ran out, and soon after.
+        assert timing.dead_after_seconds - 0.5 < took < timing.dead_after_seconds + 3
+        await append(dovecot, imap_user, *mails("after the takeover"))
+        await wait_until(lambda: _at_least(engine, 1), what="mail stored by the new poller")
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, *beats, return_exceptions=True)
+
+
+async def _any_connected(pollers: list[ImapPoller]) -> bool:
+    return any(p.connected.is_set() for p in pollers)
+
+
+async def _connected(poller: ImapPoller) -> bool:
+    return poller.connected.is_set()
