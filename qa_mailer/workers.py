@@ -55,6 +55,9 @@ class Timing:
         return cls(config.heartbeat_seconds, config.dead_after_seconds)
 
 
+FORGET_AFTER = timedelta(days=7)
+
+
 class NotRegistered(RuntimeError):
     """A stage asked for the worker id before the worker registered."""
 
@@ -146,6 +149,8 @@ class Workers:
         return dead
 
     async def _reap(self, tx: AsyncSession, now: datetime) -> list[int]:
+        # Workers that ended a week ago are history nobody reads (status shows a day).
+        await tx.execute(delete(Worker).where(Worker.stopped_at < now - FORGET_AFTER))
         silent_since = now - self.dead_after
         dead = list(
             await tx.scalars(

@@ -248,6 +248,7 @@ async def test_one_process_polls_a_mailbox_and_another_takes_over_when_it_dies(
         await asyncio.sleep(1.5)  # several heartbeats: the other one still stands by
         assert sum(p.connected.is_set() for p in pollers) == 1
         holder = 0 if pollers[0].connected.is_set() else 1
+
         # The holder dies: no more heartbeats, no clean-up (its lease is not given back),
         # its connection just goes.
         async def killed(name: str) -> None:
