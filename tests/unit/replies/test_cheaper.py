@@ -10,7 +10,17 @@ import sys
 
 import pytest
 
-from qa_mailer.replies.lines import MAX_CHARS, normalise
+from qa_mailer.replies import vocab
+from qa_mailer.replies.lines import MAX_CHARS, MAX_LINE, normalise
+from qa_mailer.replies.signatures import (
+    _EDGES,
+    _LINK,
+    _MARKDOWN_LINK,
+    _MAX_TAGLINE,
+    TAGLINE_RULES,
+    is_tagline,
+    plain,
+)
 from qa_mailer.replies.trim import join
 
 _ALL = "".join(chr(code) for code in range(sys.maxunicode + 1) if not 0xD800 <= code < 0xE000)
@@ -53,6 +63,52 @@ def test_normalise_changes_what_translate_changed(text: str) -> None:
     # Compared as a bool: pytest would print a million characters on a difference.
     same = normalise(text) == _normalise_first(text)
     assert same
+
+
+# plain() and is_tagline() as first written: both substitutions on every line, then folding.
+
+
+def _plain_first(text: str) -> str:
+    text = _MARKDOWN_LINK.sub(r"\1", text[:MAX_LINE])
+    text = _LINK.sub(" ", text)
+    return vocab.fold(" ".join(text.split()).strip(_EDGES))
+
+
+def _is_tagline_first(body: str) -> bool:
+    words = _plain_first(body)
+    if not words or len(words) > _MAX_TAGLINE:
+        return False
+    return any(rule.check(words) for rule in TAGLINE_RULES)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Sent from my iPhone",
+        "  *Sent from my iPhone*  ",
+        "[Sent from my iPhone](https://example.com/a)",
+        "Se[nt](http://example.com) from my iPhone",
+        "Sent <https://example.com/x> from my iPhone",
+        "Get Outlook for iOS<https://aka.ms/o0ukef>",
+        "HTTP://EXAMPLE.COM sent from my phone",
+        "Отправлено с iPhone",
+        "İPHONE'UMDAN GÖNDERİLDİ",
+        "From my iPhone " + "\u0307" * 200,
+        "Sent from my iPhone " + "x" * 100,
+        "Sent from my iPhone " + "x" * 89,
+        "Sent from my iPhone " + "x" * 90,
+        "Sent from my iPhone " + "x" * 91,
+        "Se[nt](x) from my iPhone",
+        "Sent from my iPhone " + "ß" * 60,
+        "«" * 300 + "Sent from my iPhone" + "»" * 300,
+        "Sent   from\u2003my\tiPhone",
+        "a" * 2000,
+        "",
+    ],
+)
+def test_plain_and_is_tagline_give_what_they_gave(line: str) -> None:
+    assert plain(line) == _plain_first(line)
+    assert is_tagline(line) == _is_tagline_first(line)
 
 
 def test_join_collapses_blank_runs_as_before() -> None:
