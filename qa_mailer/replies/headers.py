@@ -358,7 +358,7 @@ _CERTAIN_RULES = frozenset({HtmlMark.name, DashedDivider.name, FieldBlock.name})
 def match_header(lines: Sequence[Line], start: int) -> HeaderMatch | None:
     """The quote header starting at ``start``, or None."""
     line = lines[start]
-    if line.blank or not _may_start_header(line.body):
+    if line.blank or not may_start_header(line.body):
         return None
     found = window(lines, start, line.depth)
     if not found.indexes:
@@ -372,10 +372,17 @@ def match_header(lines: Sequence[Line], start: int) -> HeaderMatch | None:
     return None
 
 
-def _may_start_header(body: str) -> bool:
-    # What every rule needs of the first line, checked before the window is built: most
-    # lines of a mail are sentences that no rule could start with.
+def may_start_header(body: str) -> bool:
+    """True when a quote header could start with this line (its body, markers removed).
+
+    What every rule needs of the first line, checked before the window is built: most lines
+    of a mail are sentences that no rule could start with.
+    """
     head = vocab.fold(body[:MAX_LINE].lstrip(" \t*"))
+    if not head.strip(_FRAME):
+        # A signature's "--" or a rule of dashes: every rule needs words, a date or an
+        # address besides the frame (a divider's are between the dashes).
+        return False
     return (
         head.startswith(("-", "=", "_", "~", HEADER_MARK))
         or "@" in head

@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from qa_mailer.replies import vocab
-from qa_mailer.replies.lines import MAX_CHARS, MAX_LINE, normalise
+from qa_mailer.replies.headers import _FRAME, HEADER_RULES, may_start_header, window
+from qa_mailer.replies.lines import MAX_CHARS, MAX_LINE, normalise, split_lines
 from qa_mailer.replies.signatures import (
     _EDGES,
     _LINK,
@@ -115,3 +116,28 @@ def test_join_collapses_blank_runs_as_before() -> None:
     lines = ["a", "", "", "", "b  ", "", "c", "", "", "", "", "", "\t", "d", "", "", "e", ""]
     text = "\n".join(line.rstrip() for line in lines)
     assert join(lines) == re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+
+
+# Header rules as first run: on every line may_start_header did not rule out.
+
+
+@pytest.mark.parametrize(
+    "frame", ["--", "-- ", "-----", "— — —", "___________", "==", "~~~", "* * *", "-*-*-"]
+)
+@pytest.mark.parametrize(
+    "after",
+    [
+        "",
+        "From: Ana\nSent: Monday 10:00\nTo: QA\nSubject: x",
+        "On 3 March 2025 at 10:00 Ana <ana@drvo.example.hr> wrote:",
+        "Original Message\n-----",
+        "wrote:",
+    ],
+)
+def test_a_line_of_frame_characters_starts_no_header(frame: str, after: str) -> None:
+    # may_start_header answers no at once for these; every rule must agree.
+    assert not frame.strip(_FRAME)
+    lines = split_lines(f"{frame}\n{after}")
+    assert not may_start_header(lines[0].body)
+    found = window(lines, 0, 0)
+    assert all(rule.check(lines, 0, found) is None for rule in HEADER_RULES)
