@@ -392,6 +392,25 @@ def may_start_header(body: str) -> bool:
     )
 
 
+# A superset of may_start_header for screening a whole body at once (``unquoted.py``): a
+# line it holds for shows, in its folded text after any " \t*", one of HEADER_STARTS, or one
+# of HEADER_CHARACTERS anywhere. Keep the two in step: each clause there has its part here.
+HEADER_STARTS = "|".join(
+    (
+        rf"[-=_~{HEADER_MARK}]",
+        # _DATE_START and _ISO_DATE_START
+        r"\d",
+        _OPENER.pattern.removeprefix("^"),
+        # _WEEKDAY_START: a word of at most 14 characters (12 letters, a dot and a comma) and
+        # a digit after white space; its closing \b is left out, which the line's next
+        # character may undo. Not spelt out as letters, which costs a regex five times more.
+        r"\S{2,14}+\s+\d",
+    )
+)
+# "@" for AddressAttribution, a colon for the field labels (field_category).
+HEADER_CHARACTERS = ("@", ":", "：")
+
+
 def find_glued_attribution(text: str) -> int | None:
     """Where an attribution starts inside a line that began with the reply ("ok On ... wrote:").
 

@@ -129,6 +129,21 @@ def is_tagline(body: str) -> bool:
     return any(rule.check(words) for rule in TAGLINE_RULES)
 
 
+# A superset of is_tagline for screening a whole body at once (``unquoted.py``): the plain
+# words of a tagline start with one of TAGLINE_STARTS or hold one of TAGLINE_WORDS. A line
+# with a link or Markdown link ("http", "](") is always looked at, since plain() rewrites it.
+# Keep these in step with TAGLINE_RULES: each rule has its words here.
+TAGLINE_STARTS = (
+    *vocab.TAGLINE_VERBS,  # SentFromDevice
+    *("von", "vom", "über", "diese", "verzonden", "verstuurd"),  # _VERB_LAST
+    "from",  # FromMyDevice
+)
+TAGLINE_WORDS = ("gönderildi", "outlook", "http", "](")  # _TURKISH, GetOutlookApp
+# What plain() takes off the start of a line before its words: white space and _EDGES (two
+# classes with no character in common, so that the repetition cannot backtrack badly).
+TAGLINE_LEAD = rf"(?:[^\S\n]|[{re.escape(''.join(c for c in _EDGES if not c.isspace()))}])*"
+
+
 def _names_device(words: str) -> bool:
     tokens = set(_TOKEN.findall(words))
     return bool(tokens & _POSSESSIVES) or any(stem in words for stem in vocab.TAGLINE_DEVICE_STEMS)

@@ -54,6 +54,12 @@ def split_reply(lines: Sequence[Line], questions: Questions) -> tuple[str, tuple
     return _answers_on_top(top, order, quoted_refs or questions.refs, questions)
 
 
+def split_unquoted(text: str, questions: Questions) -> tuple[str, tuple[Answer, ...]]:
+    """What split_reply returns for a reply without a quoted line: ``text`` is all on top."""
+    # split_reply's last line with no block: no quoted reference, so the caller's order.
+    return _answers_on_top(text, questions.refs, questions.refs, questions)
+
+
 def _answers_under(
     units: Sequence[Unit], text: str, order: Sequence[str], questions: Questions
 ) -> list[Answer]:
