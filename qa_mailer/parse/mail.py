@@ -18,7 +18,7 @@ import mailparser
 
 from qa_mailer.addresses import addresses_in, normalise
 from qa_mailer.parse.body import joined, recover_bodies, repair_charset
-from qa_mailer.parse.headers import all_values, date_of, decoded, first_message_id, message_ids
+from qa_mailer.parse.headers import DecodedHeaders, date_of, first_message_id, message_ids
 from qa_mailer.parse.html import html_to_text
 
 # mail-parser logs dozens of records per message, and a warning for every multipart part;
@@ -101,28 +101,27 @@ def parse_mail(raw: bytes) -> ParsedMail:
         text_plain, html = recover_bodies(message)
     text_plain, html = _clean(text_plain), _clean(html)
     from_name, from_address = _first_address(parsed.from_)
+    headers = DecodedHeaders(message)
     return ParsedMail(
-        message_id=first_message_id(message.get("Message-ID")),
-        subject=_clean(decoded(message.get("Subject", ""))).strip(),
+        message_id=first_message_id(headers.first("Message-ID")),
+        subject=_clean(next(iter(headers.texts("Subject")), "")).strip(),
         from_address=from_address,
         from_name=from_name,
-        to=tuple(addresses_in(*all_values(message, "To"))),
-        cc=tuple(addresses_in(*all_values(message, "Cc"))),
-        reply_to=tuple(addresses_in(*all_values(message, "Reply-To"))),
+        to=tuple(addresses_in(*headers.texts("To"))),
+        cc=tuple(addresses_in(*headers.texts("Cc"))),
+        reply_to=tuple(addresses_in(*headers.texts("Reply-To"))),
         delivered_to=tuple(
-            addresses_in(
-                *all_values(message, "Delivered-To"), *all_values(message, "X-Original-To")
-            )
+            addresses_in(*headers.texts("Delivered-To"), *headers.texts("X-Original-To"))
         ),
-        in_reply_to=tuple(message_ids(all_values(message, "In-Reply-To"))),
-        references=tuple(message_ids(all_values(message, "References"))),
-        date=date_of(message.get("Date")),
+        in_reply_to=tuple(message_ids(headers.texts("In-Reply-To"))),
+        references=tuple(message_ids(headers.texts("References"))),
+        date=date_of(headers.first("Date")),
         text_plain=text_plain,
         html=html,
         content_type=message.get_content_type(),
         attachments=tuple(_attachments(parsed.attachments)),
         defects=tuple(sorted(str(d) for d in parsed.defects_categories)),
-        headers=tuple((key, _clean(decoded(value))) for key, value in message.items()),
+        headers=tuple((name, _clean(text)) for name, _, text in headers.items),
     )
 
 
