@@ -154,6 +154,10 @@ def stages(
 
         def rules(impl: Implementation, group: str = group) -> Callable[[], object]:
             items = parsed[impl.name, group]
+            for item in items:
+                # Each message is classified once: what the mail caches for later readers
+                # (its header index) must be built within the timing, as in the pipeline.
+                vars(item.mail).pop("_by_name", None)
             return lambda: [impl.rules.automatic_reason(i, impl.address) for i in items]
 
         def trim(impl: Implementation, group: str = group) -> Callable[[], object]:

@@ -7,6 +7,7 @@ recovers bodies whose charset or structure is broken.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -110,13 +111,21 @@ class ParsedMail:
 
     def header(self, name: str) -> str | None:
         """The first value of a header (case-insensitive), decoded, or None."""
-        name = name.lower()
-        return next((value for key, value in self.headers if key.lower() == name), None)
+        values = self._by_name.get(name.lower())
+        return values[0] if values else None
 
     def header_all(self, name: str) -> list[str]:
         """Every value of a header (case-insensitive), decoded, in order."""
-        name = name.lower()
-        return [value for key, value in self.headers if key.lower() == name]
+        return list(self._by_name.get(name.lower(), ()))
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, list[str]]:
+        # The classification rules look up a dozen headers by name; a scan of all of them,
+        # lower-casing each name, per lookup was most of their cost.
+        found: dict[str, list[str]] = {}
+        for key, value in self.headers:
+            found.setdefault(key.lower(), []).append(value)
+        return found
 
     @property
     def thread_ids(self) -> tuple[str, ...]:

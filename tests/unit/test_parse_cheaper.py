@@ -307,3 +307,21 @@ def _decode_guessing_first(payload: bytes) -> str:
 )
 def test_decode_guessing_gives_what_it_gave(payload: bytes) -> None:
     assert decode_guessing(payload) == _decode_guessing_first(payload)
+
+
+@pytest.mark.parametrize("path", [*MAILS, None], ids=lambda p: p.name if p else "odd headers")
+def test_header_lookups_find_what_a_scan_finds(path: Path | None) -> None:
+    try:
+        mail = parse_mail(path.read_bytes() if path else ODD_HEADERS)
+    except ParseError:
+        return
+    names = {name for name, _ in mail.headers} | {"missing", "X-LOOP", "list-id"}
+    for name in names:
+        for spelling in (name, name.lower(), name.upper()):
+            wanted = spelling.lower()
+            scan = [value for key, value in mail.headers if key.lower() == wanted]
+            assert mail.header_all(spelling) == scan
+            assert mail.header(spelling) == (scan[0] if scan else None)
+    # The answers are the caller's to keep: changing one changes no later answer.
+    mail.header_all("received").append("x")
+    assert "x" not in mail.header_all("received")
