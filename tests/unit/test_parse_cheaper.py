@@ -8,21 +8,24 @@ version of parse_mail is kept here, word for word but for those steps, as the re
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from email.header import decode_header
 from email.message import Message
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
+import lxml.html
 import mailparser
 import pytest
 
 from qa_mailer.addresses import _PLAIN_LIST, addresses_in, normalise
-from qa_mailer.parse import ParsedMail, ParseError, parse_mail
+from qa_mailer.parse import ParsedMail, ParseError, html, parse_mail
 from qa_mailer.parse.body import joined, recover_bodies, repair_charset
 from qa_mailer.parse.charsets import decode_guessing, decode_with
 from qa_mailer.parse.headers import DecodedHeaders, date_of, decoded, first_message_id, message_ids
 from qa_mailer.parse.mail import _attachments, _clean, _first_address, _MailParser
+from qa_mailer.replies import html_quotes
 from tests.helpers import DATA
 
 MAILS = sorted(
@@ -325,3 +328,135 @@ def test_header_lookups_find_what_a_scan_finds(path: Path | None) -> None:
     # The answers are the caller's to keep: changing one changes no later answer.
     mail.header_all("received").append("x")
     assert "x" not in mail.header_all("received")
+
+
+# The HTML renderer as first written: one generator per element level.
+
+
+def _element_to_text_first(element: Any) -> str:
+    try:
+        text = html._join(_render_first(element, preformatted=False))
+    except RecursionError:
+        text = html._WHITESPACE.sub(" ", element.text_content())
+    return html._tidy(text)
+
+
+def _render_first(element: Any, *, preformatted: bool) -> Iterator[Any]:
+    tag = element.tag if isinstance(element.tag, str) else ""
+    tag = tag.lower()
+    if tag in html._INVISIBLE or not tag:
+        yield from _text_first(element.tail, preformatted)
+        return
+    if tag == "br":
+        yield "\n"
+    elif tag == "hr":
+        yield from (html._LINE, html._Raw(html.RULE_LINE), html._LINE)
+    elif tag == "blockquote" and not html._is_indentation(element):
+        inner = html._tidy(html._join(_children_first(element, preformatted)))
+        if inner:
+            quoted = "\n".join(f"> {line}" if line else ">" for line in inner.split("\n"))
+            yield from (html._PARAGRAPH, html._Raw(quoted), html._PARAGRAPH)
+    elif tag == "pre":
+        inner = element.text_content()
+        yield from (html._PARAGRAPH, html._Raw(inner.strip("\n")), html._PARAGRAPH)
+    elif tag == "img":
+        pass
+    else:
+        yield from _container_first(element, tag, preformatted)
+    yield from _text_first(element.tail, preformatted)
+
+
+def _container_first(element: Any, tag: str, preformatted: bool) -> Iterator[Any]:
+    edge = (
+        html._PARAGRAPH if tag in html._PARAGRAPHS else html._LINE if tag in html._BLOCKS else None
+    )
+    if edge is not None:
+        yield edge
+    if tag == "li":
+        yield html._list_marker(element)
+    yield from _children_first(element, preformatted)
+    if tag in {"td", "th"}:
+        yield " "
+    if tag == "a":
+        yield from html._link_target(element)
+    if edge is not None:
+        yield edge
+
+
+def _children_first(element: Any, preformatted: bool) -> Iterator[Any]:
+    yield from _text_first(element.text, preformatted)
+    for child in element:
+        yield from _render_first(child, preformatted=preformatted)
+
+
+def _text_first(text: str | None, preformatted: bool) -> Iterator[Any]:
+    if text:
+        yield text if preformatted else html._WHITESPACE.sub(" ", text)
+
+
+def _html_bodies() -> list[str]:
+    bodies = [
+        "<div>Hi.<br></div><div><br></div><div>I am <b>fine</b>.</div><ul><li>one</li><li>two</li>"
+        "</ul><ol><li>a</li><li>b</li></ol><table><tr><td>x</td><th>y</th></tr></table>"
+        "<blockquote>q1<br>q2<blockquote>deep</blockquote></blockquote>see "
+        "<a href='https://x.example/r'>the report</a> <a href='https://x.example/r'>https://x.example/r</a>"
+        "<script>alert(1)</script><hr><pre>  code\n\n  more\n</pre><!-- comment --><img src=x>tail",
+        "<blockquote style='border:none'>indented</blockquote><blockquote type=cite>cited</blockquote>",
+        "<p>  lots   of\n\n white\t space  </p><p></p><p>\xa0</p><h1>Title</h1><dl><dt>t</dt><dd>d</dd></dl>",
+        "<div class='gmail_quote'><div class='gmail_attr'>On Mon, Ana wrote:</div>"
+        "<blockquote class='gmail_quote'>old<br>text</blockquote></div>",
+        "<blockquote>" * 300 + "deep quote" + "</blockquote>" * 300,
+        "<div>" * 300 + "deep div" + "</div>" * 300,
+        "<span>" * 254 + "254" + "<br>" * 3,
+        "<ul>" + "<li>item</li>" * 50 + "</ul>",
+        "<table>" + "<tr><td>a</td><td>b</td></tr>" * 30 + "</table>",
+        "plain text, no tags",
+        "<a href='mailto:a@b.c'>mail</a><a>no href</a><a href='http://x'></a>",
+        "<div id='divRplyFwdMsg'>From: Ana</div><div style='border-top:solid #E1E1E1 1.0pt'>"
+        "<p><b>From:</b> Ana<br><b>Sent:</b> Monday</p></div><hr id='stopSpelling'>old"
+        "<div class='yahoo_quoted'>y</div><div id='olk_src_body_section'>o</div>"
+        "<div class='moz-cite-prefix'>On 1 May, Ana wrote:</div><p class='' id='' style=''>e</p>",
+    ]
+    for path in sorted(DATA.rglob("*")):
+        if path.suffix == ".html" and "expected" not in path.parts:
+            bodies.append(path.read_text(encoding="utf-8", errors="replace"))
+    for path in MAILS:
+        try:
+            mail = parse_mail(path.read_bytes())
+        except Exception:
+            continue
+        if mail.html:
+            bodies.append(mail.html)
+    return bodies
+
+
+def test_the_html_renderer_gives_what_it_gave() -> None:
+    for body in _html_bodies():
+        root = html.parse_html(body)
+        if root is None:
+            continue
+        assert html.element_to_text(root) == _element_to_text_first(root), body[:200]
+        marked, marked_first = html.parse_html(body), html.parse_html(body)
+        assert marked is not None and marked_first is not None
+        html_quotes._mark(marked)
+        _mark_first(marked_first)
+        assert lxml.html.tostring(marked) == lxml.html.tostring(marked_first), body[:200]
+        assert html.element_to_text(marked) == _element_to_text_first(marked), body[:200]
+
+
+def _mark_first(root: Any) -> None:
+    """html_quotes._mark as first written: every check on every element."""
+    found = []
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if (
+            html_quotes._is_attribution(element)
+            or html_quotes._is_divider(element)
+            or html_quotes._is_bordered_header(element)
+        ):
+            found.append(element)
+        elif html_quotes._starts_history(element):
+            element.addprevious(html_quotes._mark_element())
+    for element in found:
+        html_quotes._replace_with_mark(element)
