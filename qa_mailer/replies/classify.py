@@ -20,7 +20,7 @@ from qa_mailer.replies.headers import (
     is_rule_line,
     match_header,
 )
-from qa_mailer.replies.lines import Kind, Line
+from qa_mailer.replies.lines import TEXT_OR_BLANK, Kind, Line
 from qa_mailer.replies.signatures import (
     is_signature_delimiter,
     is_tagline,
@@ -30,6 +30,11 @@ from qa_mailer.replies.signatures import (
 # A signature under underscores is short; more than this is someone's text.
 _MAX_SIGNATURE_LINES = 4
 _MAX_SIGNATURE_WIDTH = 100
+
+_QUOTE_OR_HEADER = frozenset({Kind.QUOTE, Kind.HEADER})
+_HEADER_OR_BLANK = frozenset({Kind.HEADER, Kind.BLANK})
+# What the replier wrote without quoting it.
+_WRITTEN = frozenset({Kind.TEXT, Kind.SIGNATURE, Kind.TAGLINE})
 
 
 def classify(lines: list[Line]) -> list[Line]:
@@ -129,7 +134,7 @@ def _mark_signatures(lines: list[Line]) -> None:
 
 def _mark_until_quote(lines: list[Line], start: int, kind: Kind) -> int:
     index = start
-    while index < len(lines) and lines[index].kind in {Kind.TEXT, Kind.BLANK}:
+    while index < len(lines) and lines[index].kind in TEXT_OR_BLANK:
         if lines[index].kind is Kind.TEXT or index == start:
             lines[index].kind = kind
         index += 1
@@ -150,7 +155,7 @@ def _short_final_tail(lines: list[Line], start: int) -> bool:
             return False
     seen_quote = False
     for line in lines[start + 1 :]:
-        if line.kind in {Kind.QUOTE, Kind.HEADER}:
+        if line.kind in _QUOTE_OR_HEADER:
             seen_quote = True
         elif seen_quote and line.kind is Kind.TEXT:
             return False
@@ -163,12 +168,12 @@ def _mark_history(lines: list[Line]) -> None:
     while index < len(lines):
         line = lines[index]
         if line.kind is not Kind.HEADER:
-            if line.depth == 0 and line.kind in {Kind.TEXT, Kind.SIGNATURE, Kind.TAGLINE}:
+            if line.depth == 0 and line.kind in _WRITTEN:
                 wrote_before = True
             index += 1
             continue
         end = index
-        while end + 1 < len(lines) and lines[end + 1].kind in {Kind.HEADER, Kind.BLANK}:
+        while end + 1 < len(lines) and lines[end + 1].kind in _HEADER_OR_BLANK:
             end += 1
         following = lines[end + 1] if end + 1 < len(lines) else None
         # A header over unquoted text starts the quoted mail itself (Outlook, forwards); at

@@ -57,6 +57,12 @@ class Kind(enum.Enum):
     __hash__ = object.__hash__
 
 
+# Kinds looked up together in the loops over lines: built once here, not at every test (a
+# set display of enum members is built anew each time it is evaluated).
+TEXT_OR_BLANK = frozenset({Kind.TEXT, Kind.BLANK})
+QUOTE_OR_BLANK = frozenset({Kind.QUOTE, Kind.BLANK})
+
+
 @dataclass(slots=True)
 class Line:
     """One line of the reply."""
@@ -106,6 +112,10 @@ def split_lines(text: str) -> list[Line]:
 
 def quote_prefix(raw: str) -> tuple[int, int]:
     """Return (depth, length of the marker prefix) of a raw line."""
+    if ">" not in raw[:6]:
+        # Both patterns put the first ">" within six characters (3 spaces, or 2 spaces and 3
+        # initials); most lines have none there.
+        return 0, 0
     head = raw[:MAX_LINE]
     depth = 0
     end = 0

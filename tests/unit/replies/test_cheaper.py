@@ -5,6 +5,7 @@ The first versions are kept here, word for word, as the reference the faster cod
 
 from __future__ import annotations
 
+import random
 import re
 import sys
 
@@ -12,7 +13,15 @@ import pytest
 
 from qa_mailer.replies import vocab
 from qa_mailer.replies.headers import _FRAME, HEADER_RULES, may_start_header, window
-from qa_mailer.replies.lines import MAX_CHARS, MAX_LINE, normalise, split_lines
+from qa_mailer.replies.lines import (
+    _INITIALS,
+    _MARKERS,
+    MAX_CHARS,
+    MAX_LINE,
+    normalise,
+    quote_prefix,
+    split_lines,
+)
 from qa_mailer.replies.signatures import (
     _EDGES,
     _LINK,
@@ -141,3 +150,39 @@ def test_a_line_of_frame_characters_starts_no_header(frame: str, after: str) -> 
     assert not may_start_header(lines[0].body)
     found = window(lines, 0, 0)
     assert all(rule.check(lines, 0, found) is None for rule in HEADER_RULES)
+
+
+# quote_prefix() as first written: both patterns on every line.
+
+
+def _quote_prefix_first(raw: str) -> tuple[int, int]:
+    head = raw[:MAX_LINE]
+    depth = 0
+    end = 0
+    initials = _INITIALS.match(head)
+    if initials:
+        depth, end = 1, initials.end()
+    markers = _MARKERS.match(head, end)
+    if markers and markers.end() > end:
+        depth += markers.group().count(">")
+        end = markers.end()
+    return depth, end
+
+
+def test_quote_prefix_gives_what_it_gave() -> None:
+    rng = random.Random(3)
+    lines = [
+        "".join(rng.choice(" \t>ABCx<") for _ in range(rng.randint(0, 9))) for _ in range(20000)
+    ]
+    lines += [
+        "  JS> text",
+        "   > x",
+        "    > x",
+        "ABC>",
+        "ABCD> x",
+        " AB>> x",
+        "  ABC> x",
+        "x" * 5 + ">",
+    ]
+    for line in lines:
+        assert quote_prefix(line) == _quote_prefix_first(line), line
