@@ -12,7 +12,7 @@ The steps run in a fixed order, each a small function over the whole list:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 
 from qa_mailer.replies.headers import (
     find_glued_attribution,
@@ -21,6 +21,7 @@ from qa_mailer.replies.headers import (
     match_header,
 )
 from qa_mailer.replies.lines import TEXT_OR_BLANK, Kind, Line
+from qa_mailer.replies.screens import ruled_lines
 from qa_mailer.replies.signatures import (
     is_signature_delimiter,
     is_tagline,
@@ -40,11 +41,18 @@ _WRITTEN = frozenset({Kind.TEXT, Kind.SIGNATURE, Kind.TAGLINE})
 def classify(lines: list[Line]) -> list[Line]:
     """Return the lines with their kinds set (the list may gain lines where headers are glued)."""
     lines = _split_glued_headers(lines)
-    _mark_headers(lines)
+    ruled = _ruled(lines)
+    _mark_headers(lines, ruled)
     _extend_headers_upwards(lines)
-    _mark_signatures(lines)
+    _mark_signatures(lines, ruled)
     _mark_history(lines)
     return lines
+
+
+def _ruled(lines: list[Line]) -> Container[int]:
+    # The lines a header or tagline rule may take (screens.py); the rules need not look at
+    # the others, which are most of them.
+    return frozenset(ruled_lines("\n".join(line.body for line in lines)))
 
 
 def _split_glued_headers(lines: list[Line]) -> list[Line]:
@@ -69,10 +77,10 @@ def _next_is_quote(lines: list[Line], index: int) -> bool:
     return False
 
 
-def _mark_headers(lines: list[Line]) -> None:
+def _mark_headers(lines: list[Line], ruled: Container[int]) -> None:
     index = 0
     while index < len(lines):
-        found = match_header(lines, index)
+        found = match_header(lines, index) if index in ruled else None
         if found is None or not (found.certain or _quote_follows(lines, found.end)):
             index += 1
             continue
@@ -114,7 +122,7 @@ def _header_starts(lines: list[Line]) -> Iterator[int]:
             yield index
 
 
-def _mark_signatures(lines: list[Line]) -> None:
+def _mark_signatures(lines: list[Line], ruled: Container[int]) -> None:
     index = 0
     while index < len(lines):
         line = lines[index]
@@ -122,7 +130,7 @@ def _mark_signatures(lines: list[Line]) -> None:
         if line.kind is Kind.TEXT:
             if is_signature_delimiter(line.body):
                 kind = Kind.SIGNATURE
-            elif is_tagline(line.body):
+            elif index in ruled and is_tagline(line.body):
                 kind = Kind.TAGLINE
             elif is_underscore_rule(line.body) and _short_final_tail(lines, index):
                 kind = Kind.SIGNATURE

@@ -1,8 +1,9 @@
-"""The short way for bodies that quote nothing (unquoted.py) gives what classifying every line gives.
+"""The screens (screens.py) and the short way for bodies that quote nothing (unquoted.py).
 
-Each test compares the short way with the long one (``parse._parse_lines``) or a screen with
-the rule it stands in for, on lines chosen to trip them: headers, signatures and taglines in
-many spellings, with links, capitals, odd white space and characters that fold oddly.
+Each test compares the short way with the long one (``parse._parse_lines``), classify() with
+and without the screens, or a screen with the rules it stands in for, on lines chosen to trip
+them: headers, signatures and taglines in many spellings, with links, capitals, odd white
+space and characters that fold oddly.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from pathlib import Path
 import pytest
 
 from qa_mailer.replies import QuestionRef
+from qa_mailer.replies import classify as classify_module
+from qa_mailer.replies.classify import classify
 from qa_mailer.replies.files import load_reply_file
 from qa_mailer.replies.headers import may_start_header
 from qa_mailer.replies.html_quotes import html_to_marked_text
-from qa_mailer.replies.lines import normalise, split_lines
+from qa_mailer.replies.lines import Kind, Line, normalise, split_lines
 from qa_mailer.replies.parse import _parse_body, _parse_lines
 from qa_mailer.replies.questions import Questions
+from qa_mailer.replies.screens import ruled_lines
 from qa_mailer.replies.signatures import (
     TAGLINE_STARTS,
     TAGLINE_WORDS,
@@ -27,7 +31,7 @@ from qa_mailer.replies.signatures import (
     is_tagline,
     is_underscore_rule,
 )
-from qa_mailer.replies.unquoted import _flagged, unquoted_reply
+from qa_mailer.replies.unquoted import unquoted_reply
 from qa_mailer.replies.vocab import fold
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "replies"
@@ -119,6 +123,13 @@ TRICKY_LINES = (
     "İstanbul'da küçük bir şirket",
     "\u0307On 1 May 2020 Ana wrote:",
     "*\u0307*-- x",
+    "*\u0307*Sent from my iPhone",
+    " \u0307From: Ana",
+    "\u0307\u0307-- ",
+    "\u0307\u0307",
+    "\u0307 *Subject: x",
+    "20 окт. 2016 г., в 10 ч. Иван Петров",
+    "написал:",
     "Кто принимает решения?",
     "на выставке 2025 года",
     "на 5 лет",
@@ -155,6 +166,7 @@ def _bodies() -> list[str]:
                 f"{line}\nText after it",
                 f"Question?\n{line}",
                 f"Question?\n\n{line}\nSecond line\n\nThird paragraph",
+                f"Answer\n\n{line}\nнаписал:\n> quoted\n> more",
                 line,
             ]
         )
@@ -195,6 +207,20 @@ def test_the_short_way_gives_what_classifying_every_line_gives(questions: Questi
     assert 0.2 < short / len(bodies) < 0.9
 
 
+def _kinds(lines: list[Line]) -> list[tuple[str, int, str, Kind, bool]]:
+    return [(line.raw, line.depth, line.body, line.kind, line.header) for line in lines]
+
+
+def test_classify_with_the_screens_marks_what_it_marks_without(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bodies = [normalise(body) for body in _bodies() + _corpus_bodies()]
+    screened = [_kinds(classify(split_lines(body))) for body in bodies]
+    # Without the screens every line is handed to the rules.
+    monkeypatch.setattr(classify_module, "_ruled", lambda lines: range(len(lines)))
+    assert screened == [_kinds(classify(split_lines(body))) for body in bodies]
+
+
 @pytest.mark.parametrize(
     ("body", "reply"),
     [
@@ -221,7 +247,6 @@ def test_the_short_way_cuts_at_a_signature_or_tagline(body: str, reply: str) -> 
         "Answer\n\nOn Mon, 1 Dec 2025 at 10:00, Ana <ana@drvo.example.hr> wrote:\nold text",
         "Answer\n\nFrom: Ana\nSent: Monday\nTo: QA\nSubject: x\n\nold text",
         "Answer\n__________\nAna",
-        "İ is fine, but a bare \u0307 is not",
     ],
 )
 def test_the_short_way_leaves_what_it_cannot_settle_to_the_long_way(body: str) -> None:
@@ -232,7 +257,7 @@ def _all_lines() -> list[str]:
     lines = list(TRICKY_LINES)
     for body in _corpus_bodies():
         lines.extend(line.body for line in split_lines(normalise(body)))
-    return [line for line in lines if "\n" not in line and "\u0307" not in line]
+    return [line for line in lines if "\n" not in line]
 
 
 def test_the_screens_flag_every_line_a_rule_may_take() -> None:
@@ -241,7 +266,7 @@ def test_the_screens_flag_every_line_a_rule_may_take() -> None:
         raw = line.rstrip()
         ruled = may_start_header(raw) or is_underscore_rule(raw)
         ruled = ruled or is_signature_delimiter(raw) or is_tagline(raw)
-        flagged = _flagged("\n" + fold(line)) == [0]
+        flagged = ruled_lines(line) == [0]
         assert flagged or not ruled or not raw.strip(), line
         flagged_lines += flagged
     # ... and leave most lines alone, or they would save nothing.
