@@ -14,7 +14,7 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, overload
 
 from qa_mailer.replies import vocab
 from qa_mailer.replies.lines import HEADER_MARK, MAX_LINE, Line
@@ -108,27 +108,58 @@ class Window:
     """Up to a few non-blank lines from a position, at one quote depth, markers removed."""
 
     indexes: tuple[int, ...]
-    texts: tuple[str, ...]  # folded (vocab.fold)
+    texts: Sequence[str]  # folded (vocab.fold)
 
 
 def window(lines: Sequence[Line], start: int, depth: int) -> Window:
     """Collect the lines an attribution starting at ``start`` could span."""
     indexes: list[int] = []
-    texts: list[str] = []
     for index in range(start, min(len(lines), start + _MAX_WINDOW_SPAN)):
         line = lines[index]
         if line.depth < depth:
             break
         if line.blank:
             continue
-        # Polymail's "> wrote:" sits one level deeper than the rest of its attribution, so
-        # only the markers of the header's own depth are taken off.
-        text = line.raw[:MAX_LINE] if depth == 0 else _markers(depth).sub("", line.raw[:MAX_LINE])
         indexes.append(index)
-        texts.append(vocab.fold(text.strip()))
         if len(indexes) == _MAX_WINDOW_LINES:
             break
-    return Window(tuple(indexes), tuple(texts))
+    return Window(tuple(indexes), _WindowTexts(lines, tuple(indexes), depth))
+
+
+class _WindowTexts(Sequence[str]):
+    """The folded texts of a window's lines, each made when a rule first reads it.
+
+    Most windows are refused on their first line; folding the others too was most of the
+    cost of looking for a header.
+    """
+
+    def __init__(self, lines: Sequence[Line], indexes: tuple[int, ...], depth: int) -> None:
+        self._lines = lines
+        self._indexes = indexes
+        self._depth = depth
+        self._made: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._indexes)
+
+    @overload
+    def __getitem__(self, position: int) -> str: ...
+    @overload
+    def __getitem__(self, position: slice) -> Sequence[str]: ...
+    def __getitem__(self, position: int | slice) -> str | Sequence[str]:
+        if isinstance(position, slice):
+            return [self[i] for i in range(*position.indices(len(self)))]
+        position = range(len(self))[position]
+        if position not in self._made:
+            self._made[position] = self._text(self._lines[self._indexes[position]])
+        return self._made[position]
+
+    def _text(self, line: Line) -> str:
+        # Polymail's "> wrote:" sits one level deeper than the rest of its attribution, so
+        # only the markers of the header's own depth are taken off.
+        raw = line.raw[:MAX_LINE]
+        text = raw if self._depth == 0 else _markers(self._depth).sub("", raw)
+        return vocab.fold(text.strip())
 
 
 @functools.cache

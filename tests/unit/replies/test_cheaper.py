@@ -12,12 +12,13 @@ import sys
 import pytest
 
 from qa_mailer.replies import vocab
-from qa_mailer.replies.headers import _FRAME, HEADER_RULES, may_start_header, window
+from qa_mailer.replies.headers import _FRAME, HEADER_RULES, _markers, may_start_header, window
 from qa_mailer.replies.lines import (
     _INITIALS,
     _MARKERS,
     MAX_CHARS,
     MAX_LINE,
+    Line,
     normalise,
     quote_prefix,
     split_lines,
@@ -186,3 +187,40 @@ def test_quote_prefix_gives_what_it_gave() -> None:
     ]
     for line in lines:
         assert quote_prefix(line) == _quote_prefix_first(line), line
+
+
+# window() as first written: every line's text folded at once.
+
+
+def _window_first(lines: list[Line], start: int, depth: int) -> tuple[list[int], list[str]]:
+    indexes: list[int] = []
+    texts: list[str] = []
+    for index in range(start, min(len(lines), start + 6)):
+        line = lines[index]
+        if line.depth < depth:
+            break
+        if line.blank:
+            continue
+        raw = line.raw[:MAX_LINE]
+        text = raw if depth == 0 else _markers(depth).sub("", raw)
+        indexes.append(index)
+        texts.append(vocab.fold(text.strip()))
+        if len(indexes) == 4:
+            break
+    return indexes, texts
+
+
+def test_windows_hold_what_they_held() -> None:
+    body = (
+        "Answer\n\n> On Mon, 1 Dec 2025 at 10:00, Ana\n> <ana@drvo.example.hr>\n>> wrote:\n"
+        ">\n> JS> quoted\n>   İSTANBUL\n\n\n> text\n>> deeper\n"
+    )
+    lines = split_lines(body)
+    for start in range(len(lines)):
+        for depth in range(3):
+            found = window(lines, start, depth)
+            indexes, texts = _window_first(lines, start, depth)
+            assert list(found.indexes) == indexes
+            # Read out of order, by slice and whole, as the rules do.
+            assert found.texts[-1:] == texts[-1:] and found.texts[:2] == texts[:2]
+            assert list(found.texts) == texts and len(found.texts) == len(texts)
