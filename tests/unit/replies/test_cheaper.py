@@ -224,3 +224,10 @@ def test_windows_hold_what_they_held() -> None:
             # Read out of order, by slice and whole, as the rules do.
             assert found.texts[-1:] == texts[-1:] and found.texts[:2] == texts[:2]
             assert list(found.texts) == texts and len(found.texts) == len(texts)
+
+
+def test_fold_in_place_gives_what_it_gave() -> None:
+    texts = [_ALL[i : i + 5000] for i in range(0, len(_ALL), 5000)]
+    texts += ["plain", "İstanbul", "Straße", "ﬁne", "a\u0307b", "ΣΑΣ", "", "\u0307"]
+    for text in texts:
+        assert vocab.fold_in_place(text) == "".join(vocab.fold(c)[:1] or c for c in text)
