@@ -423,9 +423,9 @@ def may_start_header(body: str) -> bool:
     )
 
 
-# A superset of may_start_header for screening a whole body at once (``unquoted.py``): a
-# line it holds for shows, in its folded text after any " \t*", one of HEADER_STARTS, or one
-# of HEADER_CHARACTERS anywhere. Keep the two in step: each clause there has its part here.
+# A superset of may_start_header for screening a whole body at once (``screens.py``): a line
+# it holds for shows, in its folded text after any " \t*", one of HEADER_STARTS or a field
+# label (FIELD_START), or "@" anywhere. Keep them in step: each clause there has its part here.
 HEADER_STARTS = "|".join(
     (
         rf"[-=_~{HEADER_MARK}]",
@@ -438,8 +438,9 @@ HEADER_STARTS = "|".join(
         r"\S{2,14}+\s+\d",
     )
 )
-# "@" for AddressAttribution, a colon for the field labels (field_category).
-HEADER_CHARACTERS = ("@", ":", "：")
+# field_category: a label and its colon. Screens look for it only on lines with a colon.
+FIELD_START = _FIELD.pattern.removeprefix("^")
+FIELD_COLONS = (":", "：")
 
 
 def find_glued_attribution(text: str) -> int | None:

@@ -7,7 +7,7 @@ a quote header or be a signature or tagline; the rules then look at those alone.
 Why that is enough: a quote header can start only on a line ``may_start_header`` holds for,
 and a line is a signature or tagline only when ``is_signature_delimiter``,
 ``is_underscore_rule`` or ``is_tagline`` holds for it. The screens flag a superset of those
-lines: ``HEADER_STARTS`` and ``HEADER_CHARACTERS`` for headers (its "-" and "_" also catch
+lines: ``HEADER_STARTS``, ``FIELD_START`` and "@" for headers (its "-" and "_" also catch
 "--" and underscore rules after white space), ``TAGLINE_STARTS`` and ``TAGLINE_WORDS`` for
 taglines. tests/unit/replies/test_unquoted.py checks them against the rules.
 """
@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 
 from qa_mailer.replies import vocab
-from qa_mailer.replies.headers import HEADER_CHARACTERS, HEADER_STARTS
+from qa_mailer.replies.headers import FIELD_COLONS, FIELD_START, HEADER_STARTS
 from qa_mailer.replies.signatures import TAGLINE_LEAD, TAGLINE_STARTS, TAGLINE_WORDS
 
 # The starts of lines that may be a header, tagline or signature, in the folded body. A match
@@ -29,7 +29,12 @@ from qa_mailer.replies.signatures import TAGLINE_LEAD, TAGLINE_STARTS, TAGLINE_W
 _LINE_START = re.compile(
     rf"\n{TAGLINE_LEAD}(?={HEADER_STARTS}|{vocab.alternation(TAGLINE_STARTS)})"
 )
-_WORDS = (*HEADER_CHARACTERS, *TAGLINE_WORDS)
+# Any line holding one of these: "@" for AddressAttribution, and the tagline words.
+_WORDS = ("@", *TAGLINE_WORDS)
+# A line with a colon that starts with a field label ("From:", "*Sent:*"). Many lines have a
+# colon (times, links, "Question: ..."); the label alternation is tried on those alone. Its
+# white space may run into the next line, which only flags a line more.
+_FIELD_LINE = re.compile(rf"\n[ \t*]*(?:{FIELD_START})")
 
 
 def ruled_lines(bodies: str) -> list[int]:
@@ -47,7 +52,11 @@ def ruled_lines(bodies: str) -> list[int]:
 def _flagged(folded: str) -> list[int]:
     """Indexes of the lines a screen flags, in order; ``folded`` starts with a "\\n"."""
     positions = sorted(
-        {*(match.start() for match in _LINE_START.finditer(folded)), *_word_positions(folded)}
+        {
+            *(match.start() for match in _LINE_START.finditer(folded)),
+            *_word_positions(folded),
+            *_field_positions(folded),
+        }
     )
     flagged: list[int] = []
     # A position is on the line opened by the last "\n" at or before it.
@@ -59,6 +68,17 @@ def _flagged(folded: str) -> list[int]:
         if not flagged or flagged[-1] != newlines - 1:
             flagged.append(newlines - 1)
     return flagged
+
+
+def _field_positions(folded: str) -> Iterator[int]:
+    for colon in FIELD_COLONS:
+        at = folded.find(colon)
+        while at != -1:
+            start = folded.rfind("\n", 0, at)
+            if _FIELD_LINE.match(folded, start):
+                yield start
+            end = folded.find("\n", at)
+            at = -1 if end == -1 else folded.find(colon, end)
 
 
 def _word_positions(folded: str) -> Iterator[int]:
