@@ -28,6 +28,9 @@ _REF_HEAD = re.compile(
     rf"|\(?(?P<plain>{_REF_LIST})\)?\s*(?:[.:)]+|\s{DASH}(?=\s)|{DASH}(?=\s)|$))",
     re.IGNORECASE,
 )
+# Every reference head holds one reference (_ONE_REF, case aside): a text without one has no
+# head, and one search says so instead of the head pattern on every line.
+_ANY_REF = re.compile(_ONE_REF, re.IGNORECASE)
 _NUMBER_HEAD = re.compile(rf"^{_LEAD}?\(?(?P<number>\d{{1,2}})\s*[.):](?=\s|$)", re.IGNORECASE)
 _NUMBER = re.compile(r"\d{1,6}")
 
@@ -45,7 +48,8 @@ def split_items(
 ) -> tuple[str, list[Item]] | None:
     """Split ``text`` into listed answers: (text before the list, items), or None."""
     lines = text.split("\n")
-    heads = _ref_heads(lines, questions) or _number_heads(lines, order)
+    heads = _ref_heads(lines, questions) if _ANY_REF.search(text) else []
+    heads = heads or _number_heads(lines, order)
     if not heads:
         return None
     items: list[Item] = []

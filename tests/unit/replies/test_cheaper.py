@@ -11,8 +11,9 @@ import sys
 
 import pytest
 
-from qa_mailer.replies import vocab
+from qa_mailer.replies import QuestionRef, items, vocab
 from qa_mailer.replies.headers import _FRAME, HEADER_RULES, _markers, may_start_header, window
+from qa_mailer.replies.items import Item, split_items
 from qa_mailer.replies.lines import (
     _INITIALS,
     _MARKERS,
@@ -23,6 +24,7 @@ from qa_mailer.replies.lines import (
     quote_prefix,
     split_lines,
 )
+from qa_mailer.replies.questions import Questions
 from qa_mailer.replies.signatures import (
     _EDGES,
     _LINK,
@@ -231,3 +233,44 @@ def test_fold_in_place_gives_what_it_gave() -> None:
     texts += ["plain", "İstanbul", "Straße", "ﬁne", "a\u0307b", "ΣΑΣ", "", "\u0307"]
     for text in texts:
         assert vocab.fold_in_place(text) == "".join(vocab.fold(c)[:1] or c for c in text)
+
+
+# split_items() as first written: the reference-head pattern on every line.
+
+
+def _split_items_first(
+    text: str, order: list[str], questions: Questions
+) -> tuple[str, list[Item]] | None:
+    lines = text.split("\n")
+    heads = items._ref_heads(lines, questions) or items._number_heads(lines, order)
+    if not heads:
+        return None
+    found: list[Item] = []
+    for number, (start, refs, rest) in enumerate(heads):
+        end = heads[number + 1][0] if number + 1 < len(heads) else len(lines)
+        body = "\n".join([rest, *lines[start + 1 : end]]).strip("\n")
+        found.append(Item(refs, body))
+    return "\n".join(lines[: heads[0][0]]).strip("\n"), found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Q-17: yes\nQ-18: no",
+        "q17. yes\n\nQ 18) no",
+        "q17. yes\nq-18: no",
+        "Re Q‑17 - yes\nОтвет на Q–18: нет",
+        "[Q-17] yes\n[ q - 18 ] no",
+        "(Q-17, Q-18 and 19): both",
+        "1. yes\n2. no\n3. maybe",
+        "Answer: yes\nno list at all",
+        "QQ-17\nQ\n17: split over lines",
+        "Q-1234567: too long a number",
+        "ǫ-17: not a Q",
+        "",
+    ],
+)
+def test_split_items_gives_what_it_gave(text: str) -> None:
+    questions = Questions((QuestionRef("Q-17", "a"), QuestionRef("Q-18", "b")))
+    for order in ([], ["Q-17", "Q-18"], ["Q-17", "Q-18", "Q-19"]):
+        assert split_items(text, order, questions) == _split_items_first(text, order, questions)
