@@ -419,7 +419,9 @@ def may_start_header(body: str) -> bool:
         or "@" in head
         or _strong_start(head)
         or bool(_ISO_DATE_START.match(head))
-        or field_category(head) is not None
+        # field_category(head), without folding the folded head again: every character of
+        # a folded text folds to itself.
+        or _FIELD.match(head[:MAX_LINE]) is not None
     )
 
 

@@ -29,8 +29,10 @@ _REF_HEAD = re.compile(
     re.IGNORECASE,
 )
 # Every reference head holds one reference (_ONE_REF, case aside): a text without one has no
-# head, and one search says so instead of the head pattern on every line.
-_ANY_REF = re.compile(_ONE_REF, re.IGNORECASE)
+# head, and one search says so instead of the head pattern on every line. Spelt with [Qq]
+# (the only letters that match "Q" ignoring case) and without the flag, which makes the
+# regex engine fold the case of every character it reads.
+_ANY_REF = re.compile(rf"[Qq]\s?{DASH}?\s?\d")
 _NUMBER_HEAD = re.compile(rf"^{_LEAD}?\(?(?P<number>\d{{1,2}})\s*[.):](?=\s|$)", re.IGNORECASE)
 _NUMBER = re.compile(r"\d{1,6}")
 

@@ -274,3 +274,9 @@ def test_split_items_gives_what_it_gave(text: str) -> None:
     questions = Questions((QuestionRef("Q-17", "a"), QuestionRef("Q-18", "b")))
     for order in ([], ["Q-17", "Q-18"], ["Q-17", "Q-18", "Q-19"]):
         assert split_items(text, order, questions) == _split_items_first(text, order, questions)
+
+
+def test_only_q_and_q_match_q_ignoring_case() -> None:
+    # What items._ANY_REF relies on.
+    pattern = re.compile("Q", re.IGNORECASE)
+    assert [char for char in _ALL if pattern.fullmatch(char)] == ["Q", "q"]

@@ -302,3 +302,8 @@ def test_fold_makes_no_white_space_digit_or_screened_character_out_of_another() 
 def test_the_screen_words_are_folded_single_words() -> None:
     for word in (*TAGLINE_STARTS, *TAGLINE_WORDS):
         assert fold(word) == word and not any(c.isspace() for c in word)
+
+
+def test_every_character_of_a_folded_text_folds_to_itself() -> None:
+    for char in _ALL:
+        assert all(fold(c) == c for c in fold(char)), char
