@@ -30,7 +30,7 @@ def unquoted_reply(text: str) -> str | None:
     That is the body up to a signature or phone tagline, as ``trim.reply_text`` would join
     it. None when a line may be quoted or a header: the caller then classifies every line.
     """
-    if text.count("\n") >= MAX_LINES or _QUOTE_START.search("\n" + text):
+    if text.count("\n") >= MAX_LINES or (">" in text and _QUOTE_START.search("\n" + text)):
         return None
     lines = text.split("\n")
     cut = len(lines)
