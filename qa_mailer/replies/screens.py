@@ -32,9 +32,11 @@ _LINE_START = re.compile(
 # Any line holding one of these: "@" for AddressAttribution, and the tagline words.
 _WORDS = ("@", *TAGLINE_WORDS)
 # A line with a colon that starts with a field label ("From:", "*Sent:*"). Many lines have a
-# colon (times, links, "Question: ..."); the label alternation is tried on those alone. Its
-# white space may run into the next line, which only flags a line more.
-_FIELD_LINE = re.compile(rf"\n[ \t*]*(?:{FIELD_START})")
+# colon (times, links, "Question: ..."); the label alternation is tried on those alone. The
+# lead takes all of " \t*", as may_start_header strips it, and gives nothing back: the white
+# space FIELD_START allows after it would otherwise be tried at every split of a long lead.
+# Its white space may run into the next line, which only flags a line more.
+_FIELD_LINE = re.compile(rf"\n[ \t*]*+(?:{FIELD_START})")
 
 
 def ruled_lines(bodies: str) -> list[int]:
