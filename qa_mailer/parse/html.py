@@ -216,7 +216,14 @@ def _children(element: lxml.html.HtmlElement, out: list[_Token], preformatted: b
 
 def _text(text: str | None, out: list[_Token], preformatted: bool) -> None:
     if text:
-        out.append(text if preformatted else _WHITESPACE.sub(" ", text))
+        out.append(text if preformatted or _single_spaced(text) else _WHITESPACE.sub(" ", text))
+
+
+def _single_spaced(text: str) -> bool:
+    # True when _WHITESPACE.sub would change nothing: its only printable character is the
+    # space, so a printable text without two spaces in a row has no run to shorten. Most
+    # text nodes are such, and two C calls cost less than the substitution.
+    return text.isprintable() and "  " not in text
 
 
 def _list_marker(item: lxml.html.HtmlElement) -> str:

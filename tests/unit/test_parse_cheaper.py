@@ -460,3 +460,12 @@ def _mark_first(root: Any) -> None:
             element.addprevious(html_quotes._mark_element())
     for element in found:
         html_quotes._replace_with_mark(element)
+
+
+def test_single_spaced_text_is_what_the_whitespace_pattern_leaves_alone() -> None:
+    assert [c for c in " \t\r\n\f\v\xa0\u200b" if c.isprintable()] == [" "]
+    rng = random.Random(11)
+    for _ in range(20000):
+        text = "".join(rng.choice("ab \t\r\n\f\v\xa0\u200b\u2003\x00é") for _ in range(6))
+        if html._single_spaced(text):
+            assert html._WHITESPACE.sub(" ", text) == text, repr(text)
