@@ -15,58 +15,15 @@ from datetime import datetime
 from email.message import Message
 from typing import Any, overload
 
-import mailparser
-import mailparser.const
-import mailparser.core
-import mailparser.utils
-
 from qa_mailer.addresses import addresses_in, normalise
 from qa_mailer.parse.body import joined, recover_bodies, repair_charset
 from qa_mailer.parse.headers import DecodedHeaders, date_of, first_message_id, message_ids
 from qa_mailer.parse.html import html_to_text
+from qa_mailer.parse.lean import parse_from_bytes
 
 # mail-parser logs dozens of records per message, and a warning for every multipart part;
 # they drown the service's own log.
 logging.getLogger("mailparser").setLevel(logging.ERROR)
-
-# Keys of mail-parser's summary that it does not decode as headers: its own computed parts,
-# the address headers (parsed once already), the names it reserves (mail-parser 4.8).
-_NOT_DECODED = frozenset(
-    mailparser.const.COMPUTED_PARTS
-    | mailparser.const.ADDRESSES_HEADERS
-    | getattr(mailparser.core, "_RESERVED_MAIL_KEYS", frozenset())
-)
-
-
-class _MailParser(mailparser.MailParser):  # type: ignore[misc]  # mail-parser has no types
-    """mail-parser without the summaries of the message it builds for callers that read them.
-
-    MailParser.parse() ends by building ``mail`` (every header decoded, computed parts) and
-    ``mail_partial`` (a subset of the same keys), ~10% of a parse; parse_mail reads neither.
-    All that matters of them is whether building them fails, and only one step can: decoding
-    the encoded words ("=?charset?...") of a header other than an address header, when the
-    charset name is hostile (a NUL in it raises ValueError). So those headers alone are
-    decoded, with the library's own call and in the order ``mail`` would take them.
-    """
-
-    def _make_mail(self, complete: bool = True) -> dict[str, Any]:
-        if complete:
-            for name in mailparser.utils.get_mail_keys(self.message, complete):
-                values = [] if name in _NOT_DECODED else self._header_index.get(name, ())
-                if any("=?" in str(value) for value in values):
-                    self._header_value(name)
-        return {}
-
-
-# The internals _MailParser relies on, as in mail-parser 4.8; any other version parses the
-# stock way.
-_LEAN = (
-    hasattr(mailparser.core, "_RESERVED_MAIL_KEYS")
-    and hasattr(mailparser.utils, "get_mail_keys")
-    and hasattr(mailparser.MailParser, "_header_value")
-    and hasattr(mailparser.MailParser, "_make_mail")
-)
-_PARSER: Any = _MailParser if _LEAN else mailparser.MailParser
 
 
 class ParseError(Exception):
@@ -140,7 +97,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
     if not raw.strip():
         raise ParseError("the message is empty")
     try:
-        parsed = _PARSER.from_bytes(raw)
+        parsed = parse_from_bytes(raw)
     except Exception as exc:  # mail-parser raises many kinds on hostile input
         raise ParseError(f"mail-parser could not read the message: {exc!r}") from exc
     message: Message | None = parsed.message

@@ -24,7 +24,8 @@ from qa_mailer.parse import ParsedMail, ParseError, html, parse_mail
 from qa_mailer.parse.body import joined, recover_bodies, repair_charset
 from qa_mailer.parse.charsets import decode_guessing, decode_with
 from qa_mailer.parse.headers import DecodedHeaders, date_of, decoded, first_message_id, message_ids
-from qa_mailer.parse.mail import _attachments, _clean, _first_address, _MailParser
+from qa_mailer.parse.lean import _MailParser
+from qa_mailer.parse.mail import _attachments, _clean, _first_address
 from qa_mailer.replies import html_quotes
 from tests.helpers import DATA
 
