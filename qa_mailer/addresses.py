@@ -27,9 +27,29 @@ def domain_of(address: str) -> str:
     return domain if at else ""
 
 
+# A list of addresses that getaddresses reads back as written: "a@b.example.org" or
+# "Some Name <a@b.example.org>" items, commas between. Its address is dot-atoms of plain
+# characters; its name is words with no character the parser treats specially (quotes,
+# comments, brackets, separators, dots). Anything else goes to getaddresses.
+_PLAIN_ADDRESS = r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_PLAIN_WORD = r'[^\s()<>@,;:\\".\[\]]+'
+_PLAIN_ITEM = (
+    rf"(?:(?:{_PLAIN_WORD}(?:[ \t]+{_PLAIN_WORD})*[ \t]*)?<{_PLAIN_ADDRESS}>|{_PLAIN_ADDRESS})"
+)
+_PLAIN_LIST = re.compile(rf"[ \t]*{_PLAIN_ITEM}(?:[ \t]*,[ \t]*{_PLAIN_ITEM})*[ \t]*")
+
+
 def addresses_in(*header_values: str | None) -> list[str]:
     """Every address in the given header values (To, Cc, ...), normalised, in order."""
     values = [value for value in header_values if value]
+    if not values:
+        # Most mail has no Cc, Reply-To or Delivered-To; getaddresses([]) is [] the slow way.
+        return []
+    # getaddresses reads the values joined so, one character at a time in Python: ~10 µs for
+    # one address, where a plain list is split in one.
+    joined = ", ".join(values)
+    if _PLAIN_LIST.fullmatch(joined):
+        return [normalise(item.rpartition("<")[2].rstrip(" \t>")) for item in joined.split(",")]
     return [normalise(address) for _, address in getaddresses(values) if "@" in address]
 
 

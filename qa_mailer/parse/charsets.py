@@ -27,6 +27,9 @@ def decode_with(payload: bytes, charset: str) -> str:
 
 def decode_guessing(payload: bytes) -> str:
     """Decode bytes of unknown charset: UTF-8, else windows-1251 or KOI8-R, else windows-1252."""
+    if payload.isascii():
+        # No high byte, so no guess to make: what the UTF-8 branch below returns.
+        return payload.decode("ascii")
     as_utf8 = payload.decode("utf-8", "replace")
     high = [b for b in payload if b >= 0x80]
     # A few broken sequences in otherwise valid UTF-8 are damage, not another charset.

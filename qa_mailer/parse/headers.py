@@ -19,8 +19,12 @@ def decoded(value: Any) -> str:
     """A header value as text, RFC 2047 words decoded, never raising."""
     if value is None:
         return ""
+    text = str(value)
+    if "=?" not in text:
+        # What decode_header gives for a text with no encoded word (it looks for "=?" first).
+        return text
     try:
-        chunks = decode_header(str(value))
+        chunks = decode_header(text)
     except (LookupError, UnicodeError, ValueError, TypeError):
         return str(value)
     if all(isinstance(chunk, str) for chunk, _ in chunks):
@@ -40,9 +44,28 @@ def decoded(value: Any) -> str:
     return "".join(words)
 
 
-def all_values(message: Message, name: str) -> list[str]:
-    """Every value of header ``name``, decoded."""
-    return [decoded(v) for v in message.get_all(name) or []]
+class DecodedHeaders:
+    """Every header of a message, fetched and decoded once, found by name in any case.
+
+    What ``message.get`` and ``message.get_all`` give, without a scan of all the headers and a
+    decoding per call: a parse reads a dozen of them, several twice.
+    """
+
+    def __init__(self, message: Message) -> None:
+        # (name, value as the message's policy fetches it, decoded text), in order.
+        self.items = [(name, value, decoded(value)) for name, value in message.items()]
+        self._by_name: dict[str, list[tuple[Any, str]]] = {}
+        for name, value, text in self.items:
+            self._by_name.setdefault(name.lower(), []).append((value, text))
+
+    def first(self, name: str) -> Any:
+        """The first value of header ``name`` as fetched (``message.get``), or None."""
+        found = self._by_name.get(name.lower())
+        return found[0][0] if found else None
+
+    def texts(self, name: str) -> list[str]:
+        """Every value of header ``name``, decoded."""
+        return [text for _, text in self._by_name.get(name.lower(), ())]
 
 
 def message_ids(values: Iterable[str]) -> list[str]:

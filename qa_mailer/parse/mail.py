@@ -7,6 +7,7 @@ recovers bodies whose charset or structure is broken.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -14,12 +15,11 @@ from datetime import datetime
 from email.message import Message
 from typing import Any, overload
 
-import mailparser
-
 from qa_mailer.addresses import addresses_in, normalise
 from qa_mailer.parse.body import joined, recover_bodies, repair_charset
-from qa_mailer.parse.headers import all_values, date_of, decoded, first_message_id, message_ids
+from qa_mailer.parse.headers import DecodedHeaders, date_of, first_message_id, message_ids
 from qa_mailer.parse.html import html_to_text
+from qa_mailer.parse.lean import parse_from_bytes
 
 # mail-parser logs dozens of records per message, and a warning for every multipart part;
 # they drown the service's own log.
@@ -68,13 +68,21 @@ class ParsedMail:
 
     def header(self, name: str) -> str | None:
         """The first value of a header (case-insensitive), decoded, or None."""
-        name = name.lower()
-        return next((value for key, value in self.headers if key.lower() == name), None)
+        values = self._by_name.get(name.lower())
+        return values[0] if values else None
 
     def header_all(self, name: str) -> list[str]:
         """Every value of a header (case-insensitive), decoded, in order."""
-        name = name.lower()
-        return [value for key, value in self.headers if key.lower() == name]
+        return list(self._by_name.get(name.lower(), ()))
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, list[str]]:
+        # The classification rules look up a dozen headers by name; a scan of all of them,
+        # lower-casing each name, per lookup was most of their cost.
+        found: dict[str, list[str]] = {}
+        for key, value in self.headers:
+            found.setdefault(key.lower(), []).append(value)
+        return found
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -89,7 +97,7 @@ def parse_mail(raw: bytes) -> ParsedMail:
     if not raw.strip():
         raise ParseError("the message is empty")
     try:
-        parsed = mailparser.parse_from_bytes(raw)
+        parsed = parse_from_bytes(raw)
     except Exception as exc:  # mail-parser raises many kinds on hostile input
         raise ParseError(f"mail-parser could not read the message: {exc!r}") from exc
     message: Message | None = parsed.message
@@ -101,28 +109,27 @@ def parse_mail(raw: bytes) -> ParsedMail:
         text_plain, html = recover_bodies(message)
     text_plain, html = _clean(text_plain), _clean(html)
     from_name, from_address = _first_address(parsed.from_)
+    headers = DecodedHeaders(message)
     return ParsedMail(
-        message_id=first_message_id(message.get("Message-ID")),
-        subject=_clean(decoded(message.get("Subject", ""))).strip(),
+        message_id=first_message_id(headers.first("Message-ID")),
+        subject=_clean(next(iter(headers.texts("Subject")), "")).strip(),
         from_address=from_address,
         from_name=from_name,
-        to=tuple(addresses_in(*all_values(message, "To"))),
-        cc=tuple(addresses_in(*all_values(message, "Cc"))),
-        reply_to=tuple(addresses_in(*all_values(message, "Reply-To"))),
+        to=tuple(addresses_in(*headers.texts("To"))),
+        cc=tuple(addresses_in(*headers.texts("Cc"))),
+        reply_to=tuple(addresses_in(*headers.texts("Reply-To"))),
         delivered_to=tuple(
-            addresses_in(
-                *all_values(message, "Delivered-To"), *all_values(message, "X-Original-To")
-            )
+            addresses_in(*headers.texts("Delivered-To"), *headers.texts("X-Original-To"))
         ),
-        in_reply_to=tuple(message_ids(all_values(message, "In-Reply-To"))),
-        references=tuple(message_ids(all_values(message, "References"))),
-        date=date_of(message.get("Date")),
+        in_reply_to=tuple(message_ids(headers.texts("In-Reply-To"))),
+        references=tuple(message_ids(headers.texts("References"))),
+        date=date_of(headers.first("Date")),
         text_plain=text_plain,
         html=html,
         content_type=message.get_content_type(),
         attachments=tuple(_attachments(parsed.attachments)),
         defects=tuple(sorted(str(d) for d in parsed.defects_categories)),
-        headers=tuple((key, _clean(decoded(value))) for key, value in message.items()),
+        headers=tuple((name, _clean(text)) for name, _, text in headers.items),
     )
 
 

@@ -12,7 +12,7 @@ The steps run in a fixed order, each a small function over the whole list:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 
 from qa_mailer.replies.headers import (
     find_glued_attribution,
@@ -20,7 +20,8 @@ from qa_mailer.replies.headers import (
     is_rule_line,
     match_header,
 )
-from qa_mailer.replies.lines import Kind, Line
+from qa_mailer.replies.lines import TEXT_OR_BLANK, Kind, Line
+from qa_mailer.replies.screens import ruled_lines
 from qa_mailer.replies.signatures import (
     is_signature_delimiter,
     is_tagline,
@@ -31,15 +32,27 @@ from qa_mailer.replies.signatures import (
 _MAX_SIGNATURE_LINES = 4
 _MAX_SIGNATURE_WIDTH = 100
 
+_QUOTE_OR_HEADER = frozenset({Kind.QUOTE, Kind.HEADER})
+_HEADER_OR_BLANK = frozenset({Kind.HEADER, Kind.BLANK})
+# What the replier wrote without quoting it.
+_WRITTEN = frozenset({Kind.TEXT, Kind.SIGNATURE, Kind.TAGLINE})
+
 
 def classify(lines: list[Line]) -> list[Line]:
     """Return the lines with their kinds set (the list may gain lines where headers are glued)."""
     lines = _split_glued_headers(lines)
-    _mark_headers(lines)
+    ruled = _ruled(lines)
+    _mark_headers(lines, ruled)
     _extend_headers_upwards(lines)
-    _mark_signatures(lines)
+    _mark_signatures(lines, ruled)
     _mark_history(lines)
     return lines
+
+
+def _ruled(lines: list[Line]) -> Container[int]:
+    # The lines a header or tagline rule may take (screens.py); the rules need not look at
+    # the others, which are most of them.
+    return frozenset(ruled_lines("\n".join(line.body for line in lines)))
 
 
 def _split_glued_headers(lines: list[Line]) -> list[Line]:
@@ -64,10 +77,10 @@ def _next_is_quote(lines: list[Line], index: int) -> bool:
     return False
 
 
-def _mark_headers(lines: list[Line]) -> None:
+def _mark_headers(lines: list[Line], ruled: Container[int]) -> None:
     index = 0
     while index < len(lines):
-        found = match_header(lines, index)
+        found = match_header(lines, index) if index in ruled else None
         if found is None or not (found.certain or _quote_follows(lines, found.end)):
             index += 1
             continue
@@ -109,7 +122,7 @@ def _header_starts(lines: list[Line]) -> Iterator[int]:
             yield index
 
 
-def _mark_signatures(lines: list[Line]) -> None:
+def _mark_signatures(lines: list[Line], ruled: Container[int]) -> None:
     index = 0
     while index < len(lines):
         line = lines[index]
@@ -117,7 +130,7 @@ def _mark_signatures(lines: list[Line]) -> None:
         if line.kind is Kind.TEXT:
             if is_signature_delimiter(line.body):
                 kind = Kind.SIGNATURE
-            elif is_tagline(line.body):
+            elif index in ruled and is_tagline(line.body):
                 kind = Kind.TAGLINE
             elif is_underscore_rule(line.body) and _short_final_tail(lines, index):
                 kind = Kind.SIGNATURE
@@ -129,7 +142,7 @@ def _mark_signatures(lines: list[Line]) -> None:
 
 def _mark_until_quote(lines: list[Line], start: int, kind: Kind) -> int:
     index = start
-    while index < len(lines) and lines[index].kind in {Kind.TEXT, Kind.BLANK}:
+    while index < len(lines) and lines[index].kind in TEXT_OR_BLANK:
         if lines[index].kind is Kind.TEXT or index == start:
             lines[index].kind = kind
         index += 1
@@ -150,7 +163,7 @@ def _short_final_tail(lines: list[Line], start: int) -> bool:
             return False
     seen_quote = False
     for line in lines[start + 1 :]:
-        if line.kind in {Kind.QUOTE, Kind.HEADER}:
+        if line.kind in _QUOTE_OR_HEADER:
             seen_quote = True
         elif seen_quote and line.kind is Kind.TEXT:
             return False
@@ -163,12 +176,12 @@ def _mark_history(lines: list[Line]) -> None:
     while index < len(lines):
         line = lines[index]
         if line.kind is not Kind.HEADER:
-            if line.depth == 0 and line.kind in {Kind.TEXT, Kind.SIGNATURE, Kind.TAGLINE}:
+            if line.depth == 0 and line.kind in _WRITTEN:
                 wrote_before = True
             index += 1
             continue
         end = index
-        while end + 1 < len(lines) and lines[end + 1].kind in {Kind.HEADER, Kind.BLANK}:
+        while end + 1 < len(lines) and lines[end + 1].kind in _HEADER_OR_BLANK:
             end += 1
         following = lines[end + 1] if end + 1 < len(lines) else None
         # A header over unquoted text starts the quoted mail itself (Outlook, forwards); at

@@ -14,7 +14,7 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, overload
 
 from qa_mailer.replies import vocab
 from qa_mailer.replies.lines import HEADER_MARK, MAX_LINE, Line
@@ -108,27 +108,58 @@ class Window:
     """Up to a few non-blank lines from a position, at one quote depth, markers removed."""
 
     indexes: tuple[int, ...]
-    texts: tuple[str, ...]  # folded (vocab.fold)
+    texts: Sequence[str]  # folded (vocab.fold)
 
 
 def window(lines: Sequence[Line], start: int, depth: int) -> Window:
     """Collect the lines an attribution starting at ``start`` could span."""
     indexes: list[int] = []
-    texts: list[str] = []
     for index in range(start, min(len(lines), start + _MAX_WINDOW_SPAN)):
         line = lines[index]
         if line.depth < depth:
             break
         if line.blank:
             continue
-        # Polymail's "> wrote:" sits one level deeper than the rest of its attribution, so
-        # only the markers of the header's own depth are taken off.
-        text = line.raw[:MAX_LINE] if depth == 0 else _markers(depth).sub("", line.raw[:MAX_LINE])
         indexes.append(index)
-        texts.append(vocab.fold(text.strip()))
         if len(indexes) == _MAX_WINDOW_LINES:
             break
-    return Window(tuple(indexes), tuple(texts))
+    return Window(tuple(indexes), _WindowTexts(lines, tuple(indexes), depth))
+
+
+class _WindowTexts(Sequence[str]):
+    """The folded texts of a window's lines, each made when a rule first reads it.
+
+    Most windows are refused on their first line; folding the others too was most of the
+    cost of looking for a header.
+    """
+
+    def __init__(self, lines: Sequence[Line], indexes: tuple[int, ...], depth: int) -> None:
+        self._lines = lines
+        self._indexes = indexes
+        self._depth = depth
+        self._made: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._indexes)
+
+    @overload
+    def __getitem__(self, position: int) -> str: ...
+    @overload
+    def __getitem__(self, position: slice) -> Sequence[str]: ...
+    def __getitem__(self, position: int | slice) -> str | Sequence[str]:
+        if isinstance(position, slice):
+            return [self[i] for i in range(*position.indices(len(self)))]
+        position = range(len(self))[position]
+        if position not in self._made:
+            self._made[position] = self._text(self._lines[self._indexes[position]])
+        return self._made[position]
+
+    def _text(self, line: Line) -> str:
+        # Polymail's "> wrote:" sits one level deeper than the rest of its attribution, so
+        # only the markers of the header's own depth are taken off.
+        raw = line.raw[:MAX_LINE]
+        text = raw if self._depth == 0 else _markers(self._depth).sub("", raw)
+        return vocab.fold(text.strip())
 
 
 @functools.cache
@@ -358,7 +389,7 @@ _CERTAIN_RULES = frozenset({HtmlMark.name, DashedDivider.name, FieldBlock.name})
 def match_header(lines: Sequence[Line], start: int) -> HeaderMatch | None:
     """The quote header starting at ``start``, or None."""
     line = lines[start]
-    if line.blank or not _may_start_header(line.body):
+    if line.blank or not may_start_header(line.body):
         return None
     found = window(lines, start, line.depth)
     if not found.indexes:
@@ -372,17 +403,46 @@ def match_header(lines: Sequence[Line], start: int) -> HeaderMatch | None:
     return None
 
 
-def _may_start_header(body: str) -> bool:
-    # What every rule needs of the first line, checked before the window is built: most
-    # lines of a mail are sentences that no rule could start with.
+def may_start_header(body: str) -> bool:
+    """True when a quote header could start with this line (its body, markers removed).
+
+    What every rule needs of the first line, checked before the window is built: most lines
+    of a mail are sentences that no rule could start with.
+    """
     head = vocab.fold(body[:MAX_LINE].lstrip(" \t*"))
+    if not head.strip(_FRAME):
+        # A signature's "--" or a rule of dashes: every rule needs words, a date or an
+        # address besides the frame (a divider's are between the dashes).
+        return False
     return (
         head.startswith(("-", "=", "_", "~", HEADER_MARK))
         or "@" in head
         or _strong_start(head)
         or bool(_ISO_DATE_START.match(head))
-        or field_category(head) is not None
+        # field_category(head), without folding the folded head again: every character of
+        # a folded text folds to itself.
+        or _FIELD.match(head[:MAX_LINE]) is not None
     )
+
+
+# A superset of may_start_header for screening a whole body at once (``screens.py``): a line
+# it holds for shows, in its folded text after any " \t*", one of HEADER_STARTS or a field
+# label (FIELD_START), or "@" anywhere. Keep them in step: each clause there has its part here.
+HEADER_STARTS = "|".join(
+    (
+        rf"[-=_~{HEADER_MARK}]",
+        # _DATE_START and _ISO_DATE_START
+        r"\d",
+        _OPENER.pattern.removeprefix("^"),
+        # _WEEKDAY_START: a word of at most 14 characters (12 letters, a dot and a comma) and
+        # a digit after white space; its closing \b is left out, which the line's next
+        # character may undo. Not spelt out as letters, which costs a regex five times more.
+        r"\S{2,14}+\s+\d",
+    )
+)
+# field_category: a label and its colon. Screens look for it only on lines with a colon.
+FIELD_START = _FIELD.pattern.removeprefix("^")
+FIELD_COLONS = (":", "：")
 
 
 def find_glued_attribution(text: str) -> int | None:

@@ -47,6 +47,9 @@ def _mark(root: lxml.html.HtmlElement) -> None:
     for element in root.iter():
         if not isinstance(element.tag, str):
             continue
+        if not (element.get("class") or element.get("id") or element.get("style")):
+            # Every mark below is a class, an id or a style, and most elements carry none.
+            continue
         if _is_attribution(element) or _is_divider(element) or _is_bordered_header(element):
             found.append(element)
         elif _starts_history(element):

@@ -28,6 +28,11 @@ _REF_HEAD = re.compile(
     rf"|\(?(?P<plain>{_REF_LIST})\)?\s*(?:[.:)]+|\s{DASH}(?=\s)|{DASH}(?=\s)|$))",
     re.IGNORECASE,
 )
+# Every reference head holds one reference (_ONE_REF, case aside): a text without one has no
+# head, and one search says so instead of the head pattern on every line. Spelt with [Qq]
+# (the only letters that match "Q" ignoring case) and without the flag, which makes the
+# regex engine fold the case of every character it reads.
+_ANY_REF = re.compile(rf"[Qq]\s?{DASH}?\s?\d")
 _NUMBER_HEAD = re.compile(rf"^{_LEAD}?\(?(?P<number>\d{{1,2}})\s*[.):](?=\s|$)", re.IGNORECASE)
 _NUMBER = re.compile(r"\d{1,6}")
 
@@ -45,7 +50,8 @@ def split_items(
 ) -> tuple[str, list[Item]] | None:
     """Split ``text`` into listed answers: (text before the list, items), or None."""
     lines = text.split("\n")
-    heads = _ref_heads(lines, questions) or _number_heads(lines, order)
+    heads = _ref_heads(lines, questions) if _ANY_REF.search(text) else []
+    heads = heads or _number_heads(lines, order)
     if not heads:
         return None
     items: list[Item] = []

@@ -27,9 +27,13 @@ _INVISIBLE = (
 )
 _SPACES = "\xa0\u2007\u202f\u3000"
 _CONTROLS = "".join(chr(c) for c in range(32) if chr(c) not in "\t\n")
-_TRANSLATE = str.maketrans(
-    {**dict.fromkeys(_INVISIBLE + _CONTROLS + "\x7f"), **dict.fromkeys(_SPACES, " ")}
-)
+# str.translate looks every character up in a dict, ~75 ns each once the text is not ASCII;
+# two regex passes find the few characters there are to change several times faster.
+_DROPPED = re.compile("[" + re.escape(_INVISIBLE + _CONTROLS + "\x7f") + "]")
+_SPACED = re.compile("[" + re.escape(_SPACES) + "]")
+_CHANGED = re.compile("[" + re.escape(_INVISIBLE + _CONTROLS + "\x7f" + _SPACES) + "]")
+# The few of them that str.isprintable() passes (the Gmail dot).
+_PRINTABLE_CHANGED = tuple(c for c in _INVISIBLE + _SPACES if c.isprintable())
 
 # "> ", ">>", "> > >", with up to three spaces before; the depth is the number of ">".
 _MARKERS = re.compile(r"[ \t]{0,3}(?:>[ \t]?)+")
@@ -53,6 +57,12 @@ class Kind(enum.Enum):
     __hash__ = object.__hash__
 
 
+# Kinds looked up together in the loops over lines: built once here, not at every test (a
+# set display of enum members is built anew each time it is evaluated).
+TEXT_OR_BLANK = frozenset({Kind.TEXT, Kind.BLANK})
+QUOTE_OR_BLANK = frozenset({Kind.QUOTE, Kind.BLANK})
+
+
 @dataclass(slots=True)
 class Line:
     """One line of the reply."""
@@ -73,7 +83,19 @@ class Line:
 def normalise(text: str) -> str:
     """Return ``text`` with one kind of line ending, no invisible characters, within limits."""
     text = text[:MAX_CHARS].replace("\r\n", "\n").replace("\r", "\n")
-    return text.translate(_TRANSLATE)
+    if _unchanged(text):
+        return text
+    return _SPACED.sub(" ", _DROPPED.sub("", text))
+
+
+def _unchanged(text: str) -> bool:
+    # Most bodies hold none of the characters normalise() changes. Nearly all of them are
+    # unprintable, as are only tabs and line ends besides in most text: isprintable() tells
+    # it at a third of the cost of the search, which settles the rest.
+    printable = text.replace("\n", " ").replace("\t", " ").isprintable()
+    if printable and not any(c in text for c in _PRINTABLE_CHANGED):
+        return True
+    return _CHANGED.search(text) is None
 
 
 def split_lines(text: str) -> list[Line]:
@@ -90,6 +112,10 @@ def split_lines(text: str) -> list[Line]:
 
 def quote_prefix(raw: str) -> tuple[int, int]:
     """Return (depth, length of the marker prefix) of a raw line."""
+    if ">" not in raw[:6]:
+        # Both patterns put the first ">" within six characters (3 spaces, or 2 spaces and 3
+        # initials); most lines have none there.
+        return 0, 0
     head = raw[:MAX_LINE]
     depth = 0
     end = 0

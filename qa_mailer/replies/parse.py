@@ -12,8 +12,9 @@ from qa_mailer.replies.html_quotes import html_to_marked_text
 from qa_mailer.replies.lines import MAX_CHARS, normalise, split_lines
 from qa_mailer.replies.model import ParsedReply, QuestionRef
 from qa_mailer.replies.questions import Questions
-from qa_mailer.replies.split import split_reply
+from qa_mailer.replies.split import split_reply, split_unquoted
 from qa_mailer.replies.trim import new_text, reply_text
+from qa_mailer.replies.unquoted import unquoted_reply
 
 log = logging.getLogger("qa_mailer.replies")
 
@@ -53,7 +54,17 @@ def _parse(text: str | None, html: str | None, questions: Questions) -> ParsedRe
 
 
 def _parse_body(body: str, questions: Questions) -> ParsedReply:
-    lines = classify(split_lines(normalise(body)))
+    text = normalise(body)
+    unquoted = unquoted_reply(text)
+    if unquoted is not None:
+        # What the line by line way below gives for a body that quotes nothing.
+        preamble, answers = split_unquoted(unquoted, questions)
+        return ParsedReply(reply=unquoted, new_text=unquoted, preamble=preamble, answers=answers)
+    return _parse_lines(text, questions)
+
+
+def _parse_lines(text: str, questions: Questions) -> ParsedReply:
+    lines = classify(split_lines(text))
     preamble, answers = split_reply(lines, questions)
     if not answers:
         reread = reread_history(lines, questions)

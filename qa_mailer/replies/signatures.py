@@ -40,9 +40,16 @@ _POSSESSIVES = frozenset(vocab.TAGLINE_POSSESSIVES)
 
 def plain(text: str) -> str:
     """The words of a line without links, Markdown link syntax or decorative brackets."""
-    text = _MARKDOWN_LINK.sub(r"\1", text[:MAX_LINE])
-    text = _LINK.sub(" ", text)
-    return vocab.fold(" ".join(text.split()).strip(_EDGES))
+    return vocab.fold(_unlinked(text))
+
+
+def _unlinked(text: str) -> str:
+    # plain() but for folding.
+    text = text[:MAX_LINE]
+    # Both patterns need one of these; most lines hold neither, and then nothing changes.
+    if "](" in text or "http" in text:
+        text = _LINK.sub(" ", _MARKDOWN_LINK.sub(r"\1", text))
+    return " ".join(text.split()).strip(_EDGES)
 
 
 def is_signature_delimiter(body: str) -> bool:
@@ -111,10 +118,30 @@ TAGLINE_RULES: tuple[TaglineRule, ...] = (
 
 def is_tagline(body: str) -> bool:
     """True when the line is a phone or app tagline."""
-    words = plain(body)
+    unlinked = _unlinked(body)
+    # fold() never shortens a text but by the U+0307 it drops, so a line this long is no
+    # tagline; most lines are, and folding is the dearest step here.
+    if len(unlinked) - unlinked.count("\u0307") > _MAX_TAGLINE:
+        return False
+    words = vocab.fold(unlinked)
     if not words or len(words) > _MAX_TAGLINE:
         return False
     return any(rule.check(words) for rule in TAGLINE_RULES)
+
+
+# A superset of is_tagline for screening a whole body at once (``unquoted.py``): the plain
+# words of a tagline start with one of TAGLINE_STARTS or hold one of TAGLINE_WORDS. A line
+# with a link or Markdown link ("http", "](") is always looked at, since plain() rewrites it.
+# Keep these in step with TAGLINE_RULES: each rule has its words here.
+TAGLINE_STARTS = (
+    *vocab.TAGLINE_VERBS,  # SentFromDevice
+    *("von", "vom", "über", "diese", "verzonden", "verstuurd"),  # _VERB_LAST
+    "from",  # FromMyDevice
+)
+TAGLINE_WORDS = ("gönderildi", "outlook", "http", "](")  # _TURKISH, GetOutlookApp
+# What plain() takes off the start of a line before its words: white space and _EDGES (two
+# classes with no character in common, so that the repetition cannot backtrack badly).
+TAGLINE_LEAD = rf"(?:[^\S\n]|[{re.escape(''.join(c for c in _EDGES if not c.isspace()))}])*"
 
 
 def _names_device(words: str) -> bool:

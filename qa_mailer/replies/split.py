@@ -15,12 +15,14 @@ from collections.abc import Sequence
 from qa_mailer.replies import vocab
 from qa_mailer.replies.closings import split_greeting, strip_closing
 from qa_mailer.replies.items import split_items
-from qa_mailer.replies.lines import Kind, Line
+from qa_mailer.replies.lines import TEXT_OR_BLANK, Kind, Line
 from qa_mailer.replies.model import Answer
 from qa_mailer.replies.questions import BRACKETED_REF, MENTIONED_REF, Questions
 from qa_mailer.replies.trim import QuoteBlock, join, quote_blocks
 from qa_mailer.replies.units import Unit, question_units
 
+# Quoted with markers, or unquoted history under a header.
+_QUOTED = frozenset({Kind.QUOTE, Kind.HISTORY})
 _BOTH = re.compile(rf"(?:^|[\s(])(?:{vocab.alternation(vocab.BOTH)})(?=[\s,.:;!)]|$)")
 
 
@@ -52,6 +54,12 @@ def split_reply(lines: Sequence[Line], questions: Questions) -> tuple[str, tuple
     if answers:
         return join(preamble), _merge(answers)
     return _answers_on_top(top, order, quoted_refs or questions.refs, questions)
+
+
+def split_unquoted(text: str, questions: Questions) -> tuple[str, tuple[Answer, ...]]:
+    """What split_reply returns for a reply without a quoted line: ``text`` is all on top."""
+    # split_reply's last line with no block: no quoted reference, so the caller's order.
+    return _answers_on_top(text, questions.refs, questions.refs, questions)
 
 
 def _answers_under(
@@ -129,7 +137,7 @@ def _written(lines: Sequence[Line], start: int, end: int) -> str:
     return join(
         line.raw if line.kind is Kind.TEXT else ""
         for line in lines[start:end]
-        if line.kind in {Kind.TEXT, Kind.BLANK}
+        if line.kind in TEXT_OR_BLANK
     )
 
 
@@ -142,7 +150,7 @@ def _quoted(lines: Sequence[Line], block: QuoteBlock) -> list[str]:
 
 
 def _refs_in_order(lines: Sequence[Line], questions: Questions) -> list[str]:
-    quoted = [line.body for line in lines if line.kind in {Kind.QUOTE, Kind.HISTORY}]
+    quoted = [line.body for line in lines if line.kind in _QUOTED]
     bracketed = any(BRACKETED_REF.search(text) for text in quoted)
     pattern = BRACKETED_REF if bracketed else MENTIONED_REF
     order: list[str] = []

@@ -31,6 +31,12 @@ def fold(text: str) -> str:
 
 def fold_in_place(text: str) -> str:
     """Like ``fold`` but one character for one, so that offsets still point into ``text``."""
+    folded = text.casefold()
+    if len(folded) == len(text):
+        # Every character folded to one character (no "ß", no "İ"), so the join below gives
+        # the same text, a hundred times slower: it keeps the combining dot, the one
+        # character fold() drops, and so does casefold().
+        return folded
     return "".join(fold(char)[:1] or char for char in text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import ClassVar
 
@@ -175,8 +176,14 @@ AUTOMATIC_RULES: tuple[type[AutomaticRule], ...] = (
 
 def automatic_reason(incoming: Incoming, address: ServiceAddress) -> str | None:
     """Why the message is machine-made (the first rule that says so), or None for a person."""
-    for rule_class in AUTOMATIC_RULES:
-        reason = rule_class(address).check(incoming)
+    for rule in _rules(address):
+        reason = rule.check(incoming)
         if reason is not None:
-            return f"{rule_class.name}: {reason}"
+            return f"{rule.name}: {reason}"
     return None
+
+
+@functools.lru_cache(maxsize=8)
+def _rules(address: ServiceAddress) -> tuple[AutomaticRule, ...]:
+    # The rules hold nothing but the address: made once per address, not once per message.
+    return tuple(rule_class(address) for rule_class in AUTOMATIC_RULES)
