@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qa_mailer.db import InboundMessage, OutboxMail, Question, Thread
+from qa_mailer.db import InboundMessage, NewQuestion, NewThread, OutboxMail, Question, Thread
 
 # Reply and forward prefixes in English and the programme's languages, plus the common European
 # ones mail clients write: Re, Fwd, AW, WG, SV, Odp, Ответ, Отв, Отг, Одг, Odg, Ynt, Yanıt, Cevap...
@@ -41,12 +41,18 @@ def references_in(subject: str) -> list[int]:
     return [int(m.group(1)) for m in _REFERENCE.finditer(subject)]
 
 
+# A question and its thread, stored or of the batch.
+_Pair = tuple[Question | NewQuestion, Thread | NewThread]
+# The newest question of a thread: a stored one's id, or a question of the batch.
+_Latest = Question | NewQuestion | int | None
+
+
 @dataclass(frozen=True)
 class ThreadMatch:
     """The thread a mail belongs to, and the question it answers to, when known."""
 
-    thread: Thread
-    question: Question | None
+    thread: Thread | NewThread  # a NewThread: started by a mail earlier in the same batch
+    question: Question | NewQuestion | None
     how: str
 
 
@@ -71,11 +77,11 @@ class ThreadIndex:
     """
 
     def __init__(self) -> None:
-        self._by_mail: dict[str, tuple[Question, Thread]] = {}  # participant's mail -> question
-        self._by_our_mail: dict[str, tuple[Question, Thread]] = {}  # our mail -> question
-        self._by_number: dict[int, tuple[Question, Thread]] = {}
+        self._by_mail: dict[str, _Pair] = {}  # participant's mail -> question
+        self._by_our_mail: dict[str, _Pair] = {}  # our mail -> question
+        self._by_number: dict[int, _Pair] = {}
         # (participant, subject key) -> thread and its newest question id (None: not yet known)
-        self._by_subject: dict[tuple[str, str], tuple[Thread, Question | int | None]] = {}
+        self._by_subject: dict[tuple[str, str], tuple[Thread | NewThread, _Latest]] = {}
         # Questions of the batch have no id yet; they are newer than any stored one, and
         # newer the later they came.
         self._added: dict[int, int] = {}
@@ -157,13 +163,15 @@ class ThreadIndex:
             return ThreadMatch(thread, None, "subject")
         return None
 
-    def latest_question(self, thread: Thread) -> Question | int | None:
+    def latest_question(self, thread: Thread | NewThread) -> _Latest:
         """The newest question of a thread found by subject: an id, or a question of the batch."""
         return self._by_subject.get((thread.participant_email, thread.subject_key), (thread, None))[
             1
         ]
 
-    def add(self, question: Question, thread: Thread, rfc_message_id: str | None) -> None:
+    def add(
+        self, question: NewQuestion, thread: Thread | NewThread, rfc_message_id: str | None
+    ) -> None:
         """Record a question of the batch, so later mails of the batch can follow it up."""
         self._added[id(question)] = len(self._added)
         if rfc_message_id:
@@ -171,8 +179,8 @@ class ThreadIndex:
         if thread.subject_key:
             self._by_subject[(thread.participant_email, thread.subject_key)] = (thread, question)
 
-    def _newest(self, found: list[tuple[Question, Thread]]) -> tuple[Question, Thread]:
-        def age(pair: tuple[Question, Thread]) -> int:
+    def _newest(self, found: list[_Pair]) -> _Pair:
+        def age(pair: _Pair) -> int:
             question = pair[0]
             if question.id is not None:
                 return int(question.id)

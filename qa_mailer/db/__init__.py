@@ -3,12 +3,12 @@
 from qa_mailer.db.answer import Answer, AnswerState
 from qa_mailer.db.base import Base
 from qa_mailer.db.digest_run import DigestRun
-from qa_mailer.db.dispatch import Dispatch, dispatch_questions
+from qa_mailer.db.dispatch import Dispatch, NewDispatch, dispatch_questions
 from qa_mailer.db.imap_cursor import ImapCursor
 from qa_mailer.db.message import InboundMessage, MessageKind, MessageSource, MessageState
 from qa_mailer.db.outbox import OutboxKind, OutboxMail, OutboxState
-from qa_mailer.db.question import Question, QuestionState
-from qa_mailer.db.thread import Thread
+from qa_mailer.db.question import NewQuestion, Question, QuestionState
+from qa_mailer.db.thread import NewThread, Thread
 from qa_mailer.db.worker import Lease, Role, Worker
 
 __all__ = [
@@ -23,6 +23,9 @@ __all__ = [
     "MessageKind",
     "MessageSource",
     "MessageState",
+    "NewDispatch",
+    "NewQuestion",
+    "NewThread",
     "OutboxKind",
     "OutboxMail",
     "OutboxState",

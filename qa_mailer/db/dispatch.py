@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Column, ForeignKey, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from qa_mailer.db.base import Base, UTCDateTime
-from qa_mailer.db.question import Question
+from qa_mailer.db.question import NewQuestion, Question
 
 dispatch_questions = Table(
     "dispatch_questions",
@@ -34,3 +35,15 @@ class Dispatch(Base):
     questions: Mapped[list[Question]] = relationship(
         secondary=dispatch_questions, lazy="raise", order_by=Question.id
     )
+
+
+@dataclass(slots=True, eq=False)
+class NewDispatch:
+    """A dispatch as it is written in bulk, with the questions it carries."""
+
+    id: int
+    token: str
+    session_no: int
+    experts: str
+    created_at: datetime
+    questions: list[Question | NewQuestion] = field(default_factory=list)

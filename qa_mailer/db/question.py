@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -40,6 +42,37 @@ class Question(Base):
 
     thread: Mapped[Thread] = relationship(lazy="raise")
     message: Mapped[InboundMessage] = relationship(lazy="raise")
+
+    @property
+    def ref(self) -> str:
+        return f"Q-{self.id}"
+
+
+@dataclass(slots=True, eq=False)
+class NewQuestion:
+    """A question of a batch before it is written (in bulk, with an id taken in advance)."""
+
+    message_id: int
+    subject: str
+    body: str
+    asked_at: datetime
+    state: str = QuestionState.NEW
+    id: int | None = None
+    thread_id: int | None = None
+    follow_up_to: int | None = None
+    acknowledged_at: datetime | None = None
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "id",
+        "thread_id",
+        "message_id",
+        "follow_up_to",
+        "subject",
+        "body",
+        "state",
+        "asked_at",
+        "acknowledged_at",
+    )
 
     @property
     def ref(self) -> str:

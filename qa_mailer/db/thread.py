@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
 from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -25,3 +27,30 @@ class Thread(Base):
     participant_name: Mapped[str] = mapped_column(String(255))
     subject_key: Mapped[str] = mapped_column(Text)  # normalised subject, for follow-ups
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+@dataclass(slots=True, eq=False)
+class NewThread:
+    """A thread a batch of questions starts, before it is written (in bulk, with its id)."""
+
+    session_no: int
+    session_source: str
+    country: str | None
+    country_source: str | None
+    participant_email: str
+    participant_name: str
+    subject_key: str
+    created_at: datetime
+    id: int | None = None
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "id",
+        "session_no",
+        "session_source",
+        "country",
+        "country_source",
+        "participant_email",
+        "participant_name",
+        "subject_key",
+        "created_at",
+    )

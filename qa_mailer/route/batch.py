@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qa_mailer.backoff import every
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
-from qa_mailer.db import Dispatch, Question, QuestionState, Thread, dispatch_questions
+from qa_mailer.db import NewDispatch, Question, QuestionState, Thread, dispatch_questions
 from qa_mailer.db.engine import SessionFactory
 from qa_mailer.route.dispatch import Batch, dispatch
 from qa_mailer.templates import Templates
@@ -49,9 +49,11 @@ class BatchDispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         await every(stop, CHECK_SECONDS, self.send_due, log, "the batch check")
 
-    async def send_due(self, *, now: bool = False, session_no: int | None = None) -> list[Dispatch]:
+    async def send_due(
+        self, *, now: bool = False, session_no: int | None = None
+    ) -> list[NewDispatch]:
         """Send every batch that is due (all waiting ones with ``now``); return the dispatches."""
-        sent: list[Dispatch] = []
+        sent: list[NewDispatch] = []
         for session_config in self._config.sessions:
             if session_config.expert_mail != "batch" or session_no not in (
                 None,
@@ -66,7 +68,7 @@ class BatchDispatcher:
             self._on_outbox()
         return sent
 
-    async def _send(self, number: int, *, now: bool) -> list[Dispatch]:
+    async def _send(self, number: int, *, now: bool) -> list[NewDispatch]:
         async with self._sessions.begin() as tx:
             waiting = await waiting_questions(tx, number)
             if not waiting:

@@ -11,7 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
-from qa_mailer.db import Dispatch, OutboxKind, OutboxMail, Question, Thread, dispatch_questions
+from qa_mailer.db import (
+    Dispatch,
+    NewDispatch,
+    NewQuestion,
+    NewThread,
+    OutboxKind,
+    OutboxMail,
+    Question,
+    Thread,
+    dispatch_questions,
+)
 from qa_mailer.db.ids import allocate_ids
 from qa_mailer.route.mails import expert_mail
 from qa_mailer.send.outbox import outbox_row
@@ -28,7 +38,7 @@ class Batch:
     """Questions of one session that go to its experts in one mail."""
 
     session_no: int
-    questions: Sequence[tuple[Question, Thread]]
+    questions: Sequence[tuple[Question | NewQuestion, Thread | NewThread]]
 
 
 async def dispatch(
@@ -37,7 +47,7 @@ async def dispatch(
     templates: Templates,
     clock: Clock,
     batches: Sequence[Batch],
-) -> list[Dispatch]:
+) -> list[NewDispatch]:
     """Record a dispatch per batch and queue its mail to the session's experts.
 
     Everything is written in the caller's transaction with one statement per table. A question
@@ -46,18 +56,17 @@ async def dispatch(
     """
     ids = await allocate_ids(tx, Dispatch.__table__, len(batches))  # type: ignore[arg-type]
     now = clock.now()
-    sent: list[Dispatch] = []
-    for number, batch in zip(ids, batches, strict=True):
-        experts = config.session(batch.session_no).experts
-        record = Dispatch(
+    sent = [
+        NewDispatch(
             id=number,
             token=new_token(),
             session_no=batch.session_no,
-            experts=",".join(experts),
+            experts=",".join(config.session(batch.session_no).experts),
             created_at=now,
+            questions=[question for question, _ in batch.questions],
         )
-        record.questions = [question for question, _ in batch.questions]
-        sent.append(record)
+        for number, batch in zip(ids, batches, strict=True)
+    ]
     if not sent:
         return sent
     await tx.execute(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
-from qa_mailer.db import Dispatch, Question, Thread
+from qa_mailer.db import Dispatch, NewDispatch, NewQuestion, NewThread, Question, Thread
 from qa_mailer.send.compose import OutgoingMail, build_mail, new_message_id
 from qa_mailer.templates import Templates
 
@@ -54,7 +54,9 @@ def country_name(config: Config, code: str | None) -> str:
     return "country not yet known"
 
 
-def question_view(config: Config, question: Question, thread: Thread) -> QuestionView:
+def question_view(
+    config: Config, question: Question | NewQuestion, thread: Thread | NewThread
+) -> QuestionView:
     return QuestionView(
         ref=question.ref,
         participant=thread.participant_name,
@@ -70,8 +72,8 @@ def acknowledgement(
     config: Config,
     templates: Templates,
     clock: Clock,
-    question: Question,
-    thread: Thread,
+    question: Question | NewQuestion,
+    thread: Thread | NewThread,
     original_message_id: str | None,
 ) -> OutgoingMail:
     """The automatic acknowledgement, threaded under the participant's mail."""
@@ -105,8 +107,8 @@ def expert_mail(
     config: Config,
     templates: Templates,
     clock: Clock,
-    dispatch: Dispatch,
-    questions: Sequence[tuple[Question, Thread]],
+    dispatch: Dispatch | NewDispatch,
+    questions: Sequence[tuple[Question | NewQuestion, Thread | NewThread]],
 ) -> OutgoingMail:
     """The mail that puts questions before the expert, with the reply token in two places."""
     session = config.session(dispatch.session_no)

@@ -23,7 +23,7 @@ from qa_mailer.classify.rules import CountryContext, SessionContext, choose_coun
 from qa_mailer.classify.threading import Lookup, ThreadIndex, subject_key
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
-from qa_mailer.db import OutboxKind, OutboxMail, Question, QuestionState, Thread
+from qa_mailer.db import NewQuestion, NewThread, OutboxKind, OutboxMail, Question, Thread
 from qa_mailer.db.ids import allocate_ids
 from qa_mailer.replies import parse_reply
 from qa_mailer.route.dispatch import Batch, dispatch
@@ -45,8 +45,8 @@ class Asked:
 
 @dataclass(frozen=True)
 class Accepted:
-    question: Question
-    thread: Thread
+    question: NewQuestion
+    thread: Thread | NewThread
     follow_up: bool
     session_rule: str
     acknowledged: bool
@@ -57,11 +57,10 @@ class _Plan:
     """One question as decided before anything is written."""
 
     asked: Asked
-    question: Question
-    thread: Thread
-    new_thread: bool
+    question: NewQuestion
+    thread: Thread | NewThread
     session_rule: str
-    follows: Question | int | None  # the question it follows up (a batch one has no id yet)
+    follows: Question | NewQuestion | int | None  # a question of the batch has no id yet
     acknowledge: bool
 
 
@@ -113,17 +112,17 @@ class QuestionDesk:
         own = match if match and match.thread.participant_email == incoming.sender else None
         # A follow-up stays in its thread unless it names another session.
         follow_up = own if own is not None and own.thread.session_no == number else None
-        follows: Question | int | None = None
+        follows: Question | NewQuestion | int | None = None
+        thread: Thread | NewThread
         if follow_up is not None:
             thread = follow_up.thread
             follows = follow_up.question or index.latest_question(thread)
         else:
             thread = self._new_thread(incoming, number, session_rule)
-        question = Question(
+        question = NewQuestion(
             message_id=asked.message_id,
             subject=mail.subject or "(no subject)",
             body=asked.text,
-            state=QuestionState.NEW,
             asked_at=incoming.received_at,
         )
         acknowledge = (
@@ -136,14 +135,14 @@ class QuestionDesk:
         if acknowledge:
             recent_acks[incoming.sender] += 1
         index.add(question, thread, mail.message_id)
-        return _Plan(asked, question, thread, follow_up is None, session_rule, follows, acknowledge)
+        return _Plan(asked, question, thread, session_rule, follows, acknowledge)
 
-    def _new_thread(self, incoming: Incoming, number: int, session_rule: str) -> Thread:
+    def _new_thread(self, incoming: Incoming, number: int, session_rule: str) -> NewThread:
         country, country_rule = choose_country(
             CountryContext(incoming, self._config.countries, self._roster)
         )
         participant = self._roster.get(incoming.sender)
-        return Thread(
+        return NewThread(
             session_no=number,
             session_source=session_rule,
             country=country,
@@ -176,7 +175,7 @@ class QuestionDesk:
     async def _write(self, tx: AsyncSession, plans: list[_Plan], now: datetime) -> None:
         """Write threads, questions and their mails with one statement per table."""
         config = self._config
-        new_threads = [p.thread for p in plans if p.new_thread]
+        new_threads = [p.thread for p in plans if isinstance(p.thread, NewThread)]
         for thread, number in zip(
             new_threads,
             await allocate_ids(tx, Thread.__table__, len(new_threads)),  # type: ignore[arg-type]
@@ -193,10 +192,12 @@ class QuestionDesk:
             plan.question.acknowledged_at = now if plan.acknowledge else None
         for plan in plans:
             follows = plan.follows
-            plan.question.follow_up_to = follows.id if isinstance(follows, Question) else follows
+            plan.question.follow_up_to = follows if isinstance(follows, int | None) else follows.id
         if new_threads:
-            await tx.execute(insert(Thread), [_columns(t, _THREAD_COLUMNS) for t in new_threads])
-        await tx.execute(insert(Question), [_columns(p.question, _QUESTION_COLUMNS) for p in plans])
+            await tx.execute(insert(Thread), [_columns(t, NewThread.COLUMNS) for t in new_threads])
+        await tx.execute(
+            insert(Question), [_columns(p.question, NewQuestion.COLUMNS) for p in plans]
+        )
         acks = [
             outbox_row(
                 acknowledgement(
@@ -239,30 +240,6 @@ class QuestionDesk:
             thread.country_source or "-",
             f", follow-up to Q-{question.follow_up_to}" if plan.follows is not None else "",
         )
-
-
-_THREAD_COLUMNS = (
-    "id",
-    "session_no",
-    "session_source",
-    "country",
-    "country_source",
-    "participant_email",
-    "participant_name",
-    "subject_key",
-    "created_at",
-)
-_QUESTION_COLUMNS = (
-    "id",
-    "thread_id",
-    "message_id",
-    "follow_up_to",
-    "subject",
-    "body",
-    "state",
-    "asked_at",
-    "acknowledged_at",
-)
 
 
 def _columns(row: object, names: tuple[str, ...]) -> dict[str, object]:
