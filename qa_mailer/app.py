@@ -77,6 +77,7 @@ class Service:
             clock,
             self.workers,
             on_outbox=self.sender.wakeup.set,
+            parse_processes=config.workers.parse_processes if Role.PROCESS in roles else 0,
         )
         self.store = MessageStore(self.sessions, clock, on_stored=self.pipeline.wakeup.set)
         self.batches = BatchDispatcher(

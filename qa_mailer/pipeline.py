@@ -15,7 +15,7 @@ import asyncio
 import logging
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import exists, select, update
@@ -39,6 +39,7 @@ from qa_mailer.db.claims import (
     owned_messages,
 )
 from qa_mailer.db.engine import SessionFactory
+from qa_mailer.offload import Failed, Offload
 from qa_mailer.parse import ParsedMail, parse_mail
 from qa_mailer.route.questions import Asked, QuestionDesk, question_text
 from qa_mailer.templates import Templates
@@ -56,6 +57,9 @@ SWEEP_SECONDS = 30.0
 BATCH = 200
 # How many batches are claimed at once: one is parsed while the one before is written.
 AHEAD = 3
+# A parsing helper that takes longer than this over a chunk of mail is stopped; the mail that
+# stalls it again alone is quarantined.
+PARSE_TIMEOUT = 60.0
 # Far longer than a batch takes; a dead worker's claims are freed sooner (see workers.py).
 LEASE = timedelta(minutes=5)
 
@@ -103,6 +107,7 @@ class Pipeline:
         workers: Workers,
         on_outbox: Callable[[], None] = lambda: None,
         batch: int = BATCH,
+        parse_processes: int = 0,
     ):
         self._config = config
         self._sessions = sessions
@@ -113,18 +118,39 @@ class Pipeline:
         self.questions = QuestionDesk(config, roster, templates, clock)
         self.answers = AnswerDesk(config, templates, clock)
         self.wakeup = asyncio.Event()
+        self._helpers = (
+            Offload(
+                sort_in_helper,
+                parse_processes,
+                PARSE_TIMEOUT,
+                initializer=_use_config,
+                initargs=(config,),
+            )
+            if parse_processes
+            else None
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process until ``stop``; wake when a message is stored, or every 30 s."""
-        while not stop.is_set():
-            self.wakeup.clear()
-            delay = SWEEP_SECONDS
-            try:
-                await self.process_pending(stop)
-            except _UNAVAILABLE:
-                log.exception("database unavailable; processing resumes when it is back")
-                delay = 5.0
-            await wait_for_wakeup(stop, self.wakeup, delay)
+        try:
+            if self._helpers is not None:
+                await self._helpers.start()
+            while not stop.is_set():
+                self.wakeup.clear()
+                delay = SWEEP_SECONDS
+                try:
+                    await self.process_pending(stop)
+                except _UNAVAILABLE:
+                    log.exception("database unavailable; processing resumes when it is back")
+                    delay = 5.0
+                await wait_for_wakeup(stop, self.wakeup, delay)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the parsing helpers, if any."""
+        if self._helpers is not None:
+            self._helpers.close()
 
     async def process_pending(self, stop: asyncio.Event | None = None) -> list[Outcome]:
         """Claim and process waiting messages, a few batches at a time, until none is left.
@@ -140,14 +166,33 @@ class Pipeline:
                 )
             if not claimed:
                 break
-            writing: asyncio.Task[list[Outcome]] | None = None
-            for start in range(0, len(claimed), self._batch):
-                batch = await self._sort_all(claimed[start : start + self._batch])
+            outcomes += await self._process_in_turns(claimed)
+        return outcomes
+
+    async def _process_in_turns(self, claimed: Sequence[ClaimedMessage]) -> list[Outcome]:
+        batches = [
+            claimed[start : start + self._batch] for start in range(0, len(claimed), self._batch)
+        ]
+        # Helpers get every batch at once, so they never wait; parsing here goes a batch at
+        # a time, between the statements of the batch being written.
+        sorting = (
+            [asyncio.ensure_future(self._sort_all(batch)) for batch in batches]
+            if self._helpers is not None
+            else None
+        )
+        outcomes: list[Outcome] = []
+        writing: asyncio.Task[list[Outcome]] | None = None
+        try:
+            for index, batch in enumerate(batches):
+                ready = await (sorting[index] if sorting else self._sort_all(batch))
                 if writing is not None:
                     outcomes += await writing
-                writing = asyncio.create_task(self._write_batch(batch))
+                writing = asyncio.create_task(self._write_batch(ready))
             assert writing is not None
             outcomes += await writing
+        finally:
+            for task in [*(sorting or []), *([writing] if writing else [])]:
+                task.cancel()
         return outcomes
 
     async def process(self, message_id: int) -> Outcome | None:
@@ -166,11 +211,22 @@ class Pipeline:
         return await self._write_batch(await self._sort_all(claimed))
 
     async def _sort_all(self, claimed: Sequence[ClaimedMessage]) -> list[Sorted]:
+        if self._helpers is None:
+            here: list[Sorted] = []
+            for message in claimed:
+                here.append(self._sort(message))
+                # Let a batch being written meanwhile send its next statement.
+                await asyncio.sleep(0)
+            return here
         sorted_: list[Sorted] = []
-        for message in claimed:
-            sorted_.append(self._sort(message))
-            # Let a batch being written meanwhile send its next statement.
-            await asyncio.sleep(0)
+        for message, result in zip(claimed, await self._helpers.map(claimed), strict=True):
+            if isinstance(result, Failed):
+                failed = Sorted(message)
+                failed.fail(result.reason, "")
+                sorted_.append(failed)
+            else:
+                result.claimed = message
+                sorted_.append(result)
         return sorted_
 
     async def _write_batch(self, batch: list[Sorted]) -> list[Outcome]:
@@ -196,33 +252,8 @@ class Pipeline:
         return [message.outcome for message in batch]
 
     def _sort(self, claimed: ClaimedMessage) -> Sorted:
-        """Parse and classify one message: everything that needs no database."""
-        message = Sorted(claimed)
-        if claimed.attempts > MAX_MESSAGE_ATTEMPTS:
-            message.fail(
-                f"processing did not finish in {MAX_MESSAGE_ATTEMPTS} attempts "
-                "(the process handling it stopped or died each time)",
-                "",
-            )
-            return message
-        try:
-            message.mail = mail = parse_mail(claimed.raw)
-            message.incoming = incoming = incoming_of(claimed, mail)
-            config = self._config
-            automatic = automatic_reason(incoming, config.address)
-            if automatic is not None:
-                message.state, message.kind = MessageState.IGNORED, MessageKind.AUTOMATIC
-                message.reason = automatic
-            elif tokens := reply_tokens(incoming, config):
-                message.kind, message.tokens = MessageKind.REPLY, tuple(tokens)
-            elif incoming.sender in config.experts:
-                message.state, message.kind = MessageState.HELD, MessageKind.EXPERT
-                message.reason = "mail from an expert that replies to no question mail"
-            else:
-                message.kind, message.text = MessageKind.QUESTION, question_text(incoming)
-        except Exception as exc:
-            message.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
-        return message
+        """Parse and classify one message here: everything that needs no database."""
+        return sort_message(self._config, claimed)
 
     async def _write(self, tx: AsyncSession, batch: list[Sorted]) -> None:
         """Write the outcome of every message this worker still holds, in one transaction."""
@@ -332,6 +363,56 @@ class Pipeline:
     @staticmethod
     def _name(message: Sorted) -> str:
         return f"message {message.claimed.id} ({message.claimed.rfc_message_id})"
+
+
+def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
+    """Parse and classify one message: everything that needs no database.
+
+    Runs in a parsing helper process when there are helpers (see offload.py).
+    """
+    message = Sorted(claimed)
+    if claimed.attempts > MAX_MESSAGE_ATTEMPTS:
+        message.fail(
+            f"processing did not finish in {MAX_MESSAGE_ATTEMPTS} attempts "
+            "(the process handling it stopped or died each time)",
+            "",
+        )
+        return message
+    try:
+        message.mail = mail = parse_mail(claimed.raw)
+        message.incoming = incoming = incoming_of(claimed, mail)
+        automatic = automatic_reason(incoming, config.address)
+        if automatic is not None:
+            message.state, message.kind = MessageState.IGNORED, MessageKind.AUTOMATIC
+            message.reason = automatic
+        elif tokens := reply_tokens(incoming, config):
+            message.kind, message.tokens = MessageKind.REPLY, tuple(tokens)
+        elif incoming.sender in config.experts:
+            message.state, message.kind = MessageState.HELD, MessageKind.EXPERT
+            message.reason = "mail from an expert that replies to no question mail"
+        else:
+            message.kind, message.text = MessageKind.QUESTION, question_text(incoming)
+    except Exception as exc:
+        message.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    return message
+
+
+# In a parsing helper process: the configuration it sorts with (set when it starts).
+_helper_config: Config | None = None
+
+
+def _use_config(config: Config) -> None:
+    global _helper_config
+    _helper_config = config
+
+
+def sort_in_helper(claimed: Sequence[ClaimedMessage]) -> list[Sorted]:
+    """sort_message for a parsing helper: the raw mail is not sent back (the caller has it)."""
+    assert _helper_config is not None, "a parsing helper starts with _use_config"
+    return [
+        replace(sort_message(_helper_config, message), claimed=replace(message, raw=b""))
+        for message in claimed
+    ]
 
 
 def incoming_of(message: ClaimedMessage, mail: ParsedMail) -> Incoming:

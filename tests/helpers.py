@@ -90,6 +90,9 @@ def base_settings(folder: Path, database_url: str) -> dict[str, Any]:
             "roster": str(folder / "roster.csv"),
         },
         "digest": {"automatic": True, "delay_minutes": 30},
+        # Parsing in the test's own process: starting helper processes for every test that
+        # runs the service would cost seconds (tests that are about the helpers ask for them).
+        "workers": {"parse_processes": 0},
         "sessions": [
             {
                 "number": n,

@@ -133,6 +133,9 @@ class WorkersConfig:
 
     heartbeat_seconds: float
     dead_after_seconds: float
+    # Helper processes that parse mail beside the processing stage ("auto": one per spare
+    # core, at most 4; 0: parse in the service's own process).
+    parse_processes: int
 
 
 @dataclass(frozen=True)

@@ -328,7 +328,9 @@ class Reader:
         )
 
     def workers(self, data: Mapping[str, Any]) -> WorkersConfig:
-        section = self.table(data, "workers", {"heartbeat_seconds", "dead_after_seconds"})
+        section = self.table(
+            data, "workers", {"heartbeat_seconds", "dead_after_seconds", "parse_processes"}
+        )
         heartbeat = section.number("heartbeat_seconds", 3, minimum=0.1)
         dead_after = section.number("dead_after_seconds", 15, minimum=0.5)
         if dead_after < 2 * heartbeat:
@@ -337,7 +339,17 @@ class Reader:
                 f"at least twice workers.heartbeat_seconds ({2 * heartbeat:g})",
                 repr(dead_after),
             )
-        return WorkersConfig(heartbeat, dead_after)
+        return WorkersConfig(heartbeat, dead_after, self.parse_processes(section))
+
+    def parse_processes(self, section: _Section) -> int:
+        value = section.data.get("parse_processes", "auto")
+        if value == "auto":
+            return min(4, (os.cpu_count() or 1) - 1)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 64:
+            raise self.error(
+                "workers.parse_processes", '"auto" or an integer from 0 to 64', repr(value)
+            )
+        return value
 
     def countries(self, data: Mapping[str, Any]) -> tuple[CountryConfig, ...]:
         entries = data.get("countries")

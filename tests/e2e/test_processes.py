@@ -94,7 +94,7 @@ def fleet_config(
         },
         digest={"automatic": False},
         # Fast heartbeats, so a killed process's work and mailbox move on within seconds.
-        workers={"heartbeat_seconds": 0.5, "dead_after_seconds": 3},
+        workers={"heartbeat_seconds": 0.5, "dead_after_seconds": 3, "parse_processes": 1},
         **sections,
     )
 

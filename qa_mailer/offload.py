@@ -1,0 +1,179 @@
+"""CPU-heavy work in helper processes: parsing uses the other cores, and fails mail by mail.
+
+Parsing a mail (mail-parser, charset repair, HTML rendering, reply trimming) is pure CPU work
+that one Python process does on one core. The processing stage hands it to a small pool of
+helper processes and does the database work meanwhile. A helper that crashes or hangs on a
+hostile mail does not take the service with it: the work it had is done again item by item
+in fresh helpers, and an item that breaks a helper again fails alone with a reason.
+
+With no helper processes (``processes = 0``) the work is done here, in between other tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+log = logging.getLogger("qa_mailer.offload")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Items sent to a helper at a time: enough to make the hand-over cheap, few enough that the
+# helpers take turns.
+CHUNK = 25
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An item whose work could not be done: its helper died or ran out of time twice."""
+
+    reason: str
+
+
+class Offload(Generic[T, R]):
+    """Runs ``work`` (a module-level function: items in, one result per item out) in helpers."""
+
+    def __init__(
+        self,
+        work: Callable[[Sequence[T]], list[R]],
+        processes: int,
+        timeout: float,
+        initializer: Callable[..., None] | None = None,
+        initargs: tuple[Any, ...] = (),
+    ):
+        self._work = work
+        self._processes = processes
+        self._timeout = timeout
+        self._initializer = initializer
+        self._initargs = initargs
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def map(self, items: Sequence[T]) -> list[R | Failed]:
+        """``work`` over ``items``, in order; an item that broke its helper gets a Failed."""
+        if self._processes == 0:
+            return await self._here(items)
+        chunks = [items[start : start + CHUNK] for start in range(0, len(items), CHUNK)]
+        pool = self._started()
+        loop = asyncio.get_running_loop()
+        futures = [loop.run_in_executor(pool, self._work, chunk) for chunk in chunks]
+        results: list[R | Failed] = []
+        for index, future in enumerate(futures):
+            # A chunk waits behind the ones before it: its deadline counts them in.
+            deadline = self._timeout * (index // self._processes + 1)
+            try:
+                results.extend(await asyncio.wait_for(asyncio.shield(future), deadline))
+            except (TimeoutError, BrokenProcessPool) as exc:
+                log.warning("a parsing helper %s; redoing its work item by item", _what(exc))
+                self._restart()
+                for rest in futures[index + 1 :]:
+                    _forget(rest)
+                for item in items[len(results) :]:
+                    results.append(await self._alone(item))
+                return results
+        return results
+
+    async def _here(self, items: Sequence[T]) -> list[R | Failed]:
+        results: list[R | Failed] = []
+        for item in items:
+            results.extend(self._work([item]))
+            # Let other tasks (a batch being written) go on between items.
+            await asyncio.sleep(0)
+        return results
+
+    async def _alone(self, item: T) -> R | Failed:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._started(), self._work, [item])
+        try:
+            [result] = await asyncio.wait_for(future, self._timeout)
+        except (TimeoutError, BrokenProcessPool) as exc:
+            self._restart()
+            return Failed(f"the parsing helper {_what(exc)} on this message")
+        return result
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # Helpers start from a fresh interpreter, never as forks of this process with its
+            # threads and open connections; they end when this process ends, however it ends.
+            self._pool = ProcessPoolExecutor(
+                self._processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_helper_starts,
+                initargs=(os.getpid(), self._initializer, self._initargs),
+            )
+        return self._pool
+
+    def _restart(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        # A hung helper does not stop when asked: end every helper of the pool.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    async def start(self) -> None:
+        """Start the helpers now (they take a moment), rather than at the first mail."""
+        if self._processes:
+            # A pool starts a helper when no idle one can take the work: keep them all busy
+            # for a moment, so all of them start.
+            pool = self._started()
+            ready: list[Future[Any]] = [
+                pool.submit(time.sleep, 0.2) for _ in range(self._processes)
+            ]
+            await asyncio.gather(*(asyncio.wrap_future(future) for future in ready))
+
+    def close(self) -> None:
+        """Stop the helpers."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _helper_starts(
+    parent: int, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]
+) -> None:
+    """In a new helper: follow the parent into death, then run the caller's initializer.
+
+    A `serve` killed with SIGKILL cannot stop its helpers; without this they would linger.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        # Linux: the kernel sends SIGKILL when the parent ends.
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it ended before the line above
+        os._exit(0)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if initializer is not None:
+        initializer(*initargs)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _watch_parent(parent: int) -> None:
+    # Elsewhere than Linux: an orphan is adopted by another process; notice and leave.
+    while os.getppid() == parent:
+        time.sleep(2)
+    os._exit(0)
+
+
+def _forget(future: asyncio.Future[Any]) -> None:
+    # Work whose helper was stopped: its result (or its error) is not wanted.
+    if not future.cancel() and not future.cancelled():
+        future.exception()
+
+
+def _what(exc: BaseException) -> str:
+    return "ran out of time" if isinstance(exc, TimeoutError) else "died"

@@ -1,0 +1,70 @@
+"""Parsing helpers: work goes out and comes back in order; a helper that dies or hangs fails
+only the item it was working on."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from qa_mailer.offload import Failed, Offload
+
+
+def shout(items: Sequence[str]) -> list[str]:
+    results = []
+    for item in items:
+        if item == "crash":
+            os._exit(3)  # as a segfault in a C parser would end it
+        if item == "hang":
+            time.sleep(60)
+        results.append(item.upper())
+    return results
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("processes", [0, 2])
+async def test_results_come_back_in_order(processes: int) -> None:
+    helpers = Offload(shout, processes, timeout=20)
+    try:
+        items = [f"mail{n}" for n in range(120)]
+        assert await helpers.map(items) == [item.upper() for item in items]
+    finally:
+        helpers.close()
+
+
+@pytest.mark.asyncio
+async def test_a_mail_that_kills_its_helper_fails_alone() -> None:
+    helpers = Offload(shout, 1, timeout=20)
+    try:
+        items = [f"mail{n}" for n in range(60)]
+        items[37] = "crash"
+        results = await helpers.map(items)
+        assert [r for r in results if isinstance(r, Failed)] == [
+            Failed("the parsing helper died on this message")
+        ]
+        assert results[37] == Failed("the parsing helper died on this message")
+        assert all(
+            r == item.upper() for r, item in zip(results, items, strict=True) if item != "crash"
+        )
+        # The helpers were started again: later work goes through.
+        assert await helpers.map(["after"]) == ["AFTER"]
+    finally:
+        helpers.close()
+
+
+@pytest.mark.asyncio
+async def test_a_mail_that_hangs_its_helper_fails_alone_after_the_timeout() -> None:
+    helpers = Offload(shout, 1, timeout=1.0)
+    try:
+        started = time.monotonic()
+        results = await helpers.map(["first", "hang", "third"])
+        assert results == [
+            "FIRST",
+            Failed("the parsing helper ran out of time on this message"),
+            "THIRD",
+        ]
+        assert time.monotonic() - started < 10
+    finally:
+        helpers.close()
