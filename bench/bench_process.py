@@ -5,13 +5,17 @@
 
 1. mail-parser alone on N questions (the baseline), then the processing stage (claim, parse,
    classify, thread, acknowledgement and expert copy into the outbox, mark done) on SQLite and
-   on PostgreSQL, in this process, each as a rate and as a share of the baseline.
+   on PostgreSQL, in this process, each as a rate and as a share of the baseline: parsing in
+   the service's own process, and with the parsing helpers the shipped config starts here.
 2. The same N questions processed with 1k, 10k and 100k messages already stored (with their
    threads, questions, dispatches and outbox mail): the cost per message must stay flat.
 3. PostgreSQL throughput with 1, 2 and 4 `qa-mailer serve --roles process` processes.
 
-Each figure is the median of --repeat runs. PostgreSQL must answer at 127.0.0.1:5432 (or
-$QA_MAILER_TEST_POSTGRES); the benchmark makes and drops its own databases there.
+The machines this runs on change speed by a factor of two from one minute to the next, so
+every run is paired with the baseline measured just before and just after it (on 500 of the
+same questions), and the share is that pair's. Each figure is the median of --repeat runs.
+PostgreSQL must answer at 127.0.0.1:5432 (or $QA_MAILER_TEST_POSTGRES); the benchmark makes
+and drops its own databases there.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from qa_mailer.app import Service
 from qa_mailer.clock import SystemClock
-from qa_mailer.config import Config
+from qa_mailer.config import Config, load_config
 from qa_mailer.db import (
     Dispatch,
     InboundMessage,
@@ -50,7 +54,7 @@ from qa_mailer.db import (
 )
 from qa_mailer.db.engine import create_engine, session_factory
 from qa_mailer.ingest.store import Envelope, MessageStore
-from tests.helpers import make_mail, write_config
+from tests.helpers import ROOT, make_mail, write_config
 from tests.servers.fleet import Fleet
 
 POSTGRES = os.environ.get("QA_MAILER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -138,9 +142,11 @@ async def process_in_process(config: Config, url: str, mails: list[bytes]) -> fl
     engine = create_engine(url)
     service = Service(config, engine, clock=SystemClock())
     await service.workers.register(["bench"])
+    await service.pipeline.start()
     started = time.perf_counter()
     outcomes = await service.pipeline.process_pending()
     seconds = time.perf_counter() - started
+    service.pipeline.close()
     await service.workers.stop()
     await engine.dispose()
     assert len(outcomes) == len(mails), f"{len(outcomes)} of {len(mails)} processed"
@@ -274,9 +280,9 @@ async def serve_throughput(
     try:
         await _until(lambda: _count(sessions, Worker, Worker.stopped_at.is_(None)), processes)
         saved = MessageStore(sessions, SystemClock(), lambda: None)
-        started = time.perf_counter()
-        # One transaction: every process is woken by the same commit.
+        # One transaction: every process is woken by the same commit, and the clock starts.
         await saved.store_many([(raw, Envelope("smtp"), None) for raw in mails])
+        started = time.perf_counter()
         await _until(
             lambda: _count(
                 sessions, InboundMessage, InboundMessage.state == MessageState.PROCESSED
@@ -304,9 +310,26 @@ async def _until(count: Callable[[], Awaitable[int]], target: int, timeout: floa
         await asyncio.sleep(0.02)
 
 
-def line(label: str, rate: float, baseline: float | None = None) -> None:
-    versus = f"{rate / baseline:6.0%} of the baseline" if baseline else "baseline"
-    print(f"  {label:60} {rate:8.0f} msg/s   {versus}", flush=True)
+Run = Callable[[], Awaitable[float]]
+
+
+async def paired(mails: list[bytes], runs: list[Run]) -> tuple[float, float, float]:
+    """Median rate, median baseline and median share of the runs, each with its own baseline."""
+    results = []
+    for run in runs:
+        before = bare_parse_rate(mails[:500])
+        rate = await run()
+        baseline = (before + bare_parse_rate(mails[:500])) / 2
+        results.append((rate, baseline, rate / baseline))
+    return tuple(statistics.median(r[i] for r in results) for i in range(3))  # type: ignore[return-value]
+
+
+def line(label: str, figures: tuple[float, float, float]) -> None:
+    rate, baseline, share = figures
+    print(
+        f"  {label:58} {rate:6.0f} msg/s  {share:4.0%} of mail-parser ({baseline:.0f}/s)",
+        flush=True,
+    )
 
 
 async def main() -> None:
@@ -320,60 +343,81 @@ async def main() -> None:
     databases = Databases(folder)
     count, repeat = args.messages, args.repeat
     mails = questions(count)
+    helpers = load_config(ROOT / "config.toml").workers.parse_processes
     print(
-        f"{count} questions of ~{sum(map(len, mails)) // count} bytes in 5 charsets; medians of {repeat} runs"
+        f"{count} questions of ~{sum(map(len, mails)) // count} bytes in 5 charsets, "
+        f"{os.cpu_count()} cores; medians of {repeat} runs"
     )
     try:
-        baseline = statistics.median(bare_parse_rate(mails) for _ in range(repeat))
-        line("mail-parser alone (mailparser.parse_from_bytes)", baseline)
+        print(
+            f"  {'mail-parser alone (mailparser.parse_from_bytes)':58} {bare_parse_rate(mails):6.0f} msg/s"
+        )
         print("Processing stage, one process, empty database:")
-        for kind in ("sqlite", "postgresql"):
-            rates = []
-            for _ in range(repeat):
+
+        def fresh(kind: str, parse_processes: int, first: int = 0) -> Run:
+            async def run() -> float:
                 url = await databases.new(kind)
-                rates.append(
-                    await process_in_process(
-                        write_config(folder / uuid.uuid4().hex, url), url, questions(count)
-                    )
+                config = write_config(
+                    folder / uuid.uuid4().hex, url, workers={"parse_processes": parse_processes}
                 )
-            line(
-                f"{kind}: claim, parse, classify, thread, ack + expert mail",
-                statistics.median(rates),
-                baseline,
-            )
+                return await process_in_process(config, url, questions(count, first))
+
+            return run
+
+        for kind in ("sqlite", "postgresql"):
+            for parse_processes in sorted({0, helpers}):
+                label = f"{kind}, " + (
+                    "parsing in the process"
+                    if not parse_processes
+                    else f"{parse_processes} parsing helper(s)"
+                )
+                line(
+                    label,
+                    await paired(mails, [fresh(kind, parse_processes) for _ in range(repeat)]),
+                )
         sizes = [int(s) for s in args.stored.split(",") if s]
         if sizes:
-            print(f"Processing {count} new questions with messages already stored:")
+            print(
+                f"Processing {count} new questions with messages already stored ({helpers} helper(s)):"
+            )
         for kind in ("sqlite", "postgresql"):
             for size in sizes:
                 url = await databases.new(kind)
                 started = time.perf_counter()
                 await fill_history(url, size)
                 filled = time.perf_counter() - started
-                rates = []
-                for run in range(repeat):
-                    fresh = questions(count, first=size + run * count)
-                    rates.append(
-                        await process_in_process(
-                            write_config(folder / uuid.uuid4().hex, url), url, fresh
+
+                def more(run_number: int, url: str = url, size: int = size) -> Run:
+                    async def run() -> float:
+                        config = write_config(
+                            folder / uuid.uuid4().hex, url, workers={"parse_processes": helpers}
                         )
-                    )
+                        fresh_mails = questions(count, first=size + run_number * count)
+                        return await process_in_process(config, url, fresh_mails)
+
+                    return run
+
                 line(
                     f"{kind}: {size:>7} stored (filled in {filled:.0f} s)",
-                    statistics.median(rates),
-                    baseline,
+                    await paired(mails, [more(n) for n in range(repeat)]),
                 )
         counts = [int(p) for p in args.processes.split(",") if p]
         if counts:
             print(
-                f"PostgreSQL, `qa-mailer serve --roles process` processes, {count * 2} questions:"
+                f"PostgreSQL, `qa-mailer serve --roles process` processes (no helpers), "
+                f"{count * 2} questions:"
             )
         for processes in counts:
-            rates = [
-                await serve_throughput(folder, databases, questions(count * 2), processes)
-                for _ in range(repeat)
-            ]
-            line(f"{processes} process(es)", statistics.median(rates), baseline)
+
+            def fleet(processes: int = processes) -> Run:
+                async def run() -> float:
+                    return await serve_throughput(
+                        folder, databases, questions(count * 2), processes
+                    )
+
+                return run
+
+            line(f"{processes} process(es)", await paired(mails, [fleet() for _ in range(repeat)]))
     finally:
         await databases.drop_all()
 

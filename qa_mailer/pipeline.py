@@ -133,8 +133,7 @@ class Pipeline:
     async def run(self, stop: asyncio.Event) -> None:
         """Process until ``stop``; wake when a message is stored, or every 30 s."""
         try:
-            if self._helpers is not None:
-                await self._helpers.start()
+            await self.start()
             while not stop.is_set():
                 self.wakeup.clear()
                 delay = SWEEP_SECONDS
@@ -146,6 +145,11 @@ class Pipeline:
                 await wait_for_wakeup(stop, self.wakeup, delay)
         finally:
             self.close()
+
+    async def start(self) -> None:
+        """Start the parsing helpers, if any (they take a second), before mail is waiting."""
+        if self._helpers is not None:
+            await self._helpers.start()
 
     def close(self) -> None:
         """Stop the parsing helpers, if any."""
