@@ -43,6 +43,10 @@ class Failed:
     reason: str
 
 
+class HelpersUnavailable(Exception):
+    """Helpers cannot even start (or do nothing at all): the work must be done elsewhere."""
+
+
 class Offload(Generic[T, R]):
     """Runs ``work`` (a module-level function: items in, one result per item out) in helpers."""
 
@@ -100,6 +104,9 @@ class Offload(Generic[T, R]):
             [result] = await asyncio.wait_for(future, self._timeout)
         except (TimeoutError, BrokenProcessPool) as exc:
             self._restart()
+            # Blame the item only if a fresh helper does work: one that cannot start at
+            # all (broken installation, out of memory) would otherwise fail every item.
+            await self.start()
             return Failed(f"the parsing helper {_what(exc)} on this message")
         return result
 
@@ -133,7 +140,14 @@ class Offload(Generic[T, R]):
             ready: list[Future[Any]] = [
                 pool.submit(time.sleep, 0.2) for _ in range(self._processes)
             ]
-            await asyncio.gather(*(asyncio.wrap_future(future) for future in ready))
+            try:
+                await asyncio.wait_for(
+                    asyncio.gather(*(asyncio.wrap_future(future) for future in ready)),
+                    self._timeout,
+                )
+            except (TimeoutError, BrokenProcessPool) as exc:
+                self._restart()
+                raise HelpersUnavailable(f"parsing helpers {_what(exc)} at start") from exc
 
     def close(self) -> None:
         """Stop the helpers."""

@@ -1,12 +1,13 @@
 """The processing stage: each stored message, once, from `received` to its outcome.
 
 Read this file to follow a message after ingest. The stage claims a batch of received messages,
-so no other process works on them (db/claims.py). Each message is parsed and sorted: machine-
-made mail is set aside, an expert's reply goes to the answer desk, anything else is a
-participant's question for the question desk. The batch is then written in one transaction,
-together with every mail it causes (the outbox). If that transaction fails, the batch is done
-again one message per transaction, so a bad message fails alone: it is quarantined with its
-reason, and its neighbours go through.
+so no other process works on them (db/claims.py). Each message is parsed and sorted
+(sorting.py, in parsing helper processes when there are some): machine-made mail is set
+aside, an expert's reply goes to the answer desk, anything else is a participant's question
+for the question desk. The batch is then written in one transaction, together with every
+mail it causes (the outbox). If that transaction fails, the batch is done again one message
+per transaction, so a bad message fails alone: it is quarantined with its reason, and its
+neighbours go through.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import asyncio
 import logging
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import exists, select, update
@@ -23,25 +23,21 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.answer.desk import AnswerDesk
-from qa_mailer.answer.tokens import reply_tokens
 from qa_mailer.backoff import wait_for_wakeup
-from qa_mailer.classify.incoming import Incoming
 from qa_mailer.classify.roster import Roster
-from qa_mailer.classify.rules import automatic_reason
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import Answer, InboundMessage, MessageKind, MessageState, Question
 from qa_mailer.db.claims import (
-    MAX_MESSAGE_ATTEMPTS,
     ClaimedMessage,
     claim_message,
     claim_messages,
     owned_messages,
 )
 from qa_mailer.db.engine import SessionFactory
-from qa_mailer.offload import Failed, Offload
-from qa_mailer.parse import ParsedMail, parse_mail
-from qa_mailer.route.questions import Asked, QuestionDesk, question_text
+from qa_mailer.offload import Failed, HelpersUnavailable, Offload
+from qa_mailer.route.questions import Asked, QuestionDesk
+from qa_mailer.sorting import Outcome, Sorted, sort_in_helper, sort_message, use_config
 from qa_mailer.templates import Templates
 from qa_mailer.workers import Workers
 
@@ -62,36 +58,6 @@ AHEAD = 3
 PARSE_TIMEOUT = 60.0
 # Far longer than a batch takes; a dead worker's claims are freed sooner (see workers.py).
 LEASE = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    message_id: int
-    state: str
-    kind: str | None
-    reason: str | None
-
-
-@dataclass
-class Sorted:
-    """A claimed message, parsed and sorted, with what becomes of it once it is written."""
-
-    claimed: ClaimedMessage
-    mail: ParsedMail | None = None
-    incoming: Incoming | None = None
-    state: str = MessageState.PROCESSED
-    kind: str | None = None
-    reason: str | None = None
-    details: str | None = None  # the traceback of a failure
-    tokens: tuple[str, ...] = ()
-    text: str = ""  # a question's trimmed text
-
-    def fail(self, reason: str, details: str) -> None:
-        self.state, self.reason, self.details = MessageState.QUARANTINED, reason, details
-
-    @property
-    def outcome(self) -> Outcome:
-        return Outcome(self.claimed.id, self.state, self.kind, self.reason)
 
 
 class Pipeline:
@@ -123,7 +89,7 @@ class Pipeline:
                 sort_in_helper,
                 parse_processes,
                 PARSE_TIMEOUT,
-                initializer=_use_config,
+                initializer=use_config,
                 initargs=(config,),
             )
             if parse_processes
@@ -149,7 +115,16 @@ class Pipeline:
     async def start(self) -> None:
         """Start the parsing helpers, if any (they take a second), before mail is waiting."""
         if self._helpers is not None:
-            await self._helpers.start()
+            try:
+                await self._helpers.start()
+            except HelpersUnavailable:
+                self._without_helpers()
+
+    def _without_helpers(self) -> None:
+        log.exception("parsing helpers do not work; parsing in this process from now on")
+        if self._helpers is not None:
+            self._helpers.close()
+        self._helpers = None
 
     def close(self) -> None:
         """Stop the parsing helpers, if any."""
@@ -222,8 +197,13 @@ class Pipeline:
                 # Let a batch being written meanwhile send its next statement.
                 await asyncio.sleep(0)
             return here
+        try:
+            results = await self._helpers.map(claimed)
+        except HelpersUnavailable:
+            self._without_helpers()
+            return await self._sort_all(claimed)
         sorted_: list[Sorted] = []
-        for message, result in zip(claimed, await self._helpers.map(claimed), strict=True):
+        for message, result in zip(claimed, results, strict=True):
             if isinstance(result, Failed):
                 failed = Sorted(message)
                 failed.fail(result.reason, "")
@@ -367,64 +347,3 @@ class Pipeline:
     @staticmethod
     def _name(message: Sorted) -> str:
         return f"message {message.claimed.id} ({message.claimed.rfc_message_id})"
-
-
-def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
-    """Parse and classify one message: everything that needs no database.
-
-    Runs in a parsing helper process when there are helpers (see offload.py).
-    """
-    message = Sorted(claimed)
-    if claimed.attempts > MAX_MESSAGE_ATTEMPTS:
-        message.fail(
-            f"processing did not finish in {MAX_MESSAGE_ATTEMPTS} attempts "
-            "(the process handling it stopped or died each time)",
-            "",
-        )
-        return message
-    try:
-        message.mail = mail = parse_mail(claimed.raw)
-        message.incoming = incoming = incoming_of(claimed, mail)
-        automatic = automatic_reason(incoming, config.address)
-        if automatic is not None:
-            message.state, message.kind = MessageState.IGNORED, MessageKind.AUTOMATIC
-            message.reason = automatic
-        elif tokens := reply_tokens(incoming, config):
-            message.kind, message.tokens = MessageKind.REPLY, tuple(tokens)
-        elif incoming.sender in config.experts:
-            message.state, message.kind = MessageState.HELD, MessageKind.EXPERT
-            message.reason = "mail from an expert that replies to no question mail"
-        else:
-            message.kind, message.text = MessageKind.QUESTION, question_text(incoming)
-    except Exception as exc:
-        message.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
-    return message
-
-
-# In a parsing helper process: the configuration it sorts with (set when it starts).
-_helper_config: Config | None = None
-
-
-def _use_config(config: Config) -> None:
-    global _helper_config
-    _helper_config = config
-
-
-def sort_in_helper(claimed: Sequence[ClaimedMessage]) -> list[Sorted]:
-    """sort_message for a parsing helper: the raw mail is not sent back (the caller has it)."""
-    assert _helper_config is not None, "a parsing helper starts with _use_config"
-    return [
-        replace(sort_message(_helper_config, message), claimed=replace(message, raw=b""))
-        for message in claimed
-    ]
-
-
-def incoming_of(message: ClaimedMessage, mail: ParsedMail) -> Incoming:
-    """The classification view of a stored message."""
-    return Incoming(
-        mail=mail,
-        source=message.source,
-        envelope_from=message.envelope_from,
-        envelope_to=tuple(r for r in (message.envelope_to or "").split(",") if r),
-        received_at=message.received_at,
-    )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.db import InboundMessage, NewQuestion, NewThread, OutboxMail, Question, Thread
@@ -39,6 +39,23 @@ def subject_key(subject: str) -> str:
 def references_in(subject: str) -> list[int]:
     """Question numbers mentioned as Q-17 in a subject."""
     return [int(m.group(1)) for m in _REFERENCE.finditer(subject)]
+
+
+async def _questions_by_mail(
+    session: AsyncSession,
+    ids: list[str],
+    mail: type[InboundMessage] | type[OutboxMail],
+    joined: ColumnElement[bool],
+) -> dict[str, _Pair]:
+    """Message-ID -> the newest question with a mail of that Message-ID in ``mail``'s table."""
+    rows = await session.execute(
+        select(Question, Thread, mail.rfc_message_id)
+        .join(Thread, Question.thread_id == Thread.id)
+        .join(mail, joined)
+        .where(mail.rfc_message_id.in_(ids))
+        .order_by(Question.id)
+    )
+    return {rfc_id: (question, thread) for question, thread, rfc_id in rows if rfc_id}
 
 
 # A question and its thread, stored or of the batch.
@@ -94,22 +111,12 @@ class ThreadIndex:
         index = cls()
         ids = sorted({i for lookup in lookups for i in lookup.message_ids})
         if ids:
-            mails = await session.execute(
-                select(Question, Thread, InboundMessage.rfc_message_id)
-                .join(Thread, Question.thread_id == Thread.id)
-                .join(InboundMessage, Question.message_id == InboundMessage.id)
-                .where(InboundMessage.rfc_message_id.in_(ids))
-                .order_by(Question.id)
+            index._by_mail = await _questions_by_mail(
+                session, ids, InboundMessage, Question.message_id == InboundMessage.id
             )
-            index._by_mail.update((rfc_id, (q, t)) for q, t, rfc_id in mails if rfc_id)
-            ours = await session.execute(
-                select(Question, Thread, OutboxMail.rfc_message_id)
-                .join(Thread, Question.thread_id == Thread.id)
-                .join(OutboxMail, OutboxMail.question_id == Question.id)
-                .where(OutboxMail.rfc_message_id.in_(ids))
-                .order_by(Question.id)
+            index._by_our_mail = await _questions_by_mail(
+                session, ids, OutboxMail, OutboxMail.question_id == Question.id
             )
-            index._by_our_mail.update((rfc_id, (q, t)) for q, t, rfc_id in ours)
         numbers = sorted({n for lookup in lookups for n in references_in(lookup.subject)})
         if numbers:
             referred = await session.execute(

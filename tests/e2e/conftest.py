@@ -34,11 +34,10 @@ def e2e_config(
     monkeypatch.setenv("QA_E2E_IMAP_PASSWORD", imap_user.password)
 
     def make(**sections: Any) -> Config:
-        return write_config(
-            tmp_path,
-            database_url,
-            listener={"enabled": False},
-            imap={
+        """The settings above, each table updated with the one given here."""
+        settings: dict[str, Any] = {
+            "listener": {"enabled": False},
+            "imap": {
                 "enabled": True,
                 "host": "127.0.0.1",
                 "port": dovecot.port,
@@ -46,11 +45,17 @@ def e2e_config(
                 "username": imap_user.name,
                 "password_env": "QA_E2E_IMAP_PASSWORD",
             },
-            outgoing={"transport": "smtp"},
-            smtp={"host": "127.0.0.1", "port": smtp_sink.port, "security": "none"},
-            digest={"automatic": False},
-            **sections,
-        )
+            "outgoing": {"transport": "smtp"},
+            "smtp": {"host": "127.0.0.1", "port": smtp_sink.port, "security": "none"},
+            "digest": {"automatic": False},
+        }
+        for name, value in sections.items():
+            settings[name] = (
+                {**settings[name], **value}
+                if isinstance(value, dict) and isinstance(settings.get(name), dict)
+                else value
+            )
+        return write_config(tmp_path, database_url, **settings)
 
     return make
 

@@ -19,6 +19,8 @@ import os
 import random
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,8 @@ from qa_mailer.db import (
     Question,
 )
 from qa_mailer.db.engine import session_factory
-from tests.helpers import QA, base_settings, make_mail, wait_until, write_config
+from tests.e2e.conftest import MakeConfig
+from tests.helpers import QA, base_settings, make_mail, wait_until
 from tests.servers.dovecot import DovecotServer, ImapUser
 from tests.servers.fleet import ROOT, Fleet
 from tests.servers.imap_client import append, flags_in
@@ -60,43 +63,42 @@ def question(n: int) -> tuple[bytes, str]:
     return raw, sender
 
 
-def fleet_config(
-    tmp_path: Path,
-    database_url: str,
-    dovecot: DovecotServer,
-    imap_user: ImapUser,
-    smtp_sink: SmtpSink,
-    monkeypatch: pytest.MonkeyPatch,
-    **sections: Any,
-) -> Config:
-    monkeypatch.setenv("QA_FLEET_IMAP_PASSWORD", imap_user.password)
-    return write_config(
-        tmp_path,
-        database_url,
-        listener={"enabled": True, "host": "127.0.0.1", "port": free_port()},
-        imap={
-            "enabled": True,
-            "host": "127.0.0.1",
-            "port": dovecot.port,
-            "security": "none",
-            "username": imap_user.name,
-            "password_env": "QA_FLEET_IMAP_PASSWORD",
-            "fetch_batch": 25,
-        },
-        outgoing={"transport": "smtp", "retry_base_seconds": 0.5, "retry_max_seconds": 2},
-        # A short relay timeout makes short mail claims: a killed process's claimed mail
-        # waits for its lease to run out (about 4 x 2 + 3 s here).
-        smtp={
-            "host": "127.0.0.1",
-            "port": smtp_sink.port,
-            "security": "none",
-            "timeout_seconds": 2,
-        },
-        digest={"automatic": False},
-        # Fast heartbeats, so a killed process's work and mailbox move on within seconds.
-        workers={"heartbeat_seconds": 0.5, "dead_after_seconds": 3, "parse_processes": 1},
-        **sections,
-    )
+@pytest.fixture
+def fleet_config(e2e_config: MakeConfig) -> MakeConfig:
+    """Settings for serve processes: the listener on, fast heartbeats, short mail claims."""
+
+    def make(**sections: Any) -> Config:
+        return e2e_config(
+            **{
+                "listener": {"enabled": True, "host": "127.0.0.1", "port": free_port()},
+                "outgoing": {"retry_base_seconds": 0.5, "retry_max_seconds": 2},
+                # A short relay timeout makes short mail claims: a killed process's claimed
+                # mail waits for its lease to run out (about 4 x 2 + 3 s here).
+                "smtp": {"timeout_seconds": 2},
+                # Fast heartbeats, so a killed process's work and mailbox move on quickly;
+                # a parsing helper in every process, as the shipped config has on 2 cores.
+                "workers": {
+                    "heartbeat_seconds": 0.5,
+                    "dead_after_seconds": 3,
+                    "parse_processes": 1,
+                },
+                **sections,
+            }
+        )
+
+    return make
+
+
+@asynccontextmanager
+async def serving(fleet: Fleet, processes: int) -> AsyncIterator[Fleet]:
+    """``processes`` serve processes; their logs are printed when the test fails."""
+    await fleet.start(processes)
+    try:
+        yield fleet
+    except BaseException:
+        await fleet.stop()
+        print(fleet.log_text())
+        raise
 
 
 async def send_smtp(port: int, mails: list[tuple[bytes, str]], concurrency: int = 8) -> None:
@@ -157,16 +159,15 @@ async def test_processes_killed_at_random_lose_nothing_and_do_nothing_twice(
     dovecot: DovecotServer,
     imap_user: ImapUser,
     smtp_sink: SmtpSink,
-    monkeypatch: pytest.MonkeyPatch,
+    fleet_config: MakeConfig,
 ) -> None:
-    config = fleet_config(tmp_path, database_url, dovecot, imap_user, smtp_sink, monkeypatch)
+    config = fleet_config()
     processes = 3 if database_url.startswith("postgresql") else 2
     fleet = Fleet(config.path, tmp_path / "logs")
     rng = random.Random(6)
     mails = [question(n) for n in range(QUESTIONS)]
     by_smtp, by_imap = mails[::2], mails[1::2]
-    await fleet.start(processes)
-    try:
+    async with serving(fleet, processes):
         kills, _, _ = await asyncio.gather(
             kill_at_random(fleet, rng, kills=6, pause=1.5),
             send_smtp(config.listener.port, by_smtp),
@@ -176,10 +177,6 @@ async def test_processes_killed_at_random_lose_nothing_and_do_nothing_twice(
             lambda: settled(engine, QUESTIONS), timeout=240, what="every mail processed and sent"
         )
         codes = await fleet.stop()
-    except BaseException:
-        await fleet.stop()
-        print(fleet.log_text())
-        raise
     assert codes == [0] * processes, fleet.log_text()
 
     async with session_factory(engine)() as tx:
@@ -253,22 +250,17 @@ async def test_organisers_commands_beside_a_running_serve_send_each_mail_once(
     tmp_path: Path,
     database_url: str,
     engine: AsyncEngine,
-    dovecot: DovecotServer,
-    imap_user: ImapUser,
     smtp_sink: SmtpSink,
-    monkeypatch: pytest.MonkeyPatch,
+    fleet_config: MakeConfig,
 ) -> None:
     # VC1 collects its questions for a batch; the other sessions send each one at once.
     sessions = [
         {**session, "expert_mail": "batch" if session["number"] == 1 else "each"}
         for session in base_settings(tmp_path, database_url)["sessions"]
     ]
-    config = fleet_config(
-        tmp_path, database_url, dovecot, imap_user, smtp_sink, monkeypatch, sessions=sessions
-    )
+    config = fleet_config(sessions=sessions)
     fleet = Fleet(config.path, tmp_path / "logs")
-    await fleet.start(1)
-    try:
+    async with serving(fleet, 1):
         # Two questions wait for the VC1 batch; the VC2 one goes to the expert at once...
         await send_smtp(config.listener.port, [question(0), question(5), question(1)])
         await wait_until(lambda: _count(of_kind(smtp_sink, "route"), 1), what="the expert copy")
@@ -292,10 +284,6 @@ async def test_organisers_commands_beside_a_running_serve_send_each_mail_once(
         )
         await asyncio.sleep(2)  # anything sent twice would have arrived by now
         codes = await fleet.stop()
-    except BaseException:
-        await fleet.stop()
-        print(fleet.log_text())
-        raise
     assert codes == [0], fleet.log_text()
     for code, output, _ in results:
         assert code == 0, output

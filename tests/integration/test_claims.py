@@ -188,3 +188,20 @@ async def test_a_parse_failure_in_a_batch_fails_alone(config: Config, engine: As
     }
     assert outcomes[bad].state == MessageState.QUARANTINED
     assert all(outcomes[i].state == MessageState.PROCESSED for i in good)
+
+
+@pytest.mark.asyncio
+async def test_parsing_helpers_that_cannot_start_leave_the_parsing_to_the_service(
+    config: Config, engine: AsyncEngine
+) -> None:
+    from qa_mailer.offload import Offload
+    from qa_mailer.sorting import sort_in_helper
+    from tests.unit.test_offload import refuses_to_start
+
+    clock = FakeClock()
+    await store(engine, clock, "First?", "Second?")
+    pipeline = await worker(config, engine, clock)
+    pipeline._helpers = Offload(sort_in_helper, 1, 20, initializer=refuses_to_start)
+    outcomes = await pipeline.process_pending()
+    assert [o.state for o in outcomes] == [MessageState.PROCESSED] * 2
+    assert pipeline._helpers is None

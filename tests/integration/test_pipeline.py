@@ -378,7 +378,7 @@ async def test_a_message_that_fails_still_shows_who_sent_it_and_about_what(
     def broken(*args: object) -> str:
         raise RuntimeError("a bug in trimming")
 
-    monkeypatch.setattr("qa_mailer.pipeline.question_text", broken)
+    monkeypatch.setattr("qa_mailer.sorting.question_text", broken)
     outcome = await desk.receive(
         ask(
             sender="=?utf-8?b?0JDQvdCw?= <Ana@Drvo.Example.HR>",

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from qa_mailer.offload import Failed, Offload
+from qa_mailer.offload import Failed, HelpersUnavailable, Offload
 
 
 def shout(items: Sequence[str]) -> list[str]:
@@ -66,5 +66,21 @@ async def test_a_mail_that_hangs_its_helper_fails_alone_after_the_timeout() -> N
             "THIRD",
         ]
         assert time.monotonic() - started < 10
+    finally:
+        helpers.close()
+
+
+def refuses_to_start() -> None:
+    raise RuntimeError("this helper cannot work (say, a half-upgraded installation)")
+
+
+@pytest.mark.asyncio
+async def test_helpers_that_cannot_start_are_reported_not_blamed_on_the_items() -> None:
+    helpers = Offload(shout, 1, timeout=20, initializer=refuses_to_start)
+    try:
+        with pytest.raises(HelpersUnavailable):
+            await helpers.start()
+        with pytest.raises(HelpersUnavailable):
+            await helpers.map(["a", "b"])
     finally:
         helpers.close()

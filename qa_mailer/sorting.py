@@ -1,0 +1,115 @@
+"""Parsing and sorting one claimed message: everything the processing stage does without the
+database, so it can run in a parsing helper process (see offload.py).
+
+A message is parsed, then sorted: machine-made mail is set aside, a reply to one of our
+mails goes to the answer desk, mail from an expert that replies to nothing is held, and
+anything else is a participant's question, whose text is trimmed here.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from qa_mailer.answer.tokens import reply_tokens
+from qa_mailer.classify.incoming import Incoming
+from qa_mailer.classify.rules import automatic_reason
+from qa_mailer.config import Config
+from qa_mailer.db import MessageKind, MessageState
+from qa_mailer.db.claims import MAX_MESSAGE_ATTEMPTS, ClaimedMessage
+from qa_mailer.parse import ParsedMail, parse_mail
+from qa_mailer.route.questions import question_text
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message_id: int
+    state: str
+    kind: str | None
+    reason: str | None
+
+
+@dataclass
+class Sorted:
+    """A claimed message, parsed and sorted, with what becomes of it once it is written."""
+
+    claimed: ClaimedMessage
+    mail: ParsedMail | None = None
+    incoming: Incoming | None = None
+    state: str = MessageState.PROCESSED
+    kind: str | None = None
+    reason: str | None = None
+    details: str | None = None  # the traceback of a failure
+    tokens: tuple[str, ...] = ()
+    text: str = ""  # a question's trimmed text
+
+    def fail(self, reason: str, details: str) -> None:
+        self.state, self.reason, self.details = MessageState.QUARANTINED, reason, details
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome(self.claimed.id, self.state, self.kind, self.reason)
+
+
+def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
+    """Parse and classify one message: everything that needs no database.
+
+    Runs in a parsing helper process when there are helpers (see offload.py), so it reads
+    nothing but its arguments and never raises: a failure is the message's outcome.
+    """
+    message = Sorted(claimed)
+    if claimed.attempts > MAX_MESSAGE_ATTEMPTS:
+        message.fail(
+            f"processing did not finish in {MAX_MESSAGE_ATTEMPTS} attempts "
+            "(the process handling it stopped or died each time)",
+            "",
+        )
+        return message
+    try:
+        message.mail = mail = parse_mail(claimed.raw)
+        message.incoming = incoming = incoming_of(claimed, mail)
+        automatic = automatic_reason(incoming, config.address)
+        if automatic is not None:
+            message.state, message.kind = MessageState.IGNORED, MessageKind.AUTOMATIC
+            message.reason = automatic
+        elif tokens := reply_tokens(incoming, config):
+            message.kind, message.tokens = MessageKind.REPLY, tuple(tokens)
+        elif incoming.sender in config.experts:
+            message.state, message.kind = MessageState.HELD, MessageKind.EXPERT
+            message.reason = "mail from an expert that replies to no question mail"
+        else:
+            message.kind, message.text = MessageKind.QUESTION, question_text(incoming)
+    except Exception as exc:
+        message.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    return message
+
+
+# In a parsing helper process: the configuration it sorts with (set when it starts).
+_helper_config: Config | None = None
+
+
+def use_config(config: Config) -> None:
+    """In a new parsing helper: keep the configuration that sort_in_helper sorts with."""
+    global _helper_config
+    _helper_config = config
+
+
+def sort_in_helper(claimed: Sequence[ClaimedMessage]) -> list[Sorted]:
+    """sort_message for a parsing helper: the raw mail is not sent back (the caller has it)."""
+    assert _helper_config is not None, "a parsing helper starts with use_config"
+    return [
+        replace(sort_message(_helper_config, message), claimed=replace(message, raw=b""))
+        for message in claimed
+    ]
+
+
+def incoming_of(message: ClaimedMessage, mail: ParsedMail) -> Incoming:
+    """The classification view of a stored message."""
+    return Incoming(
+        mail=mail,
+        source=message.source,
+        envelope_from=message.envelope_from,
+        envelope_to=tuple(r for r in (message.envelope_to or "").split(",") if r),
+        received_at=message.received_at,
+    )
