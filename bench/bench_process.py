@@ -338,7 +338,11 @@ async def main() -> None:
     parser.add_argument("--stored", default="1000,10000,100000")
     parser.add_argument("--processes", default="1,2,4")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--databases", default="sqlite,postgresql", help="which databases the first two parts use"
+    )
     args = parser.parse_args()
+    kinds = [kind for kind in args.databases.split(",") if kind]
     folder = Path(tempfile.mkdtemp(prefix="qa-bench-"))
     databases = Databases(folder)
     count, repeat = args.messages, args.repeat
@@ -364,7 +368,7 @@ async def main() -> None:
 
             return run
 
-        for kind in ("sqlite", "postgresql"):
+        for kind in kinds:
             for parse_processes in sorted({0, helpers}):
                 label = f"{kind}, " + (
                     "parsing in the process"
@@ -380,7 +384,7 @@ async def main() -> None:
             print(
                 f"Processing {count} new questions with messages already stored ({helpers} helper(s)):"
             )
-        for kind in ("sqlite", "postgresql"):
+        for kind in kinds:
             for size in sizes:
                 url = await databases.new(kind)
                 started = time.perf_counter()
