@@ -19,7 +19,8 @@ def decode_with(payload: bytes, charset: str) -> str:
     """Decode with the declared charset (or its superset); guess when the label is unknown."""
     try:
         text = payload.decode(_SUPERSETS.get(charset.lower().strip(), charset), "replace")
-    except LookupError:
+    except (LookupError, ValueError):
+        # An unknown label, or one that is not a name at all (a NUL in it).
         return decode_guessing(payload)
     # A replacement character means the label lied; the bytes may still be readable.
     return decode_guessing(payload) if "\ufffd" in text else text
@@ -30,11 +31,18 @@ def decode_guessing(payload: bytes) -> str:
     if payload.isascii():
         # No high byte, so no guess to make: what the UTF-8 branch below returns.
         return payload.decode("ascii")
+    return payload.decode(guess_charset(payload), "replace")
+
+
+def guess_charset(payload: bytes) -> str:
+    """The charset decode_guessing reads ``payload`` with."""
     as_utf8 = payload.decode("utf-8", "replace")
     high = [b for b in payload if b >= 0x80]
+    if not high:
+        return "ascii"
     # A few broken sequences in otherwise valid UTF-8 are damage, not another charset.
     if as_utf8.count("\ufffd") * 50 <= len(high):
-        return as_utf8
+        return "utf-8"
     cyrillic = sum(1 for b in high if b >= 0xC0)
     # Cyrillic text is written almost wholly in high bytes; Latin text with a few accented
     # letters ("Şunu yazdı") is mostly ASCII letters.
@@ -43,5 +51,5 @@ def decode_guessing(payload: bytes) -> str:
         # Lower-case letters dominate running text: they sit at 0xE0-0xFF in windows-1251 and
         # at 0xC0-0xDF in KOI8-R.
         upper_half = sum(1 for b in high if b >= 0xE0)
-        return payload.decode("cp1251" if upper_half * 2 >= cyrillic else "koi8_r", "replace")
-    return payload.decode("cp1252", "replace")
+        return "cp1251" if upper_half * 2 >= cyrillic else "koi8_r"
+    return "cp1252"

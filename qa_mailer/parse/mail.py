@@ -13,11 +13,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
+from email.utils import getaddresses
 from typing import Any, overload
 
 from qa_mailer.addresses import addresses_in, normalise
 from qa_mailer.parse.body import joined, recover_bodies, repair_charset
-from qa_mailer.parse.headers import DecodedHeaders, date_of, first_message_id, message_ids
+from qa_mailer.parse.headers import (
+    DecodedHeaders,
+    date_of,
+    decoded,
+    first_message_id,
+    message_ids,
+    raw_text,
+)
 from qa_mailer.parse.html import html_to_text
 from qa_mailer.parse.lean import parse_from_bytes
 
@@ -108,8 +116,8 @@ def parse_mail(raw: bytes) -> ParsedMail:
     if text_plain is None and html is None:
         text_plain, html = recover_bodies(message)
     text_plain, html = _clean(text_plain), _clean(html)
-    from_name, from_address = _first_address(parsed.from_)
     headers = DecodedHeaders(message)
+    from_name, from_address = _first_address(headers.all("From"))
     return ParsedMail(
         message_id=first_message_id(headers.first("Message-ID")),
         subject=_clean(next(iter(headers.texts("Subject")), "")).strip(),
@@ -142,10 +150,15 @@ def _clean(text: str | None) -> str | None:
     return text.replace("\x00", "") if text else text
 
 
-def _first_address(pairs: Any) -> tuple[str, str]:
-    for pair in pairs or []:
-        if isinstance(pair, tuple | list) and len(pair) == 2 and "@" in str(pair[1]):
-            return _clean(str(pair[0])).strip()[:200], normalise(_clean(str(pair[1])))[:320]
+def _first_address(values: list[Any]) -> tuple[str, str]:
+    """The first sender's name and address in the From header(s).
+
+    The header is split into addresses as written and only then is the name decoded, so an
+    encoded comma or angle bracket in a name cannot make a second address.
+    """
+    for name, address in getaddresses([raw_text(value) for value in values]):
+        if "@" in address:
+            return decoded(name).strip()[:200], normalise(_clean(address))[:320]
     return "", ""
 
 

@@ -225,12 +225,6 @@ def test_the_service_reads_its_own_mail_back(
     assert parsed.defects == ()
 
 
-@pytest.mark.xfail(
-    reason="parse/headers.decoded() restores the space that email.header.decode_header drops "
-    "at a fold after an encoded word, but not at a fold before one: 'malim\\r\\n =?...?=' "
-    "reads as 'malimproizvođačima'",
-    strict=True,
-)
 def test_the_service_reads_a_subject_folded_before_an_encoded_word() -> None:
     subject = "Kako klaster pomaže malim proizvođačima? čćžšđ ČĆŽŠĐ"
     built = mail(subject=subject)
