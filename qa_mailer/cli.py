@@ -14,7 +14,7 @@ import click
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer.config import Config, ConfigError, load_config
-from qa_mailer.db.engine import create_engine
+from qa_mailer.db.engine import DatabaseUnreachable, create_engine, reach
 from qa_mailer.db.migrate import SchemaBehind, require_current
 
 T = TypeVar("T")
@@ -47,6 +47,7 @@ def run(
     async def main() -> T:
         engine = create_engine(config.database_url)
         try:
+            await reach(engine)
             if check_schema:
                 await require_current(engine)
             return await work(engine)
@@ -57,6 +58,8 @@ def run(
         return asyncio.run(main())
     except (ConfigError, SchemaBehind) as exc:
         raise click.ClickException(str(exc)) from None
+    except DatabaseUnreachable as exc:
+        raise click.ClickException(f"{exc} (the [database] settings in {config.path})") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,6 +115,7 @@ def serve(context: Context, roles: tuple[str, ...]) -> None:
     from qa_mailer.app import Service
     from qa_mailer.clock import SystemClock
     from qa_mailer.db import Role
+    from qa_mailer.ingest.smtp import ListenerError
 
     config = _config(context)
 
@@ -125,10 +129,8 @@ def serve(context: Context, roles: tuple[str, ...]) -> None:
 
     try:
         run(work, config)
-    except OSError as exc:
-        raise click.ClickException(
-            f"cannot listen on {config.listener.host}:{config.listener.port}: {exc.strerror}"
-        ) from None
+    except ListenerError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,6 +18,46 @@ from sqlalchemy.ext.asyncio import (
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
+# How long a command waits for the database to answer before saying it cannot reach it.
+REACH_TIMEOUT_SECONDS = 10.0
+
+
+class DatabaseUnreachable(Exception):
+    """The configured database does not answer: the message names it, without its password."""
+
+
+def describe(url: str) -> str:
+    """The database URL as it may be shown: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+async def reach(engine: AsyncEngine, timeout: float = REACH_TIMEOUT_SECONDS) -> None:
+    """Connect once and ask the database for nothing; raise DatabaseUnreachable if it fails.
+
+    Commands call this first so that a database that is down, a wrong host or a SQLite file
+    that cannot be opened is reported as what it is, in one line, and not as a traceback or
+    as a fault of whatever the command tried next (such as the SMTP listener).
+    """
+    try:
+        async with asyncio.timeout(timeout), engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except TimeoutError:
+        raise DatabaseUnreachable(
+            f"cannot reach the database {describe(str(engine.url))}: no answer within {timeout:g} s"
+        ) from None
+    except (OSError, SQLAlchemyError) as exc:
+        raise DatabaseUnreachable(
+            f"cannot reach the database {describe(str(engine.url))}: {_reason(exc)}"
+        ) from None
+
+
+def _reason(exc: BaseException) -> str:
+    # SQLAlchemy wraps the driver's error and appends its statement and a link; the driver's
+    # own first line is what a person needs.
+    original = getattr(exc, "orig", None) or exc
+    reason = str(original).strip().splitlines()[0] if str(original).strip() else ""
+    return reason or type(original).__name__
+
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets WAL, foreign keys and one writer at a time."""
@@ -23,7 +65,13 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnreachable(
+                    f"cannot make the folder of the SQLite database {database}: "
+                    f"{exc.strerror or exc}"
+                ) from None
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

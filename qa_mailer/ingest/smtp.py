@@ -72,6 +72,10 @@ def _peer(peer: Any) -> str | None:
     return str(peer) if peer else None
 
 
+class ListenerError(Exception):
+    """The listener's address cannot be taken (in use, not this machine's, no permission)."""
+
+
 async def start_listener(config: ListenerConfig, handler: IntakeHandler) -> asyncio.Server:
     """Listen in the running event loop (no thread) and return the server to close later."""
     loop = asyncio.get_running_loop()
@@ -82,7 +86,15 @@ async def start_listener(config: ListenerConfig, handler: IntakeHandler) -> asyn
 
     # Several `serve` processes on one machine share the port (the kernel spreads connections
     # over them); a port held by any other program is still refused.
-    server = await loop.create_server(factory, host=config.host, port=config.port, reuse_port=True)
+    try:
+        server = await loop.create_server(
+            factory, host=config.host, port=config.port, reuse_port=True
+        )
+    except OSError as exc:
+        raise ListenerError(
+            f"cannot listen on {config.host}:{config.port} ([listener] host and port): "
+            f"{exc.strerror or exc}"
+        ) from exc
     log.info("%s listener on %s:%d", config.protocol.upper(), config.host, listening_port(server))
     return server
 

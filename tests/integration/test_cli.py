@@ -217,3 +217,35 @@ def test_serve_names_a_port_already_in_use(config: Config) -> None:
         taken.listen()
         code, output = cli(config, "serve")
     assert code == 1 and f"Error: cannot listen on 127.0.0.1:{config.listener.port}" in output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["serve"], ["status"], ["db", "upgrade"], ["db", "current"], ["quarantine", "list"]],
+    ids=" ".join,
+)
+def test_a_database_that_does_not_answer_is_named_in_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # A real PostgreSQL URL on a port where nothing listens, with a password to keep out.
+    port = free_port()
+    url = f"postgresql+asyncpg://qa:s3cret@127.0.0.1:{port}/qa"
+    config = write_config(tmp_path, url, listener={"port": free_port()})
+    code, output = cli(config, *command)
+    assert code == 1
+    assert output.startswith(
+        f"Error: cannot reach the database postgresql+asyncpg://qa:***@127.0.0.1:{port}/qa: "
+    )
+    assert f"[database] settings in {config.path}" in output
+    assert "Traceback" not in output and "s3cret" not in output and "listen" not in output
+    assert len(output.strip().splitlines()) == 1
+
+
+def test_a_sqlite_file_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    config = write_config(tmp_path, f"sqlite+aiosqlite:///{blocker / 'qa.db'}")
+    code, output = cli(config, "status")
+    assert code == 1
+    assert f"Error: cannot make the folder of the SQLite database {blocker / 'qa.db'}" in output
+    assert len(output.strip().splitlines()) == 1
