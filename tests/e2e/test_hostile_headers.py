@@ -1,4 +1,4 @@
-"""Broken encoded words and NUL bytes: the question still reaches the expert, readable."""
+"""Broken encoded words, NUL bytes, raw 8-bit and unlabelled code pages: questions arrive readable."""
 
 from __future__ import annotations
 
@@ -85,6 +85,18 @@ CASES = [
             charset="cp1251",
         ),
         ["Как университеты помогают?", "from Иван Петров"],
+    ),
+    # A body in windows-1250 labelled "x-unknown": Croatian, not "kuæe ... Takoðer".
+    (
+        hostile(
+            "xunknown",
+            "Marko Perić",
+            "[VC1] Pitanje o kućama",
+            "Kako klaster pomaže kućama? Također, Đurić šalje ponude.\r\n".encode("cp1250"),
+            'Content-Type: text/plain; charset="x-unknown"\r\nContent-Transfer-Encoding: 8bit\r\n',
+            charset="cp1250",
+        ),
+        ["Kako klaster pomaže kućama? Također, Đurić šalje ponude.", "from Marko Perić"],
     ),
 ]
 

@@ -147,3 +147,34 @@ def test_html_to_text_keeps_structure_and_quotes() -> None:
 
 def test_html_too_deep_for_the_parser_still_gives_its_words() -> None:
     assert html_to_text("<div>" * 5000 + "deep &amp; more") == "deep & more"
+
+
+# Text of each country's own code pages, as a mail labelled x-unknown (or not at all) brings it.
+GUESSED = [
+    ("Kako klaster pomaže kućama? Također, Perić i Đurić šalju ponude.", "cp1250"),
+    ("Kako klaster pomaže kućama? Također, Perić i Đurić šalju ponude.", "iso-8859-2"),
+    ("Kako klaster pomaže malim proizvođačima nameštaja u izvozu?", "cp1250"),
+    ("Kümelenme ihracatta küçük üreticilere nasıl yardım eder? Şirketimiz İstanbul'da.", "cp1254"),
+    ("Ağ üyeleri güveni nasıl kurar? Teşekkürler, Ayşe Yılmaz.", "iso-8859-9"),
+    ("Какую роль играют университеты в социальной сети кластера?", "cp1251"),
+    ("Каква е ролята на университетите в мрежата на клъстера?", "cp1251"),
+    ("Какую роль играют университеты в социальной сети кластера?", "koi8_r"),
+    ("Quel rôle jouent les universités? Grüße, Müller", "cp1252"),
+]
+
+
+@pytest.mark.parametrize(("text", "charset"), GUESSED, ids=[c for _, c in GUESSED])
+def test_charset_guessing_reads_the_five_countries_code_pages(text: str, charset: str) -> None:
+    assert decode_guessing(text.encode(charset)) == text
+
+
+def test_a_body_labelled_x_unknown_is_read_in_its_real_code_page() -> None:
+    body = "Kako klaster pomaže kućama? Također, Perić piše."
+    raw = (
+        b"From: Marko <marko@drvo.example.hr>\r\nTo: qa@clusters.example.org\r\n"
+        b"Subject: [VC2] Pitanje\r\nMessage-ID: <x-unknown@drvo.example.hr>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: text/plain; charset="x-unknown"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'
+        + body.encode("cp1250")
+        + b"\r\n"
+    )
+    assert parse_mail(raw).text.strip() == body

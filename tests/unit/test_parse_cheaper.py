@@ -275,7 +275,8 @@ def _decode_guessing_first(payload: bytes) -> str:
 
 @pytest.mark.parametrize(
     "payload",
-    [b"", b"plain ASCII <ivan@zavod.example.ru>", bytes(range(128)), bytes(range(256)), b"\x80"],
+    # The Latin code pages are told apart since (tests/unit/test_parse.py): not compared here.
+    [b"", b"plain ASCII <ivan@zavod.example.ru>", bytes(range(128)), b"\x80"],
 )
 def test_decode_guessing_gives_what_it_gave(payload: bytes) -> None:
     assert decode_guessing(payload) == _decode_guessing_first(payload)

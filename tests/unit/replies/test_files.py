@@ -66,7 +66,7 @@ def test_txt_in_an_undeclared_legacy_charset_does_not_fail(tmp_path: Path) -> No
     path = tmp_path / "reply.txt"
     path.write_bytes("Şunu yazdı".encode("iso-8859-9"))
     text, html = load_reply_file(path)
-    assert html is None and text is not None and text.endswith("yazd\xfd")
+    assert html is None and text == "Şunu yazdı"
 
 
 def test_html_honours_its_meta_charset(tmp_path: Path) -> None:
