@@ -63,33 +63,64 @@ class SingleSender(ExpertCheck):
 
 class Authenticated(ExpertCheck):
     name = "authenticated"
-    description = "A trusted Authentication-Results header shows DMARC or aligned DKIM passing."
+    description = (
+        "The topmost trusted Authentication-Results header shows DMARC or aligned DKIM passing."
+    )
 
     def check(self, context: CheckContext) -> str | None:
         settings = context.config.expert_check
-        if not settings.trusted_authserv_ids:
+        trusted = trusted_ids(context)
+        if not trusted:
             return None
         domain = domain_of(context.incoming.sender)
-        verdicts = [
-            verdict
-            for header in context.incoming.mail.header_all("Authentication-Results")
-            if (verdict := _verdict(header, settings.trusted_authserv_ids, domain)) is not None
-        ]
-        if "fail" in verdicts:
+        # Only the topmost header of a trusted host counts: it was written last, by the host
+        # that took the mail in (for our listener, by us). A header below it with a trusted
+        # id was in the mail before that host saw it, so the sender may have written it.
+        header = next(
+            (
+                h
+                for h in context.incoming.mail.header_all("Authentication-Results")
+                if _authserv_id(h) in trusted
+            ),
+            None,
+        )
+        verdict = _verdict(header, domain) if header is not None else None
+        if verdict == "temperror":
+            return f"the authentication of {domain} could not be completed (DNS did not answer)"
+        if verdict == "fail":
             return f"a trusted Authentication-Results header says the From domain {domain} failed"
-        if "pass" in verdicts:
+        if verdict == "pass":
             return None
         if settings.require_authentication:
             return f"no trusted Authentication-Results header vouches for {domain}"
         return None
 
 
-def _verdict(header: str, trusted: tuple[str, ...], domain: str) -> str | None:
-    """'pass', 'fail' or None (nothing said about ``domain``) for one Authentication-Results."""
-    authserv, _, results = header.partition(";")
-    words = authserv.split()
-    if not words or words[0].lower() not in trusted:
-        return None
+def trusted_ids(context: CheckContext) -> set[str]:
+    """The authserv-ids whose Authentication-Results the check believes for this mail.
+
+    The provider's (``trusted_authserv_ids``) always; our own only for mail our listener took
+    in, since the listener renames any header claiming it and writes its own on top. In mail
+    fetched over IMAP our id proves nothing: anyone can write it.
+    """
+    trusted = set(context.config.expert_check.trusted_authserv_ids)
+    authentication = context.config.authentication
+    if context.incoming.source in LISTENER_SOURCES and authentication.verify:
+        trusted.add(authentication.authserv_id)
+    return trusted
+
+
+LISTENER_SOURCES = frozenset({"smtp", "lmtp"})
+
+
+def _authserv_id(header: str) -> str:
+    words = header.partition(";")[0].split()
+    return words[0].lower() if words else ""
+
+
+def _verdict(header: str, domain: str) -> str | None:
+    """'pass', 'fail', 'temperror' or None (nothing said about ``domain``) for one header."""
+    results = header.partition(";")[2]
     verdict: str | None = None
     for method, result, rest in _RESULT.findall(results):
         properties = {k.lower(): v.strip("<>").lower() for k, v in _PROPERTY.findall(rest)}
@@ -99,8 +130,10 @@ def _verdict(header: str, trusted: tuple[str, ...], domain: str) -> str | None:
             continue
         if result.lower() == "pass":
             verdict = "pass"
-        elif result.lower() in {"fail", "permerror"} and method.lower() == "dmarc":
+        elif method.lower() == "dmarc" and result.lower() in {"fail", "permerror"}:
             return "fail"
+        elif method.lower() == "dmarc" and result.lower() == "temperror" and verdict is None:
+            verdict = "temperror"
     return verdict
 
 
