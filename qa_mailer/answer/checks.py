@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from qa_mailer.addresses import addresses_in, domain_of
+from qa_mailer.answer.absence import absence_phrase
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.config import Config
-from qa_mailer.db import Dispatch
+from qa_mailer.db import Dispatch, OutboxKind, OutboxMail
+from qa_mailer.replies import parse_reply
 
 _RESULT = re.compile(r"\b(dkim|dmarc|spf)\s*=\s*([a-z]+)([^;]*)", re.IGNORECASE)
 _PROPERTY = re.compile(
@@ -22,6 +28,8 @@ class CheckContext:
     incoming: Incoming
     dispatch: Dispatch
     config: Config
+    # When the expert's copy went out (None: not known to be sent yet).
+    copy_sent_at: datetime | None = None
 
     @property
     def experts(self) -> set[str]:
@@ -29,9 +37,24 @@ class CheckContext:
         return set(session.experts) | set(self.dispatch.experts.split(","))
 
 
+async def check_context(
+    tx: AsyncSession, incoming: Incoming, dispatch: Dispatch, config: Config
+) -> CheckContext:
+    """The context of the checks, with the time the expert's copy of ``dispatch`` was sent."""
+    sent_at = await tx.scalar(
+        select(func.min(OutboxMail.sent_at)).where(
+            OutboxMail.dispatch_id == dispatch.id, OutboxMail.kind == OutboxKind.ROUTE
+        )
+    )
+    return CheckContext(incoming, dispatch, config, copy_sent_at=sent_at)
+
+
 class ExpertCheck:
     name: ClassVar[str]
     description: ClassVar[str]
+    # True for checks that hold a reply of the expert's as automatic: the expert and the
+    # organisers are told (the other checks hold mail whose sender is not proven).
+    automatic: ClassVar[bool] = False
 
     def check(self, context: CheckContext) -> str | None:
         """None when the reply passes, else why it is held."""
@@ -142,7 +165,53 @@ def _aligned(signed: str, domain: str) -> bool:
     return bool(signed) and (domain == signed or domain.endswith("." + signed))
 
 
-EXPERT_CHECKS: tuple[ExpertCheck, ...] = (SenderIsExpert(), SingleSender(), Authenticated())
+class NotAnAbsenceNotice(ExpertCheck):
+    name = "out-of-office"
+    description = "The reply's own text does not say the expert is away (a vacation responder)."
+    automatic = True
+
+    def check(self, context: CheckContext) -> str | None:
+        mail = context.incoming.mail
+        text = parse_reply(text=mail.text_plain, html=mail.html, questions=[]).new_text
+        if not text.strip():
+            # A reply that is all quote and signature to the parser: read its unquoted lines.
+            text = "\n".join(
+                line
+                for line in (mail.text_plain or "").splitlines()
+                if not line.lstrip().startswith(">")
+            )
+        phrase = absence_phrase(text)
+        return f"the reply reads like an out-of-office notice ({phrase!r})" if phrase else None
+
+
+class NotTooSoon(ExpertCheck):
+    name = "too-soon"
+    description = "The reply came later than a person could read and answer the expert's copy."
+    automatic = True
+
+    def check(self, context: CheckContext) -> str | None:
+        minimum = context.config.expert_check.min_reply_seconds
+        if minimum <= 0:
+            return None
+        # A copy not yet recorded as sent was sent, at the earliest, when it was made.
+        sent = context.copy_sent_at or context.dispatch.created_at
+        seconds = (context.incoming.received_at - sent).total_seconds()
+        if seconds >= minimum:
+            return None
+        return (
+            f"the reply came {max(seconds, 0):.0f} s after the expert's copy was sent "
+            f"(less than {minimum:g} s: an automatic reply)"
+        )
+
+
+EXPERT_CHECKS: tuple[ExpertCheck, ...] = (
+    SenderIsExpert(),
+    SingleSender(),
+    Authenticated(),
+    # Last: only a reply proven to be the expert's is told it looked automatic.
+    NotAnAbsenceNotice(),
+    NotTooSoon(),
+)
 
 
 def hold_reason(context: CheckContext) -> str | None:
@@ -152,3 +221,11 @@ def hold_reason(context: CheckContext) -> str | None:
         if reason is not None:
             return f"{check.name}: {reason}"
     return None
+
+
+def held_as_automatic(reason: str | None) -> bool:
+    """Whether ``reason`` (from ``hold_reason``) holds the reply as an automatic one."""
+    if reason is None:
+        return False
+    name = reason.partition(":")[0]
+    return any(check.automatic and check.name == name for check in EXPERT_CHECKS)
