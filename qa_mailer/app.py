@@ -117,8 +117,14 @@ class Service:
         roles = self.roles
         # Bound before the task group, so a port in use is a plain error, not a group of them.
         if self.config.listener.enabled and Role.INTAKE in roles:
-            authenticator = MailAuthenticator(
-                self.config.authentication, self.config.expert_check.trusted_authserv_ids
+            # Over LMTP the MTA in front took the mail in and is the one to verify it; its
+            # Authentication-Results count as a provider's (the topmost trusted one).
+            authenticator = (
+                MailAuthenticator(
+                    self.config.authentication, self.config.expert_check.trusted_authserv_ids
+                )
+                if self.config.listener.protocol == "smtp"
+                else None
             )
             handler = IntakeHandler(
                 self.store, self.config.address, self.config.listener.protocol, authenticator

@@ -14,7 +14,7 @@ from qa_mailer.addresses import addresses_in, domain_of
 from qa_mailer.answer.absence import absence_phrase
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.config import Config
-from qa_mailer.db import Dispatch, OutboxKind, OutboxMail
+from qa_mailer.db import Dispatch, MessageSource, OutboxKind, OutboxMail
 from qa_mailer.replies import parse_reply
 
 _RESULT = re.compile(r"\b(dkim|dmarc|spf)\s*=\s*([a-z]+)([^;]*)", re.IGNORECASE)
@@ -122,18 +122,16 @@ class Authenticated(ExpertCheck):
 def trusted_ids(context: CheckContext) -> set[str]:
     """The authserv-ids whose Authentication-Results the check believes for this mail.
 
-    The provider's (``trusted_authserv_ids``) always; our own only for mail our listener took
-    in, since the listener renames any header claiming it and writes its own on top. In mail
-    fetched over IMAP our id proves nothing: anyone can write it.
+    The provider's (``trusted_authserv_ids``) always; our own only for mail our SMTP listener
+    took in, since it renames any header claiming our id and writes its own on top. In mail
+    fetched over IMAP, or handed over by an MTA through LMTP, our id proves nothing: anyone
+    can write it.
     """
     trusted = set(context.config.expert_check.trusted_authserv_ids)
     authentication = context.config.authentication
-    if context.incoming.source in LISTENER_SOURCES and authentication.verify:
+    if context.incoming.source == MessageSource.SMTP and authentication.verify:
         trusted.add(authentication.authserv_id)
     return trusted
-
-
-LISTENER_SOURCES = frozenset({"smtp", "lmtp"})
 
 
 def _authserv_id(header: str) -> str:

@@ -163,6 +163,7 @@ class Reader:
         smtp = self.smtp(data) if "smtp" in data else None
         address = ServiceAddress.parse(service.address("address"))
         authentication = self.authentication(data, address.domain)
+        listener = self.listener(data)
         if outgoing.transport == "smtp" and smtp is None:
             raise self.error("smtp", 'an [smtp] table because outgoing.transport = "smtp"', "none")
         return Config(
@@ -172,7 +173,7 @@ class Reader:
             timezone=timezone,
             database_url=self.database_url(data),
             templates=service.path("templates", None),
-            listener=self.listener(data),
+            listener=listener,
             imap=self.imap(data),
             smtp=smtp,
             outgoing=outgoing,
@@ -181,7 +182,7 @@ class Reader:
             acknowledge=programme.flag("acknowledge", True),
             ack_limit_per_hour=programme.integer("ack_limit_per_hour", 5, minimum=0),
             batch_every=timedelta(minutes=programme.number("batch_minutes", 60)),
-            expert_check=self.expert_check(data, authentication),
+            expert_check=self.expert_check(data, authentication, listener),
             authentication=authentication,
             digest=self.digest(data),
             workers=self.workers(data),
@@ -307,7 +308,10 @@ class Reader:
         )
 
     def expert_check(
-        self, data: Mapping[str, Any], authentication: AuthenticationConfig
+        self,
+        data: Mapping[str, Any],
+        authentication: AuthenticationConfig,
+        listener: ListenerConfig,
     ) -> ExpertCheckConfig:
         section = self.table(
             data,
@@ -318,12 +322,14 @@ class Reader:
         if not all(isinstance(i, str) and i for i in ids):
             raise self.error("expert_check.trusted_authserv_ids", "a list of host names", repr(ids))
         required = section.flag("require_authentication", False)
-        # The listener's own verdict is a trusted one, so it alone is enough to require.
-        if required and not ids and not authentication.verify:
+        # The SMTP listener's own verdict is a trusted one, so it alone is enough to require.
+        verifying = authentication.verify and listener.enabled and listener.protocol == "smtp"
+        if required and not ids and not verifying:
             raise self.error(
                 "expert_check.trusted_authserv_ids",
                 "the host names whose Authentication-Results to trust "
-                "when require_authentication = true (or authentication.verify = true)",
+                "when require_authentication = true (or authentication.verify = true "
+                "with the SMTP listener)",
                 "an empty list",
             )
         return ExpertCheckConfig(

@@ -30,7 +30,7 @@ import spf
 from authheaders.dmarc_lookup import get_org_domain
 
 from qa_mailer.config import AuthenticationConfig
-from qa_mailer.ingest.lookups import DnsTimeout, Lookups, spf_lookups
+from qa_mailer.ingest.lookups import DnsTimeout, Lookups, make_resolver, spf_lookups
 
 log = logging.getLogger("qa_mailer.ingest")
 
@@ -69,6 +69,7 @@ class MailAuthenticator:
     def __init__(self, config: AuthenticationConfig, trusted_ids: tuple[str, ...]):
         self._config = config
         self._claimed = {config.authserv_id.lower(), *(i.lower() for i in trusted_ids)}
+        self._resolver = make_resolver(config) if config.verify else None
 
     async def stamp(self, raw: bytes, conversation: SmtpConversation) -> bytes:
         """``raw`` with trusted-looking claims renamed and our verdict on top."""
@@ -77,7 +78,14 @@ class MailAuthenticator:
             return renamed
         # The libraries are blocking; a thread keeps the listener answering meanwhile. The
         # context (and with it the resolver pyspf is to use) goes along to the thread.
-        verdicts = await asyncio.to_thread(self.verify, raw, conversation)
+        try:
+            verdicts = await asyncio.to_thread(self.verify, raw, conversation)
+        except Exception as error:
+            # A library that breaks on a hostile mail must not make the sender retry it for
+            # ever (a 4xx) nor let it through unverified: the verdict is "unknown", and a
+            # reply that depends on it is held.
+            log.exception("authentication check failed for mail from %s", conversation.mail_from)
+            verdicts = [Verdict("dmarc", "temperror", comment=_clean(f"check failed: {error}"))]
         header = f"Authentication-Results: {self._config.authserv_id};\r\n\t" + ";\r\n\t".join(
             str(v) for v in verdicts
         )
@@ -85,7 +93,8 @@ class MailAuthenticator:
 
     def verify(self, raw: bytes, conversation: SmtpConversation) -> list[Verdict]:
         """SPF, DKIM and DMARC verdicts for ``raw`` as it arrived (before any renaming)."""
-        lookups = Lookups(self._config)
+        assert self._resolver is not None, "verify() needs authentication.verify = true"
+        lookups = Lookups(self._resolver)
         with spf_lookups(lookups):
             spf_verdict = _check_spf(conversation, self._config.dns_timeout_seconds)
         dkim_verdicts = _check_dkim(raw, lookups)

@@ -27,20 +27,25 @@ class DnsTimeout(Exception):
     """A DNS server did not answer (or every server failed) within the timeout."""
 
 
-class Lookups:
-    """TXT, A, AAAA, MX and PTR look-ups through the configured servers; remembers timeouts."""
+def make_resolver(config: AuthenticationConfig) -> dns.resolver.Resolver:
+    """A resolver asking ``config.dns_servers`` (the system's when empty), with its timeout."""
+    if config.dns_servers:
+        resolver = dns.resolver.Resolver(configure=False)
+        # A nameserver object per server, so each may have its own port.
+        resolver.nameservers = [
+            dns.nameserver.Do53Nameserver(host, port) for host, port in config.dns_servers
+        ]
+    else:
+        resolver = dns.resolver.Resolver()
+    resolver.lifetime = config.dns_timeout_seconds
+    resolver.timeout = config.dns_timeout_seconds
+    return resolver
 
-    def __init__(self, config: AuthenticationConfig):
-        if config.dns_servers:
-            resolver = dns.resolver.Resolver(configure=False)
-            # A nameserver object per server, so each may have its own port.
-            resolver.nameservers = [
-                dns.nameserver.Do53Nameserver(host, port) for host, port in config.dns_servers
-            ]
-        else:
-            resolver = dns.resolver.Resolver()
-        resolver.lifetime = config.dns_timeout_seconds
-        resolver.timeout = config.dns_timeout_seconds
+
+class Lookups:
+    """The look-ups for one mail's verification; remembers whether any of them timed out."""
+
+    def __init__(self, resolver: dns.resolver.Resolver):
         self._resolver = resolver
         self.timed_out = False
 
