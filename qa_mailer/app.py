@@ -23,6 +23,7 @@ from qa_mailer.db.engine import session_factory
 from qa_mailer.db.migrate import require_current
 from qa_mailer.db.wakeups import listen
 from qa_mailer.digest.schedule import DigestScheduler
+from qa_mailer.ingest.authentication import MailAuthenticator
 from qa_mailer.ingest.imap import ImapPoller
 from qa_mailer.ingest.smtp import IntakeHandler, listening_port, start_listener
 from qa_mailer.ingest.store import MessageStore
@@ -116,7 +117,18 @@ class Service:
         roles = self.roles
         # Bound before the task group, so a port in use is a plain error, not a group of them.
         if self.config.listener.enabled and Role.INTAKE in roles:
-            handler = IntakeHandler(self.store, self.config.address, self.config.listener.protocol)
+            # Over LMTP the MTA in front took the mail in and is the one to verify it; its
+            # Authentication-Results count as a provider's (the topmost trusted one).
+            authenticator = (
+                MailAuthenticator(
+                    self.config.authentication, self.config.expert_check.trusted_authserv_ids
+                )
+                if self.config.listener.protocol == "smtp"
+                else None
+            )
+            handler = IntakeHandler(
+                self.store, self.config.address, self.config.listener.protocol, authenticator
+            )
             self.listener = await start_listener(self.config.listener, handler)
         await self.workers.register(sorted(roles))
         try:

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from qa_mailer.answer.checks import CheckContext, hold_reason
+from qa_mailer.answer.checks import check_context, held_as_automatic, hold_reason
+from qa_mailer.answer.held_notice import tell_held
 from qa_mailer.answer.mails import answer_mail
 from qa_mailer.answer.outcome import ReplyOutcome
 from qa_mailer.answer.receipt import receipt_mail
@@ -54,7 +55,7 @@ class AnswerDesk:
         )
         if dispatch is None:
             return self._hold(incoming, "the reply token matches no mail we sent to an expert")
-        reason = hold_reason(CheckContext(incoming, dispatch, self._config))
+        reason = hold_reason(await check_context(session, incoming, dispatch, self._config))
         parsed = parse_reply(
             text=incoming.mail.text_plain,
             html=incoming.mail.html,
@@ -110,7 +111,12 @@ class AnswerDesk:
                 ", ".join(a.question.ref for a in outcome.published) or "nothing",
             )
             return outcome
-        return self._hold(incoming, reason, outcome)
+        outcome = self._hold(incoming, reason, outcome)
+        if held_as_automatic(reason):
+            await tell_held(
+                session, self._config, self._templates, self._clock, dispatch, incoming, outcome
+            )
+        return outcome
 
     async def publish(self, session: AsyncSession, answer: Answer) -> OutboxMail:
         """Queue the answer to its participant and mark the question answered.

@@ -144,6 +144,20 @@ class ExpertCheckConfig:
 
     require_authentication: bool
     trusted_authserv_ids: tuple[str, ...]
+    # A reply that arrives sooner than this after the expert's copy was sent is held: nobody
+    # reads and answers a question that fast, a vacation responder does.
+    min_reply_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class AuthenticationConfig:
+    """How the listener checks SPF, DKIM and DMARC of the mail it takes in itself."""
+
+    verify: bool
+    authserv_id: str
+    # (host, port) pairs of DNS servers; empty means the system's resolver.
+    dns_servers: tuple[tuple[str, int], ...]
+    dns_timeout_seconds: float
 
 
 @dataclass(frozen=True)
@@ -166,6 +180,7 @@ class Config:
     ack_limit_per_hour: int
     batch_every: timedelta
     expert_check: ExpertCheckConfig
+    authentication: AuthenticationConfig
     digest: DigestConfig
     workers: WorkersConfig
     countries: tuple[CountryConfig, ...]

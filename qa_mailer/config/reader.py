@@ -15,6 +15,7 @@ from qa_mailer.config.model import (
     DEFAULT_COUNTRIES,
     EXPERT_MAIL_CHOICES,
     SECURITY_CHOICES,
+    AuthenticationConfig,
     Config,
     ConfigError,
     CountryConfig,
@@ -160,16 +161,19 @@ class Reader:
         countries = self.countries(data)
         outgoing = self.outgoing(data)
         smtp = self.smtp(data) if "smtp" in data else None
+        address = ServiceAddress.parse(service.address("address"))
+        authentication = self.authentication(data, address.domain)
+        listener = self.listener(data)
         if outgoing.transport == "smtp" and smtp is None:
             raise self.error("smtp", 'an [smtp] table because outgoing.transport = "smtp"', "none")
         return Config(
             path=self.path,
             service_name=service.text("name", "Q&A"),
-            address=ServiceAddress.parse(service.address("address")),
+            address=address,
             timezone=timezone,
             database_url=self.database_url(data),
             templates=service.path("templates", None),
-            listener=self.listener(data),
+            listener=listener,
             imap=self.imap(data),
             smtp=smtp,
             outgoing=outgoing,
@@ -178,7 +182,8 @@ class Reader:
             acknowledge=programme.flag("acknowledge", True),
             ack_limit_per_hour=programme.integer("ack_limit_per_hour", 5, minimum=0),
             batch_every=timedelta(minutes=programme.number("batch_minutes", 60)),
-            expert_check=self.expert_check(data),
+            expert_check=self.expert_check(data, authentication, listener),
+            authentication=authentication,
             digest=self.digest(data),
             workers=self.workers(data),
             countries=countries,
@@ -302,22 +307,57 @@ class Reader:
             retry_max_seconds=section.number("retry_max_seconds", 3600, minimum=0.01),
         )
 
-    def expert_check(self, data: Mapping[str, Any]) -> ExpertCheckConfig:
+    def expert_check(
+        self,
+        data: Mapping[str, Any],
+        authentication: AuthenticationConfig,
+        listener: ListenerConfig,
+    ) -> ExpertCheckConfig:
         section = self.table(
-            data, "expert_check", {"require_authentication", "trusted_authserv_ids"}
+            data,
+            "expert_check",
+            {"require_authentication", "trusted_authserv_ids", "min_reply_seconds"},
         )
         ids = section.get("trusted_authserv_ids", list, [], "a list of host names")
         if not all(isinstance(i, str) and i for i in ids):
             raise self.error("expert_check.trusted_authserv_ids", "a list of host names", repr(ids))
         required = section.flag("require_authentication", False)
-        if required and not ids:
+        # The SMTP listener's own verdict is a trusted one, so it alone is enough to require.
+        verifying = authentication.verify and listener.enabled and listener.protocol == "smtp"
+        if required and not ids and not verifying:
             raise self.error(
                 "expert_check.trusted_authserv_ids",
                 "the host names whose Authentication-Results to trust "
-                "when require_authentication = true",
+                "when require_authentication = true (or authentication.verify = true "
+                "with the SMTP listener)",
                 "an empty list",
             )
-        return ExpertCheckConfig(required, tuple(i.lower() for i in ids))
+        return ExpertCheckConfig(
+            required,
+            tuple(i.lower() for i in ids),
+            min_reply_seconds=section.number("min_reply_seconds", 60),
+        )
+
+    def authentication(self, data: Mapping[str, Any], domain: str) -> AuthenticationConfig:
+        section = self.table(
+            data,
+            "authentication",
+            {"verify", "authserv_id", "dns_servers", "dns_timeout_seconds"},
+        )
+        expected = 'a list of "host" or "host:port" strings'
+        servers = section.get("dns_servers", list, [], expected)
+        parsed: list[tuple[str, int]] = []
+        for server in servers:
+            host, port = _host_port(server)
+            if not host or port is None:
+                raise self.error("authentication.dns_servers", expected, repr(servers))
+            parsed.append((host, port))
+        return AuthenticationConfig(
+            verify=section.flag("verify", True),
+            authserv_id=section.text("authserv_id", domain).lower(),
+            dns_servers=tuple(parsed),
+            dns_timeout_seconds=section.number("dns_timeout_seconds", 5, minimum=0.01),
+        )
 
     def digest(self, data: Mapping[str, Any]) -> DigestConfig:
         section = self.table(data, "digest", {"automatic", "delay_minutes", "write_to"})
@@ -451,6 +491,7 @@ _TOP_LEVEL = {
     "outgoing",
     "programme",
     "expert_check",
+    "authentication",
     "digest",
     "workers",
     "countries",
@@ -474,3 +515,18 @@ _IMAP_KEYS = {
     "fetch_batch",
     "ca_file",
 }
+
+
+def _host_port(value: object) -> tuple[str, int | None]:
+    """("127.0.0.1", 53) from "127.0.0.1" or "127.0.0.1:53"; "[::1]:53" for IPv6."""
+    if not isinstance(value, str):
+        return "", None
+    host, port = value, "53"
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif value.count(":") == 1:
+        host, _, port = value.partition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return host, None
+    return host, int(port)

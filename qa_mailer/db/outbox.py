@@ -24,6 +24,7 @@ class OutboxKind(StrEnum):
     ANSWER = "answer"  # answer to a participant
     RECEIPT = "receipt"  # receipt to the expert for a processed reply
     DIGEST = "digest"  # digest to the organisers
+    HELD = "held"  # to the expert and organisers: a reply that looked automatic was held
 
 
 class OutboxMail(Base):

@@ -13,6 +13,7 @@ from aiosmtpd.smtp import Session as SmtpSession
 
 from qa_mailer.addresses import ServiceAddress
 from qa_mailer.config import ListenerConfig
+from qa_mailer.ingest.authentication import MailAuthenticator, SmtpConversation
 from qa_mailer.ingest.store import Envelope, MessageStore
 
 log = logging.getLogger("qa_mailer.ingest")
@@ -21,10 +22,17 @@ log = logging.getLogger("qa_mailer.ingest")
 class IntakeHandler:
     """aiosmtpd handler: accepts mail for the Q&A address (and its plus variants) only."""
 
-    def __init__(self, store: MessageStore, address: ServiceAddress, protocol: str):
+    def __init__(
+        self,
+        store: MessageStore,
+        address: ServiceAddress,
+        protocol: str,
+        authenticator: MailAuthenticator | None = None,
+    ):
         self._store = store
         self._address = address
         self._protocol = protocol
+        self._authenticator = authenticator
 
     async def handle_RCPT(
         self,
@@ -44,6 +52,17 @@ class IntakeHandler:
         if raw is None:
             raw = envelope.content if isinstance(envelope.content, bytes) else b""
         try:
+            if self._authenticator is not None:
+                # Before storing: the stored mail must carry our verdict, and no claim of a
+                # trusted id that nobody trustworthy wrote.
+                raw = await self._authenticator.stamp(
+                    raw,
+                    SmtpConversation(
+                        client_ip=_client_ip(session.peer),
+                        helo=session.host_name,
+                        mail_from=envelope.mail_from,
+                    ),
+                )
             stored = await self._store.store(
                 raw,
                 Envelope(
@@ -64,6 +83,12 @@ class IntakeHandler:
             # LMTP answers DATA once per recipient; the message is stored once for all of them.
             return "\r\n".join(status for _ in envelope.rcpt_tos)
         return status
+
+
+def _client_ip(peer: Any) -> str | None:
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return None
 
 
 def _peer(peer: Any) -> str | None:

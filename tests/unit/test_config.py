@@ -100,6 +100,10 @@ def test_relative_sqlite_path_is_relative_to_the_file(tmp_path: Path) -> None:
         ),
         ({"database": {"url": "sqlite:///plain.db"}}, "database.url: expected a SQLite URL"),
         ({"bogus": {"x": 1}}, "bogus: expected a known key"),
+        (
+            {"authentication": {"dns_servers": ["127.0.0.1:99999"]}},
+            'authentication.dns_servers: expected a list of "host" or "host:port" strings',
+        ),
     ],
 )
 def test_a_bad_value_names_its_key(
@@ -173,3 +177,20 @@ def test_roster_accepts_country_names_and_any_case_addresses(tmp_path: Path) -> 
     roster = load_roster(config.roster, config.countries)
     olga = roster.get("OLGA@Mebel.Example.RU")
     assert olga is not None and olga.country == "RU" and olga.city == "Kazan"
+
+
+def test_the_listener_checks_authentication_through_the_configured_dns(tmp_path: Path) -> None:
+    shipped = load_config(ROOT / "config.toml")
+    assert shipped.authentication.verify is True
+    assert shipped.authentication.authserv_id == shipped.address.domain
+    assert shipped.authentication.dns_servers == ()
+    assert shipped.expert_check.min_reply_seconds == 60
+    config = write_config(
+        tmp_path,
+        "sqlite+aiosqlite:///x.db",
+        authentication={"verify": True, "dns_servers": ["127.0.0.1:5353", "[::1]", "10.0.0.1"]},
+        # The listener's own verdict is enough to require authentication.
+        expert_check={"require_authentication": True},
+    )
+    assert config.authentication.dns_servers == (("127.0.0.1", 5353), ("::1", 53), ("10.0.0.1", 53))
+    assert config.expert_check.require_authentication is True

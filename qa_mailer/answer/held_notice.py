@@ -1,0 +1,98 @@
+"""Telling the expert and the organisers that a reply was held as an automatic one.
+
+A vacation responder's reply carries the token and would otherwise sit unseen in `held list`:
+the expert would not know the questions are still open, the organisers not that the expert
+is away. One notice per expert's copy (key ``held:D-4``): a responder that answers every mail
+cannot make us mail again and again, and the notice carries no reply token, so a reply to it
+reaches the organisers and proves nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qa_mailer.answer.outcome import ReplyOutcome
+from qa_mailer.classify.incoming import Incoming
+from qa_mailer.clock import Clock
+from qa_mailer.config import Config
+from qa_mailer.db import Dispatch, OutboxKind, OutboxMail
+from qa_mailer.route.mails import AUTOMATIC_HEADERS, service_sender
+from qa_mailer.send.compose import OutgoingMail, build_mail, new_message_id
+from qa_mailer.send.outbox import enqueue, outbox_key
+from qa_mailer.templates import Templates
+
+log = logging.getLogger("qa_mailer.answer")
+
+
+def held_notice_mail(
+    config: Config,
+    templates: Templates,
+    clock: Clock,
+    dispatch: Dispatch,
+    incoming: Incoming,
+    outcome: ReplyOutcome,
+) -> OutgoingMail:
+    """The notice: to the expert, a copy to the organisers, replies to the organisers."""
+    session = config.session(dispatch.session_no)
+    refs = ", ".join(q.ref for q in dispatch.questions) or f"session {session.code}"
+    reason = outcome.hold_reason or "it looks automatic"
+    text = templates.render(
+        "held.txt",
+        session=session,
+        service_name=config.service_name,
+        subject=incoming.mail.subject or "(no subject)",
+        refs=refs,
+        reason=reason.partition(": ")[2] or reason,
+        held=[f"A-{a.id}" for a in outcome.held],
+        expert=incoming.sender,
+    )
+    original = incoming.mail.message_id
+    return build_mail(
+        sender=service_sender(config, f"{config.service_name} {session.code}"),
+        to=[incoming.sender],
+        cc=[o for o in config.organisers if o != incoming.sender],
+        subject=f"Held: your reply looked automatic [{session.code}] {refs}",
+        text=text,
+        message_id=new_message_id("held", config.address.domain),
+        date=clock.now(),
+        reply_to=", ".join(config.organisers) or None,
+        in_reply_to=original,
+        references=[original] if original else [],
+        headers={**AUTOMATIC_HEADERS, "X-Loop": config.address.address},
+    )
+
+
+async def tell_held(
+    tx: AsyncSession,
+    config: Config,
+    templates: Templates,
+    clock: Clock,
+    dispatch: Dispatch,
+    incoming: Incoming,
+    outcome: ReplyOutcome,
+) -> bool:
+    """Queue the notice in the caller's transaction, once per dispatch; True if queued now."""
+    ref = f"D-{dispatch.id}"
+    # Checked first, not left to the unique key: a failed insert would roll back the whole
+    # transaction, the held reply with it.
+    if await tx.scalar(
+        select(OutboxMail.id).where(OutboxMail.key == outbox_key(OutboxKind.HELD, ref))
+    ):
+        log.info(
+            "%s held as automatic; the notice for %s went out before", incoming.mail.message_id, ref
+        )
+        return False
+    enqueue(
+        tx,
+        held_notice_mail(config, templates, clock, dispatch, incoming, outcome),
+        kind=OutboxKind.HELD,
+        ref=ref,
+        envelope_from=config.address.address,
+        clock=clock,
+        dispatch_id=dispatch.id,
+    )
+    log.info("%s held as automatic; expert and organisers told (%s)", incoming.mail.message_id, ref)
+    return True
