@@ -38,7 +38,11 @@ _ATOMS = re.compile(rf"{_ATOM.pattern}(?: {_ATOM.pattern})*")
 # local part (quoted pairs and UTF-8 allowed), then a domain, which must be ASCII by now.
 _ATOM_CHARACTERS = r"[^\s\"(),:;<>@\[\\\]]+"
 _QUOTED_LOCAL = r'"(?:[^"\\]|\\.)*"'
-_ADDR_SPEC = re.compile(rf"(?:{_ATOM_CHARACTERS}|{_QUOTED_LOCAL})@{_ATOM_CHARACTERS}")
+# An address literal (RFC 5321 4.1.3): bob@[192.0.2.1], bob@[IPv6:2001:db8::1].
+_ADDRESS_LITERAL = r"\[[!-Z^-~]+\]"
+_ADDR_SPEC = re.compile(
+    rf"(?:{_ATOM_CHARACTERS}|{_QUOTED_LOCAL})@(?:{_ATOM_CHARACTERS}|{_ADDRESS_LITERAL})"
+)
 _LONGEST_ADDRESS = 254
 _QUOTED_PAIR = re.compile(r"\\(.)")
 # A message id as it is found in the wild: printable ASCII in angle brackets.
@@ -85,6 +89,15 @@ def addr_spec(text: str) -> str:
     ):
         raise ValueError(f"not an e-mail address: {text!r}")
     return address
+
+
+def is_sendable(address: str) -> bool:
+    """True when mail can be addressed to ``address`` (addr_spec takes it)."""
+    try:
+        addr_spec(address)
+    except ValueError:
+        return False
+    return True
 
 
 def needs_smtputf8(address: str) -> bool:

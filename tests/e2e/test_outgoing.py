@@ -173,3 +173,25 @@ async def test_an_address_with_a_comma_is_one_recipient(
 async def _state(engine: AsyncEngine, key: str, state: OutboxState) -> bool:
     row = (await outbox(engine)).get(key)
     return row is not None and row.state == state
+
+
+@pytest.mark.asyncio
+async def test_an_address_no_mail_can_carry_loses_its_acknowledgement_not_its_question(
+    tmp_path: Path, engine: AsyncEngine, migrated_url: str, smtp_sink: SmtpSink
+) -> None:
+    # 300 characters: more than any mail system takes (RFC 5321 allows 254 in a path).
+    too_long = "p" * 284 + "@firm.example.bg"
+    literal = "bob@[192.0.2.1]"  # an address literal is an address all the same
+    config = settings(tmp_path, migrated_url, smtp_sink)
+    async with serving(config, engine) as port:
+        await submit(port, question(too_long, "[VC1] Long", "Can you hear me?", "<long-1@x>"))
+        await submit(port, question(literal, "[VC1] Literal", "And me?", "<lit-1@x>"))
+        await wait_until(lambda: _state(engine, "route:D-2", OutboxState.SENT), what="copies")
+        await wait_until(lambda: _state(engine, "ack:Q-2", OutboxState.SENT), what="the ack")
+    rows = await outbox(engine)
+    assert "ack:Q-1" not in rows and rows["ack:Q-2"].recipients == [literal]
+    assert [r.text().split("\r\n")[2] for r in smtp_sink.to(EXPERT)] == [
+        "[Q-1] Can you hear me?",
+        "[Q-2] And me?",
+    ]
+    assert await quarantined(engine) == 0

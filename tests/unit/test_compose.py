@@ -439,6 +439,10 @@ def test_an_internationalised_address_is_written_in_utf8_as_rfc_6532_has_it() ->
     ]
 
 
+def test_an_address_literal_is_an_address() -> None:
+    assert mail(to=["bob@[192.0.2.1]"]).recipients == ("bob@[192.0.2.1]",)
+
+
 def test_an_ascii_mail_stays_ascii() -> None:
     assert mail(to=["ivan@завод.рф"]).raw.isascii()
 
@@ -463,6 +467,7 @@ def test_a_quoted_local_part_with_a_comma_is_one_recipient() -> None:
         {"to": ['"a"b@example.org']},
         {"to": ['"a\r\nBcc: evil@example.org"@example.org']},
         {"to": ["a@b@example.org"]},
+        {"to": ["p" * 250 + "@example.org"]},
         {"to": ["иван@example.org\r\nBcc: evil@example.org"]},
         {"sender": ("Q&A", "qa")},
         {"message_id": "no-angle-brackets@example.org"},
