@@ -27,7 +27,7 @@ from qa_mailer.db.engine import session_factory
 from qa_mailer.send.compose import build_mail, new_message_id
 from qa_mailer.send.outbox import enqueue
 from qa_mailer.send.sender import Sender
-from qa_mailer.send.transport import MaildirTransport, SmtpTransport, Transport
+from qa_mailer.send.transport import MaildirTransport, Refusals, SmtpTransport, Transport
 from qa_mailer.status import format_status, gather_status
 from tests.helpers import QA, FakeClock, registered, write_config
 from tests.servers.ports import free_port
@@ -470,3 +470,37 @@ async def test_a_command_that_sends_its_own_mail_says_it_was_partly_refused(
     smtp_sink.refuse_rcpt["gone@org.example.bg"] = "550 5.1.1 no such user"
     said = await hand_over(engine, config, [queued.id])
     assert said.startswith("1 sent (1 partly refused) (`qa-mailer status` shows the outbox")
+
+
+class EncodesBadly(SmtpTransport):
+    """The relay as before, except that one address breaks the transport's own code, as
+    aiosmtplib's UnicodeEncodeError did for a raw UTF-8 address before SMTPUTF8."""
+
+    async def send(
+        self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
+    ) -> Refusals:
+        if "poison@org.example.bg" in recipients:
+            "пётр".encode("ascii")
+        return await super().send(envelope_from, recipients, raw, name)
+
+
+@pytest.mark.asyncio
+async def test_an_unexpected_error_fails_its_own_mail_counted_and_backed_off(
+    engine: AsyncEngine, smtp_sink: SmtpSink
+) -> None:
+    clock = FakeClock()
+    poison = await queue_mail(engine, clock, to=["poison@org.example.bg"], ref="A-1")
+    later = await queue_mail(engine, clock, ref="A-2")
+    outbox = await sender(engine, EncodesBadly(relay(smtp_sink.port).config), clock)
+    delays = []
+    for _ in range(OUTGOING.max_attempts):
+        await outbox.deliver_due()
+        current = await row(engine, poison.id)
+        delays.append((current.next_attempt_at - clock.now()).total_seconds())
+        clock.advance(seconds=3600)
+    assert (await row(engine, later.id)).state == OutboxState.SENT
+    assert [r.rcpt_tos for r in smtp_sink.received] == [["ana@drvo.example.hr"]]
+    assert delays[:2] == [30, 60]
+    failed = await row(engine, poison.id)
+    assert (failed.state, failed.attempts) == (OutboxState.FAILED, OUTGOING.max_attempts)
+    assert (failed.last_error or "").startswith("UnicodeEncodeError: 'ascii' codec")
