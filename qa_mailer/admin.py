@@ -111,14 +111,27 @@ async def hand_over(engine: AsyncEngine, config: Config, outbox_ids: Sequence[in
     return _describe(await _delivery_counts(sessions, outbox_ids))
 
 
+# The key under which _delivery_counts counts sent mail that some recipients refused.
+PARTLY_REFUSED = "partly refused"
+
+
 async def _delivery_counts(sessions: SessionFactory, ids: Sequence[int]) -> dict[str, int]:
     async with sessions() as tx:
         rows = await tx.execute(
-            select(OutboxMail.state, func.count())
+            select(
+                OutboxMail.state,
+                func.count(),
+                func.count().filter(OutboxMail.refused > 0),
+            )
             .where(OutboxMail.id.in_(ids))
             .group_by(OutboxMail.state)
         )
-        return {state: count for state, count in rows}
+        counts: dict[str, int] = {}
+        for state, count, refused in rows:
+            counts[state] = count
+            if refused and state == OutboxState.SENT:
+                counts[PARTLY_REFUSED] = refused
+        return counts
 
 
 async def _wait_for_delivery(
@@ -136,8 +149,14 @@ async def _wait_for_delivery(
 def _describe(counts: dict[str, int]) -> str:
     order = (OutboxState.SENT, OutboxState.QUEUED, OutboxState.SENDING, OutboxState.FAILED)
     parts = [f"{counts[state]} {state}" for state in order if counts.get(state)]
+    if counts.get(PARTLY_REFUSED):
+        parts[0] += f" ({counts[PARTLY_REFUSED]} {PARTLY_REFUSED})"
     text = ", ".join(parts) or "nothing to send"
-    if counts.get(OutboxState.QUEUED) or counts.get(OutboxState.FAILED):
+    if (
+        counts.get(OutboxState.QUEUED)
+        or counts.get(OutboxState.FAILED)
+        or counts.get(PARTLY_REFUSED)
+    ):
         text += " (`qa-mailer status` shows the outbox; queued mail is retried)"
     return text
 

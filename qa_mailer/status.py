@@ -23,6 +23,8 @@ from qa_mailer.db import (
 )
 
 COLUMNS = ("new", "with_expert", "answered", "held")
+# How many of the latest failed or partly refused mails `status` lists with their reasons.
+REFUSALS_SHOWN = 10
 
 
 @dataclass
@@ -31,6 +33,9 @@ class StatusReport:
     questions: dict[tuple[int, str | None], Counter[str]] = field(default_factory=dict)
     messages: Counter[str] = field(default_factory=Counter)
     outbox: Counter[str] = field(default_factory=Counter)
+    # Sent mail that some recipients refused for good, and the latest of them, to show whom.
+    partly_refused: int = 0
+    refusals: list[OutboxMail] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)  # running, or stopped in the last day
     now: datetime | None = None
     dead_after: timedelta = timedelta(seconds=15)
@@ -64,6 +69,18 @@ async def gather_status(
         select(OutboxMail.state, func.count()).group_by(OutboxMail.state)
     ):
         report.outbox[state] += count
+    refused = (OutboxMail.state == OutboxState.SENT) & (OutboxMail.refused > 0)
+    report.partly_refused = int(
+        await session.scalar(select(func.count()).select_from(OutboxMail).where(refused)) or 0
+    )
+    report.refusals = list(
+        await session.scalars(
+            select(OutboxMail)
+            .where(refused | (OutboxMail.state == OutboxState.FAILED))
+            .order_by(OutboxMail.id.desc())
+            .limit(REFUSALS_SHOWN)
+        )
+    )
     report.workers = list(
         await session.scalars(
             select(Worker)
@@ -101,12 +118,25 @@ def format_status(report: StatusReport, config: Config) -> str:
         f"{m[MessageState.QUARANTINED]} quarantined"
     )
     queued, sent, failed = o[OutboxState.QUEUED], o[OutboxState.SENT], o[OutboxState.FAILED]
+    partly = f" ({report.partly_refused} partly refused)" if report.partly_refused else ""
     lines.append(
-        f"Outbox: {queued} queued, {o[OutboxState.SENDING]} sending, {sent} sent, {failed} failed"
+        f"Outbox: {queued} queued, {o[OutboxState.SENDING]} sending, {sent} sent{partly}, "
+        f"{failed} failed"
     )
+    lines.extend(format_refusals(report))
     lines.append("")
     lines.extend(format_workers(report))
     return "\n".join(lines)
+
+
+def format_refusals(report: StatusReport) -> list[str]:
+    """The latest mails that failed or that some recipients refused, with whom and why."""
+    if not report.refusals:
+        return []
+    lines = [f"  latest failed or refused (up to {REFUSALS_SHOWN}):"]
+    for mail in report.refusals:
+        lines.append(f"    {mail.key:<16} {mail.state:<7} {(mail.last_error or '')[:200]}")
+    return lines
 
 
 def format_workers(report: StatusReport) -> list[str]:

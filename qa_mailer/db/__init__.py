@@ -6,7 +6,7 @@ from qa_mailer.db.digest_run import DigestRun
 from qa_mailer.db.dispatch import Dispatch, NewDispatch, dispatch_questions
 from qa_mailer.db.imap_cursor import ImapCursor
 from qa_mailer.db.message import InboundMessage, MessageKind, MessageSource, MessageState
-from qa_mailer.db.outbox import OutboxKind, OutboxMail, OutboxState
+from qa_mailer.db.outbox import OutboxKind, OutboxMail, OutboxState, RecipientOutcome
 from qa_mailer.db.question import NewQuestion, Question, QuestionState
 from qa_mailer.db.thread import NewThread, Thread
 from qa_mailer.db.worker import Lease, Role, Worker
@@ -31,6 +31,7 @@ __all__ = [
     "OutboxState",
     "Question",
     "QuestionState",
+    "RecipientOutcome",
     "Role",
     "Thread",
     "Worker",

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,10 +50,12 @@ class ClaimedMail:
     kind: str
     rfc_message_id: str
     envelope_from: str
-    recipients: str
+    recipients: list[str]
     raw: bytes
     attempts: int
     dispatch_id: int | None
+    # What the relay said to each recipient on earlier attempts (OutboxMail.outcomes).
+    outcomes: dict[str, dict[str, Any]]
 
 
 async def claim_messages(
@@ -195,6 +198,7 @@ async def claim_mail(
             OutboxMail.raw,
             OutboxMail.attempts,
             OutboxMail.dispatch_id,
+            OutboxMail.outcomes,
         )
         .execution_options(synchronize_session=False)
     )

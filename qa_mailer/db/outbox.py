@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from qa_mailer.db.base import Base, UTCDateTime, one_of
@@ -16,6 +17,12 @@ class OutboxState(StrEnum):
     SENDING = "sending"  # claimed by a worker (claimed_by) until lease_until
     SENT = "sent"
     FAILED = "failed"  # gave up after max_attempts or a permanent refusal
+
+
+class RecipientOutcome(StrEnum):
+    ACCEPTED = "accepted"  # the relay took the mail for this recipient
+    REFUSED = "refused"  # refused for good (5xx, or 4xx until max_attempts)
+    DEFERRED = "deferred"  # refused for now (4xx): retried, for this recipient alone
 
 
 class OutboxKind(StrEnum):
@@ -50,7 +57,15 @@ class OutboxMail(Base):
     question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"), index=True)
     dispatch_id: Mapped[int | None] = mapped_column(ForeignKey("dispatches.id"))
     envelope_from: Mapped[str] = mapped_column(String(320))
-    recipients: Mapped[str] = mapped_column(Text)  # comma-separated
+    # The envelope recipients, in order, as a JSON list: an address may hold a comma
+    # ("p6,x"@firm.example.bg), so no separator can join them.
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    # What the relay said to each recipient so far, by address (see RecipientOutcome):
+    # {"outcome": "accepted" | "refused" | "deferred", "code": 550, "text": "..."}. A
+    # recipient with no entry, or a deferred one, is sent to on the next attempt.
+    outcomes: Mapped[dict[str, dict[str, Any]]] = mapped_column(JSON, default=lambda: {})
+    # How many recipients were refused for good; a sent mail with any is "partly refused".
+    refused: Mapped[int] = mapped_column(default=0, server_default="0")
     raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True, deferred_raiseload=True)
     state: Mapped[str] = mapped_column(String(16), default=OutboxState.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)

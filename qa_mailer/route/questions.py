@@ -28,6 +28,7 @@ from qa_mailer.db.ids import allocate_ids
 from qa_mailer.replies import parse_reply
 from qa_mailer.route.dispatch import Batch, dispatch
 from qa_mailer.route.mails import acknowledgement
+from qa_mailer.send.headers import is_sendable
 from qa_mailer.send.outbox import outbox_row
 from qa_mailer.templates import Templates
 
@@ -131,11 +132,24 @@ class QuestionDesk:
             # RFC 3834 asks responders not to answer one sender over and over; a flood of mail
             # (or a loop we failed to recognise) gets at most ack_limit_per_hour of them.
             and recent_acks[incoming.sender] < config.ack_limit_per_hour
+            and self._can_acknowledge(asked, incoming.sender)
         )
         if acknowledge:
             recent_acks[incoming.sender] += 1
         index.add(question, thread, mail.message_id)
         return _Plan(asked, question, thread, session_rule, follows, acknowledge)
+
+    def _can_acknowledge(self, asked: Asked, sender: str) -> bool:
+        # An address no mail can be written to (one of 300 characters, say) gets no
+        # acknowledgement; its question still goes to the expert, instead of failing whole.
+        if is_sendable(sender):
+            return True
+        log.warning(
+            "%s: no acknowledgement, the sender's address cannot be written: %r",
+            asked.incoming.mail.message_id,
+            sender[:100],
+        )
+        return False
 
     def _new_thread(self, incoming: Incoming, number: int, session_rule: str) -> NewThread:
         country, country_rule = choose_country(

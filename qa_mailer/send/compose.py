@@ -126,7 +126,11 @@ def build_mail(
     fields.append("MIME-Version: 1.0")
     content_fields, body = _content(text, html)
     fields.extend(content_fields)
-    head = "\r\n".join(fields).encode("ascii")
+    head_text = "\r\n".join(fields)
+    # Everything in the head is ASCII except an internationalised address, which RFC 6532
+    # writes as raw UTF-8 (there is no encoded form of an address); such a mail can only be
+    # relayed with SMTPUTF8, which the transport asks for when it sees one.
+    head = head_text.encode("ascii") if head_text.isascii() else head_text.encode("utf-8")
     return OutgoingMail(
         message_id=own_id,
         recipients=_recipients(to_boxes + cc_boxes),

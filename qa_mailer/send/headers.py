@@ -34,7 +34,15 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # RFC 5322 atext: a display name made only of these words needs no quoting.
 _ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+")
 _ATOMS = re.compile(rf"{_ATOM.pattern}(?: {_ATOM.pattern})*")
-_ADDR_SPEC = re.compile(r"[^\s\"(),:;<>@\[\\\]]+@[^\s\"(),:;<>@\[\\\]]+")
+# An address as RFC 5321 and RFC 6531 allow it in the envelope: a dot-atom or quoted-string
+# local part (quoted pairs and UTF-8 allowed), then a domain, which must be ASCII by now.
+_ATOM_CHARACTERS = r"[^\s\"(),:;<>@\[\\\]]+"
+_QUOTED_LOCAL = r'"(?:[^"\\]|\\.)*"'
+# An address literal (RFC 5321 4.1.3): bob@[192.0.2.1], bob@[IPv6:2001:db8::1].
+_ADDRESS_LITERAL = r"\[[!-Z^-~]+\]"
+_ADDR_SPEC = re.compile(
+    rf"(?:{_ATOM_CHARACTERS}|{_QUOTED_LOCAL})@(?:{_ATOM_CHARACTERS}|{_ADDRESS_LITERAL})"
+)
 _LONGEST_ADDRESS = 254
 _QUOTED_PAIR = re.compile(r"\\(.)")
 # A message id as it is found in the wild: printable ASCII in angle brackets.
@@ -60,10 +68,13 @@ def _clean(value: str) -> str:
 def addr_spec(text: str) -> str:
     """A bare address fit for a header and the SMTP envelope; ValueError if it is not one.
 
-    A domain in Unicode is written in its ASCII (IDNA) form; a local part in Unicode would
-    need SMTPUTF8, which the service does not use.
+    The local part is a dot-atom or a quoted string (``"p6,x"@firm.example.bg``), in ASCII or
+    in UTF-8 (RFC 6531: ``пётр@firm.example.ru``, which only a relay offering SMTPUTF8
+    accepts); it is kept as written. A domain in Unicode is written in its ASCII (IDNA)
+    form. Nothing is cleaned: an address with a control character (CR or LF above all) is
+    refused, never repaired into something else.
     """
-    address = _clean(text).strip()
+    address = text.strip()
     local, at, domain = address.rpartition("@")
     if at and not domain.isascii():
         try:
@@ -71,21 +82,36 @@ def addr_spec(text: str) -> str:
         except UnicodeError as error:
             raise ValueError(f"not an e-mail address: {text!r}") from error
     if (
-        not address.isascii()
-        or len(address) > _LONGEST_ADDRESS
+        not address.isprintable()
+        or not address.rpartition("@")[2].isascii()
+        or len(address.encode("utf-8")) > _LONGEST_ADDRESS
         or not _ADDR_SPEC.fullmatch(address)
     ):
         raise ValueError(f"not an e-mail address: {text!r}")
     return address
 
 
+def is_sendable(address: str) -> bool:
+    """True when mail can be addressed to ``address`` (addr_spec takes it)."""
+    try:
+        addr_spec(address)
+    except ValueError:
+        return False
+    return True
+
+
+def needs_smtputf8(address: str) -> bool:
+    """True when ``address`` (as addr_spec gives it) can only travel with SMTPUTF8."""
+    return not address.isascii()
+
+
 def mailbox(entry: str) -> tuple[str, str]:
     """(display name, address) of ``address`` or ``Name <address>``."""
-    text = _clean(entry).strip()
+    text = entry.strip()
     if not text.endswith(">") or "<" not in text:
         return "", addr_spec(text)
     name, _, address = text[:-1].rpartition("<")
-    name = name.strip()
+    name = _clean(name).strip()
     if len(name) >= 2 and name[0] == name[-1] == '"':
         name = _QUOTED_PAIR.sub(r"\1", name[1:-1])
     return name, addr_spec(address)

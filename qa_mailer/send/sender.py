@@ -17,16 +17,24 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 
 from qa_mailer.backoff import delay_after, wait_for_wakeup
 from qa_mailer.clock import Clock
 from qa_mailer.config import OutgoingConfig
-from qa_mailer.db import OutboxMail, OutboxState, Question, QuestionState, dispatch_questions
+from qa_mailer.db import (
+    OutboxMail,
+    OutboxState,
+    Question,
+    QuestionState,
+    RecipientOutcome,
+    dispatch_questions,
+)
 from qa_mailer.db.claims import ClaimedMail, claim_mail
 from qa_mailer.db.engine import SessionFactory
-from qa_mailer.send.transport import DeliveryError, PartialDelivery, Transport
+from qa_mailer.send.transport import DeliveryError, Refusal, Refusals, Transport
 from qa_mailer.workers import Workers
 
 log = logging.getLogger("qa_mailer.send")
@@ -119,26 +127,48 @@ class Sender:
             self._valid_until = now + self.lease
 
     async def _deliver(self, mail: ClaimedMail) -> int:
-        recipients = [r for r in mail.recipients.split(",") if r]
-        error: str | None = None
+        """Send ``mail`` to the recipients still waiting for it; 1 if anyone took it now."""
+        waiting = waiting_recipients(mail)
+        if not waiting:
+            # Every recipient already has its final answer (nothing should leave a mail so,
+            # but sending to nobody would be an error of its own): record it as it stands.
+            await self._record(mail, dict(mail.outcomes), "", accepted_now=False)
+            return 0
+        refusals: Refusals | None = None
+        error, permanent = "", False
         try:
-            await asyncio.wait_for(
-                self._transport.send(mail.envelope_from, recipients, mail.raw, delivery_name(mail)),
+            refusals = await asyncio.wait_for(
+                self._transport.send(mail.envelope_from, waiting, mail.raw, delivery_name(mail)),
                 self.send_timeout.total_seconds(),
             )
-        except PartialDelivery as exc:
-            error = f"refused for some recipients: {exc}"
         except (DeliveryError, TimeoutError) as exc:
+            error = str(exc) or type(exc).__name__
             permanent = isinstance(exc, DeliveryError) and exc.permanent
-            await self._failed(mail, str(exc) or type(exc).__name__, permanent)
-            return 0
         except Exception as exc:
             # Whatever goes wrong with one mail fails that mail, never the whole outbox.
-            log.exception("sending %s %s failed unexpectedly", mail.kind, mail.rfc_message_id)
-            await self._failed(mail, f"{type(exc).__name__}: {exc}", permanent=False)
-            return 0
-        await self._sent(mail, error)
-        return 1
+            log.exception("sending %s failed unexpectedly", mail.key)
+            error = f"{type(exc).__name__}: {exc}"
+        give_up = permanent or mail.attempts >= self._config.max_attempts
+        outcomes = dict(mail.outcomes)
+        if refusals is None:
+            if not give_up:
+                await self._retry(mail, outcomes, error)
+                return 0
+            # Nobody took it this time and nobody will: each waiting recipient is refused
+            # with the reason the whole mail failed.
+            for address in waiting:
+                outcomes[address] = _outcome(RecipientOutcome.REFUSED, None, error)
+        else:
+            for address in waiting:
+                outcomes[address] = _answer(refusals.get(address), give_up)
+        accepted_now = any(
+            outcomes[address]["outcome"] == RecipientOutcome.ACCEPTED for address in waiting
+        )
+        if any(o["outcome"] == RecipientOutcome.DEFERRED for o in outcomes.values()):
+            await self._retry(mail, outcomes, describe(mail, outcomes), accepted_now)
+        else:
+            await self._record(mail, outcomes, error, accepted_now)
+        return 1 if accepted_now else 0
 
     def _ours(self, mail: ClaimedMail) -> list[object]:
         return [
@@ -147,29 +177,24 @@ class Sender:
             OutboxMail.state == OutboxState.SENDING,
         ]
 
-    async def _sent(self, mail: ClaimedMail, error: str | None) -> None:
+    async def _mark(self, mail: ClaimedMail, values: dict[str, object], accepted_now: bool) -> bool:
+        """Write ``values`` to ``mail`` if its claim is still ours; False if it ran out."""
         async with self._sessions.begin() as tx:
             marked = await tx.execute(
                 update(OutboxMail)
                 .where(*self._ours(mail))  # type: ignore[arg-type]
-                .values(
-                    state=OutboxState.SENT,
-                    sent_at=self._clock.now(),
-                    last_error=error,
-                    claimed_by=None,
-                    lease_until=None,
-                )
+                .values(**values, claimed_by=None, lease_until=None)
                 .execution_options(synchronize_session=False)
             )
             if marked.rowcount == 0:  # type: ignore[attr-defined]
                 log.warning(
-                    "%s %s was sent but its claim had run out: another worker may send it again",
-                    mail.kind,
-                    mail.rfc_message_id,
+                    "%s: its claim ran out before the outcome was recorded; another worker "
+                    "may send it again",
+                    mail.key,
                 )
-                return
-            if mail.dispatch_id is not None:
-                # The expert now has the question: it is no longer "new".
+                return False
+            if accepted_now and mail.dispatch_id is not None:
+                # An expert now has the question: it is no longer "new".
                 await tx.execute(
                     update(Question)
                     .where(
@@ -183,45 +208,75 @@ class Sender:
                     .values(state=QuestionState.WITH_EXPERT)
                     .execution_options(synchronize_session=False)
                 )
-        log.info("sent %s %s to %s", mail.kind, mail.rfc_message_id, mail.recipients)
+        return True
 
-    async def _failed(self, mail: ClaimedMail, error: str, permanent: bool) -> None:
-        attempts = mail.attempts
-        give_up = permanent or attempts >= self._config.max_attempts
-        delay = delay_after(
-            attempts, self._config.retry_base_seconds, self._config.retry_max_seconds, self._rng
-        )
-        now = self._clock.now()
-        async with self._sessions.begin() as tx:
-            await tx.execute(
-                update(OutboxMail)
-                .where(*self._ours(mail))  # type: ignore[arg-type]
-                .values(
-                    state=OutboxState.FAILED if give_up else OutboxState.QUEUED,
-                    last_error=error[:2000],
-                    next_attempt_at=now if give_up else now + timedelta(seconds=delay),
-                    claimed_by=None,
-                    lease_until=None,
-                )
-                .execution_options(synchronize_session=False)
-            )
-        if give_up:
+    async def _record(
+        self,
+        mail: ClaimedMail,
+        outcomes: dict[str, dict[str, Any]],
+        error: str,
+        accepted_now: bool,
+    ) -> None:
+        """Every recipient has a final answer: the mail is sent (to some, at least) or failed."""
+        accepted = _having(mail, outcomes, RecipientOutcome.ACCEPTED)
+        refused = _having(mail, outcomes, RecipientOutcome.REFUSED)
+        # A mail that reached nobody says why: the error that failed it whole, else the
+        # relay's answers; a sent one lists whom it did not reach.
+        reason = describe(mail, outcomes) if accepted else (error or describe(mail, outcomes))
+        values: dict[str, object] = {
+            "state": OutboxState.SENT if accepted else OutboxState.FAILED,
+            "outcomes": outcomes,
+            "refused": len(refused),
+            "last_error": _storable(reason) or None,
+        }
+        if accepted:
+            values["sent_at"] = self._clock.now()
+        if not await self._mark(mail, values, accepted_now):
+            return
+        if not accepted:
             log.error(
-                "gave up on %s %s after %d attempts: %s",
-                mail.kind,
-                mail.rfc_message_id,
-                attempts,
-                error,
+                "gave up on %s after %d attempts: %s", mail.key, mail.attempts, values["last_error"]
             )
-        else:
-            log.warning(
-                "%s %s failed (attempt %d), retry in %.0f s: %s",
-                mail.kind,
-                mail.rfc_message_id,
-                attempts,
-                delay,
-                error,
-            )
+            return
+        if accepted_now:
+            log.info("sent %s to %s", mail.key, ", ".join(accepted))
+        if refused:
+            log.warning("%s was refused for %s", mail.key, _refusals_text(refused, outcomes))
+
+    async def _retry(
+        self,
+        mail: ClaimedMail,
+        outcomes: dict[str, dict[str, Any]],
+        error: str,
+        accepted_now: bool = False,
+    ) -> None:
+        """Put ``mail`` back in the queue, backed off; it goes to those still waiting."""
+        delay = delay_after(
+            mail.attempts,
+            self._config.retry_base_seconds,
+            self._config.retry_max_seconds,
+            self._rng,
+        )
+        values: dict[str, object] = {
+            "state": OutboxState.QUEUED,
+            "outcomes": outcomes,
+            "refused": len(_having(mail, outcomes, RecipientOutcome.REFUSED)),
+            "last_error": _storable(error),
+            "next_attempt_at": self._clock.now() + timedelta(seconds=delay),
+        }
+        if not await self._mark(mail, values, accepted_now):
+            return
+        if accepted_now:
+            accepted = _having(mail, outcomes, RecipientOutcome.ACCEPTED)
+            log.info("sent %s to %s", mail.key, ", ".join(accepted))
+        log.warning(
+            "%s failed (attempt %d), retry in %.0f s for %s: %s",
+            mail.key,
+            mail.attempts,
+            delay,
+            ", ".join(waiting_recipients(mail, outcomes)),
+            error,
+        )
 
     async def _seconds_to_next_due(self) -> float:
         async with self._sessions() as tx:
@@ -245,3 +300,65 @@ def delivery_name(mail: ClaimedMail) -> str:
     """A name for ``mail`` that is the same on every attempt and unique across databases."""
     digest = hashlib.sha256(mail.rfc_message_id.encode("utf-8", "replace")).hexdigest()[:16]
     return f"qa{mail.id}-{digest}"
+
+
+def waiting_recipients(
+    mail: ClaimedMail, outcomes: dict[str, dict[str, Any]] | None = None
+) -> list[str]:
+    """The recipients ``mail`` still has to reach: no answer yet, or deferred (4xx)."""
+    known = mail.outcomes if outcomes is None else outcomes
+    return [
+        address
+        for address in mail.recipients
+        if known.get(address, {}).get("outcome") in (None, RecipientOutcome.DEFERRED)
+    ]
+
+
+def describe(mail: ClaimedMail, outcomes: dict[str, dict[str, Any]]) -> str:
+    """The refusals and deferrals of ``mail`` in one line, for last_error and the logs."""
+    parts = []
+    for outcome, label in (
+        (RecipientOutcome.REFUSED, "refused for"),
+        (RecipientOutcome.DEFERRED, "deferred for"),
+    ):
+        having = _having(mail, outcomes, outcome)
+        if having:
+            parts.append(f"{label} {_refusals_text(having, outcomes)}")
+    return "; ".join(parts)
+
+
+def _refusals_text(addresses: list[str], outcomes: dict[str, dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{address}: {outcomes[address].get('code') or ''} {outcomes[address].get('text', '')}".replace(
+            ":  ", ": "
+        ).strip()
+        for address in addresses
+    )
+
+
+def _having(
+    mail: ClaimedMail, outcomes: dict[str, dict[str, Any]], outcome: RecipientOutcome
+) -> list[str]:
+    return [a for a in mail.recipients if outcomes.get(a, {}).get("outcome") == outcome]
+
+
+def _answer(refusal: Refusal | None, give_up: bool) -> dict[str, Any]:
+    """The outcome of one recipient from the relay's answer to it."""
+    if refusal is None:
+        return _outcome(RecipientOutcome.ACCEPTED, None, "")
+    final = refusal.permanent or give_up
+    kind = RecipientOutcome.REFUSED if final else RecipientOutcome.DEFERRED
+    return _outcome(kind, refusal.code, refusal.text)
+
+
+def _outcome(kind: RecipientOutcome, code: int | None, text: str) -> dict[str, Any]:
+    if kind == RecipientOutcome.ACCEPTED:
+        return {"outcome": kind.value}
+    return {"outcome": kind.value, "code": code, "text": _storable(text)[:500]}
+
+
+def _storable(text: str) -> str:
+    # A relay's answer or an exception may hold anything; PostgreSQL text takes no NUL and
+    # no lone surrogate, and a row that cannot be written would stop the outbox.
+    cleaned = text.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")
+    return cleaned[:2000]

@@ -8,20 +8,39 @@ import os
 import socket
 import ssl
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
 
 from qa_mailer.config import SmtpRelayConfig
+from qa_mailer.send.headers import needs_smtputf8
 
 
 class DeliveryError(Exception):
-    """Delivery failed; ``permanent`` says whether retrying can help."""
+    """Delivery failed for every recipient; ``permanent`` says whether retrying can help."""
 
     def __init__(self, message: str, *, permanent: bool):
         super().__init__(message)
         self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """What the relay answered to one recipient it would not take."""
+
+    code: int
+    text: str
+
+    @property
+    def permanent(self) -> bool:
+        """A 5xx is final; a 4xx may pass on a later attempt."""
+        return self.code >= 500
+
+
+# Recipients the relay refused, each with its answer; empty when all took the mail.
+Refusals = dict[str, Refusal]
 
 
 class Transport(Protocol):
@@ -30,11 +49,14 @@ class Transport(Protocol):
 
     async def send(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
-    ) -> None:
-        """Deliver ``raw`` or raise DeliveryError.
+    ) -> Refusals:
+        """Deliver ``raw``; return the recipients that were refused, or raise DeliveryError.
 
-        ``name`` is the same on every attempt to send one mail and differs between mails; a
-        transport that can tell a mail was already delivered uses it to deliver it once.
+        A refusal of some or all recipients is an answer, not an error: the caller records
+        it per recipient. DeliveryError means nobody got the mail (no connection, the
+        message itself refused). ``name`` is the same on every attempt to send one mail and
+        differs between mails; a transport that can tell a mail was already delivered uses
+        it to deliver it once.
         """
 
 
@@ -55,10 +77,12 @@ class MaildirTransport:
 
     async def send(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
-    ) -> None:
-        # A local delivery agent records the envelope the same way.
+    ) -> Refusals:
+        # A local delivery agent records the envelope the same way; a Maildir takes any
+        # address, internationalised ones too (written in UTF-8, as the mail's own head).
         envelope = f"Return-Path: <{envelope_from}>\r\nX-Envelope-To: {', '.join(recipients)}\r\n"
-        await asyncio.to_thread(self._write, envelope.encode() + raw, name)
+        await asyncio.to_thread(self._write, envelope.encode("utf-8") + raw, name)
+        return {}
 
     def _write(self, data: bytes, name: str) -> None:
         # Maildir names are "time.unique.host"; the unique part is the mail's own name.
@@ -114,44 +138,58 @@ class SmtpTransport:
 
     async def send(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
-    ) -> None:
+    ) -> Refusals:
         config = self.config
-        context = self._context
+        client = aiosmtplib.SMTP(
+            hostname=config.host,
+            port=config.port,
+            use_tls=config.security == "tls",
+            start_tls=config.security == "starttls",
+            tls_context=self._context,
+            username=config.username,
+            password=config.password(),
+            timeout=config.timeout_seconds,
+        )
+        international = _international(envelope_from, recipients, raw)
+        # RFC 6531: an internationalised address travels only with SMTPUTF8, and its
+        # mail's head is UTF-8, so the body is announced as 8-bit MIME too.
+        options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
         try:
-            refused, _ = await aiosmtplib.send(
-                raw,
-                sender=envelope_from,
-                recipients=list(recipients),
-                hostname=config.host,
-                port=config.port,
-                use_tls=config.security == "tls",
-                start_tls=config.security == "starttls",
-                tls_context=context,
-                username=config.username,
-                password=config.password(),
-                timeout=config.timeout_seconds,
-            )
+            async with client:
+                refused, _ = await client.sendmail(
+                    envelope_from, list(recipients), raw, mail_options=options
+                )
+        except aiosmtplib.SMTPNotSupported as exc:
+            if international and "SMTPUTF8" in str(exc):
+                raise DeliveryError(
+                    f"the relay does not offer SMTPUTF8, needed for {international}",
+                    permanent=True,
+                ) from exc
+            raise DeliveryError(f"relay unreachable: {exc}", permanent=False) from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [error.code for error in exc.recipients]
-            raise DeliveryError(
-                f"all recipients refused: {exc}", permanent=all(c >= 500 for c in codes)
-            ) from exc
+            return {error.recipient: Refusal(error.code, error.message) for error in exc.recipients}
         except aiosmtplib.SMTPResponseException as exc:
             raise DeliveryError(
                 f"relay answered {exc.code} {exc.message}", permanent=exc.code >= 500
             ) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise DeliveryError(f"relay unreachable: {exc}", permanent=False) from exc
-        if refused:
-            # Some recipients took it; retrying would duplicate it for them. Say who was refused.
-            details = "; ".join(
-                f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in refused.items()
-            )
-            raise PartialDelivery(details)
+        except ValueError as exc:
+            # aiosmtplib refuses an address it cannot put on a command line safely. (After
+            # OSError: a certificate that fails verification is a ValueError too.)
+            raise DeliveryError(f"cannot be sent: {exc}", permanent=True) from exc
+        return {rcpt: Refusal(resp.code, resp.message) for rcpt, resp in refused.items()}
 
 
-class PartialDelivery(Exception):
-    """Delivered to some recipients, refused for others (named in the message)."""
+def _international(envelope_from: str, recipients: Sequence[str], raw: bytes) -> str | None:
+    """The first address (else "its header") that makes this mail need SMTPUTF8, or None."""
+    for address in (envelope_from, *recipients):
+        if needs_smtputf8(address):
+            return address
+    # Composed mail has 7-bit bodies, so 8-bit octets can only be an address in the head.
+    if not raw.partition(b"\r\n\r\n")[0].isascii():
+        return "its header"
+    return None
 
 
 def make_transport(kind: str, maildir: Path, relay: SmtpRelayConfig | None) -> Transport:

@@ -9,7 +9,7 @@ import pytest_asyncio
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer.db import migrate
@@ -130,3 +130,55 @@ async def test_0002_keeps_the_data_of_a_database_at_0001(empty_engine: AsyncEngi
     await migrate.downgrade(empty_engine, "0001")
     async with empty_engine.connect() as connection:
         assert await connection.scalar(text("SELECT message_id FROM outbox")) == "<qa.ack.1@x>"
+
+
+@pytest.mark.asyncio
+async def test_0003_reads_old_comma_joined_recipients_with_an_address_parser(
+    empty_engine: AsyncEngine,
+) -> None:
+    from sqlalchemy import text
+
+    from qa_mailer.db import OutboxMail
+    from qa_mailer.db.engine import session_factory
+
+    await migrate.upgrade(empty_engine, "0002")
+    now = "2026-12-03 12:00:00"
+    rows = [
+        # (id, recipients as 0002 stored them, state, last_error)
+        (1, "a@x.example.bg", "sent", None),
+        (2, '"p6,x"@firm.example.bg,b@firm.example.bg', "queued", None),
+        (
+            3,
+            "e1@clusters.example.org,gone@clusters.example.org",
+            "sent",
+            "refused for some recipients: gone@clusters.example.org: 550 5.1.1 no such user",
+        ),
+    ]
+    async with empty_engine.begin() as connection:
+        for id_, recipients, state, last_error in rows:
+            await connection.execute(
+                text(
+                    "INSERT INTO outbox (id, key, rfc_message_id, kind, envelope_from, recipients,"
+                    " raw, state, attempts, next_attempt_at, created_at, last_error) VALUES"
+                    f" ({id_}, 'ack:Q-{id_}', '<m{id_}@x>', 'ack', 'qa@x.org', :recipients,"
+                    f" :raw, :state, 1, '{now}', '{now}', :last_error)"
+                ),
+                {"recipients": recipients, "raw": b"x", "state": state, "last_error": last_error},
+            )
+    await migrate.upgrade(empty_engine)
+    async with session_factory(empty_engine)() as tx:
+        found = {row.id: row for row in await tx.scalars(select(OutboxMail))}
+    assert found[1].recipients == ["a@x.example.bg"]
+    assert found[2].recipients == ['"p6,x"@firm.example.bg', "b@firm.example.bg"]
+    assert found[3].outcomes == {
+        "gone@clusters.example.org": {
+            "outcome": "refused",
+            "code": 550,
+            "text": "5.1.1 no such user",
+        }
+    }
+    assert [row.refused for row in found.values()] == [0, 0, 1]
+    await migrate.downgrade(empty_engine, "0002")
+    async with empty_engine.connect() as connection:
+        joined = await connection.scalar(text("SELECT recipients FROM outbox WHERE id = 2"))
+    assert joined == '"p6,x"@firm.example.bg,b@firm.example.bg'

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
+import logging
 import mailbox
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
+from aiosmtpd.smtp import SMTP
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import undefer
 
+from qa_mailer.admin import hand_over
 from qa_mailer.config import OutgoingConfig, SmtpRelayConfig
 from qa_mailer.db import OutboxKind, OutboxMail, OutboxState
 from qa_mailer.db.claims import ClaimedMail
@@ -21,8 +27,9 @@ from qa_mailer.db.engine import session_factory
 from qa_mailer.send.compose import build_mail, new_message_id
 from qa_mailer.send.outbox import enqueue
 from qa_mailer.send.sender import Sender
-from qa_mailer.send.transport import MaildirTransport, SmtpTransport, Transport
-from tests.helpers import QA, FakeClock, registered
+from qa_mailer.send.transport import MaildirTransport, Refusals, SmtpTransport, Transport
+from qa_mailer.status import format_status, gather_status
+from tests.helpers import QA, FakeClock, registered, write_config
 from tests.servers.ports import free_port
 from tests.servers.smtp_sink import SmtpSink
 
@@ -158,19 +165,177 @@ async def test_a_5xx_fails_at_once(engine: AsyncEngine, smtp_sink: SmtpSink) -> 
 
 @pytest.mark.asyncio
 async def test_one_refused_recipient_does_not_resend_to_the_others(
-    engine: AsyncEngine, smtp_sink: SmtpSink
+    engine: AsyncEngine, smtp_sink: SmtpSink, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     clock = FakeClock()
     queued = await queue_mail(engine, clock, to=["a@org.example.bg", "gone@org.example.bg"])
     smtp_sink.refuse_rcpt["gone@org.example.bg"] = "550 5.1.1 no such user"
-    await (await sender(engine, relay(smtp_sink.port), clock)).deliver_due()
+    with caplog.at_level(logging.INFO, logger="qa_mailer.send"):
+        await (await sender(engine, relay(smtp_sink.port), clock)).deliver_due()
     done = await row(engine, queued.id)
     assert done.state == OutboxState.SENT and "gone@org.example.bg: 550" in (done.last_error or "")
     assert [r.rcpt_tos for r in smtp_sink.received] == [["a@org.example.bg"]]
+    # Who took it and who refused it, with the relay's answer, is recorded per recipient.
+    assert done.outcomes == {
+        "a@org.example.bg": {"outcome": "accepted"},
+        "gone@org.example.bg": {"outcome": "refused", "code": 550, "text": "5.1.1 no such user"},
+    }
+    assert done.refused == 1
+    # The log says whom it reached and who refused it; it does not claim both got it.
+    sent_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sent")]
+    assert sent_lines == ["sent answer:A-1 to a@org.example.bg"]
+    assert any(
+        r.levelno == logging.WARNING and "refused for gone@org.example.bg: 550" in r.getMessage()
+        for r in caplog.records
+    )
+    report = await status_of(engine, clock, tmp_path)
+    assert "3 sent" not in report and "1 sent (1 partly refused), 0 failed" in report
+    assert "answer:A-1" in report and "gone@org.example.bg: 550 5.1.1 no such user" in report
+
+
+async def status_of(engine: AsyncEngine, clock: FakeClock, folder: Path) -> str:
+    """What `qa-mailer status` prints (its config only names the sessions and countries)."""
+    async with session_factory(engine)() as tx:
+        report = await gather_status(tx, clock.now())
+    return format_status(report, write_config(folder, f"sqlite+aiosqlite:///{folder}/unused.db"))
+
+
+@pytest.mark.asyncio
+async def test_a_4xx_for_one_recipient_retries_that_recipient_alone(
+    engine: AsyncEngine, smtp_sink: SmtpSink
+) -> None:
+    clock = FakeClock()
+    queued = await queue_mail(engine, clock, to=["a@org.example.bg", "busy@org.example.bg"])
+    smtp_sink.refuse_rcpt["busy@org.example.bg"] = "452 4.2.2 mailbox full"
+    outbox = await sender(engine, relay(smtp_sink.port), clock)
+    assert await outbox.deliver_due() == 1
+    waiting = await row(engine, queued.id)
+    assert waiting.state == OutboxState.QUEUED and waiting.refused == 0
+    assert waiting.outcomes["busy@org.example.bg"] == {
+        "outcome": "deferred",
+        "code": 452,
+        "text": "4.2.2 mailbox full",
+    }
+    assert (waiting.next_attempt_at - clock.now()).total_seconds() == 30
+    del smtp_sink.refuse_rcpt["busy@org.example.bg"]
+    clock.advance(seconds=31)
+    assert await outbox.deliver_due() == 1
+    # The second attempt goes to the deferred recipient only: a got the mail once.
+    assert [r.rcpt_tos for r in smtp_sink.received] == [
+        ["a@org.example.bg"],
+        ["busy@org.example.bg"],
+    ]
+    assert smtp_sink.received[0].raw == smtp_sink.received[1].raw
+    done = await row(engine, queued.id)
+    assert (done.state, done.attempts, done.refused, done.last_error) == (
+        OutboxState.SENT,
+        2,
+        0,
+        None,
+    )
+    assert all(o == {"outcome": "accepted"} for o in done.outcomes.values())
+
+
+@pytest.mark.asyncio
+async def test_a_4xx_that_never_clears_ends_as_a_refusal_after_max_attempts(
+    engine: AsyncEngine, smtp_sink: SmtpSink
+) -> None:
+    clock = FakeClock()
+    queued = await queue_mail(engine, clock, to=["a@org.example.bg", "busy@org.example.bg"])
+    smtp_sink.refuse_rcpt["busy@org.example.bg"] = "452 4.2.2 mailbox full"
+    outbox = await sender(engine, relay(smtp_sink.port), clock)
+    for _ in range(OUTGOING.max_attempts):
+        await outbox.deliver_due()
+        clock.advance(seconds=3600)
+    done = await row(engine, queued.id)
+    assert (done.state, done.attempts, done.refused) == (OutboxState.SENT, 3, 1)
+    assert done.outcomes["busy@org.example.bg"]["outcome"] == "refused"
+    assert [r.rcpt_tos for r in smtp_sink.received] == [["a@org.example.bg"]]
+
+
+@pytest.mark.asyncio
+async def test_a_mail_every_recipient_refuses_fails(
+    engine: AsyncEngine, smtp_sink: SmtpSink
+) -> None:
+    clock = FakeClock()
+    queued = await queue_mail(engine, clock, to=["x@org.example.bg", "y@org.example.bg"])
+    smtp_sink.refuse_rcpt["x@org.example.bg"] = "550 5.1.1 no such user"
+    smtp_sink.refuse_rcpt["y@org.example.bg"] = "553 5.1.3 bad address"
+    assert await (await sender(engine, relay(smtp_sink.port), clock)).deliver_due() == 0
+    failed = await row(engine, queued.id)
+    assert (failed.state, failed.attempts, failed.refused) == (OutboxState.FAILED, 1, 2)
+    assert failed.last_error == (
+        "refused for x@org.example.bg: 550 5.1.1 no such user; "
+        "y@org.example.bg: 553 5.1.3 bad address"
+    )
+    assert smtp_sink.received == []
+
+
+@pytest_asyncio.fixture
+async def smtputf8_sink() -> AsyncIterator[SmtpSink]:
+    """A relay that offers SMTPUTF8 (RFC 6531), as most large providers' do."""
+    sink = SmtpSink()
+    loop = asyncio.get_running_loop()
+    sink.server = await loop.create_server(
+        lambda: SMTP(sink, loop=loop, enable_SMTPUTF8=True), "127.0.0.1", 0
+    )
+    sink.port = int(sink.server.sockets[0].getsockname()[1])
+    yield sink
+    sink.server.close()
+    await sink.server.wait_closed()
+
+
+RU = "пётр@firm.example.ru"
+
+
+@pytest.mark.asyncio
+async def test_an_internationalised_recipient_goes_with_smtputf8_where_the_relay_offers_it(
+    engine: AsyncEngine, smtputf8_sink: SmtpSink
+) -> None:
+    clock = FakeClock()
+    queued = await queue_mail(engine, clock, to=[f"Пётр <{RU}>", "ana@drvo.example.hr"])
+    assert await (await sender(engine, relay(smtputf8_sink.port), clock)).deliver_due() == 1
+    [received] = smtputf8_sink.received
+    assert received.rcpt_tos == [RU, "ana@drvo.example.hr"]
+    message = email.message_from_string(received.raw.decode("utf-8"), policy=email.policy.default)
+    assert [(a.display_name, a.addr_spec) for a in message["To"].addresses] == [
+        ("Пётр", RU),
+        ("", "ana@drvo.example.hr"),
+    ]
+    assert (await row(engine, queued.id)).state == OutboxState.SENT
+
+
+@pytest.mark.asyncio
+async def test_without_smtputf8_that_mail_fails_alone_and_later_mail_goes_out(
+    engine: AsyncEngine, smtp_sink: SmtpSink
+) -> None:
+    clock = FakeClock()
+    first = await queue_mail(engine, clock, to=[RU], ref="A-1")
+    later = await queue_mail(engine, clock, ref="A-2")
+    outbox = await sender(engine, relay(smtp_sink.port), clock)
+    assert await outbox.deliver_due() == 1
+    failed = await row(engine, first.id)
+    assert (failed.state, failed.attempts) == (OutboxState.FAILED, 1)
+    assert failed.last_error == f"the relay does not offer SMTPUTF8, needed for {RU}"
+    assert (await row(engine, later.id)).state == OutboxState.SENT
+    assert [r.rcpt_tos for r in smtp_sink.received] == [["ana@drvo.example.hr"]]
+
+
+@pytest.mark.asyncio
+async def test_the_maildir_transport_takes_an_internationalised_address(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    queued = await queue_mail(engine, clock, to=[RU])
+    await (await sender(engine, MaildirTransport(tmp_path / "outbox"), clock)).deliver_due()
+    [name] = os.listdir(tmp_path / "outbox" / "new")
+    stored = (tmp_path / "outbox" / "new" / name).read_bytes().decode("utf-8")
+    assert f"X-Envelope-To: {RU}\r\n" in stored and f"To: {RU}\r\n" in stored
+    assert (await row(engine, queued.id)).state == OutboxState.SENT
 
 
 class DiesBeforeMarking(Sender):
-    async def _sent(self, mail: ClaimedMail, error: str | None) -> None:
+    async def _mark(self, mail: ClaimedMail, values: dict[str, object], accepted_now: bool) -> bool:
         raise SystemExit("power cut")
 
 
@@ -287,3 +452,55 @@ async def test_the_maildir_transport_writes_a_mail_once_however_often_it_is_sent
     await transport.send(QA, ["ana@drvo.example.hr"], queued.raw, "same-name")
     await transport.send(QA, ["ana@drvo.example.hr"], queued.raw, "same-name")
     assert len(os.listdir(outbox / "new")) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_command_that_sends_its_own_mail_says_it_was_partly_refused(
+    engine: AsyncEngine, migrated_url: str, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path,
+        migrated_url,
+        outgoing={"transport": "smtp"},
+        smtp={"host": "127.0.0.1", "port": smtp_sink.port, "security": "none"},
+    )
+    # Queued in the past: the command sends by the real clock.
+    past = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
+    queued = await queue_mail(engine, past, to=["a@org.example.bg", "gone@org.example.bg"])
+    smtp_sink.refuse_rcpt["gone@org.example.bg"] = "550 5.1.1 no such user"
+    said = await hand_over(engine, config, [queued.id])
+    assert said.startswith("1 sent (1 partly refused) (`qa-mailer status` shows the outbox")
+
+
+class EncodesBadly(SmtpTransport):
+    """The relay as before, except that one address breaks the transport's own code, as
+    aiosmtplib's UnicodeEncodeError did for a raw UTF-8 address before SMTPUTF8."""
+
+    async def send(
+        self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
+    ) -> Refusals:
+        if "poison@org.example.bg" in recipients:
+            "пётр".encode("ascii")
+        return await super().send(envelope_from, recipients, raw, name)
+
+
+@pytest.mark.asyncio
+async def test_an_unexpected_error_fails_its_own_mail_counted_and_backed_off(
+    engine: AsyncEngine, smtp_sink: SmtpSink
+) -> None:
+    clock = FakeClock()
+    poison = await queue_mail(engine, clock, to=["poison@org.example.bg"], ref="A-1")
+    later = await queue_mail(engine, clock, ref="A-2")
+    outbox = await sender(engine, EncodesBadly(relay(smtp_sink.port).config), clock)
+    delays = []
+    for _ in range(OUTGOING.max_attempts):
+        await outbox.deliver_due()
+        current = await row(engine, poison.id)
+        delays.append((current.next_attempt_at - clock.now()).total_seconds())
+        clock.advance(seconds=3600)
+    assert (await row(engine, later.id)).state == OutboxState.SENT
+    assert [r.rcpt_tos for r in smtp_sink.received] == [["ana@drvo.example.hr"]]
+    assert delays[:2] == [30, 60]
+    failed = await row(engine, poison.id)
+    assert (failed.state, failed.attempts) == (OutboxState.FAILED, OUTGOING.max_attempts)
+    assert (failed.last_error or "").startswith("UnicodeEncodeError: 'ascii' codec")

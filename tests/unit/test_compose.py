@@ -419,6 +419,38 @@ def test_a_domain_in_unicode_is_written_in_its_ascii_form() -> None:
     assert address(check_wire_form(built.raw), "To") == "ivan@xn--80aegj1b.xn--p1ai"
 
 
+def test_an_internationalised_address_is_written_in_utf8_as_rfc_6532_has_it() -> None:
+    # A local part in Unicode has no encoded form: it goes into the head as raw UTF-8 (and
+    # the transport then needs a relay offering SMTPUTF8); the name is still encoded.
+    built = mail(to=["Пётр <пётр@firm.example.ru>"])
+    assert built.recipients == ("пётр@firm.example.ru",)
+    head = built.raw.split(b"\r\n\r\n", 1)[0].decode("utf-8")
+    assert "<пётр@firm.example.ru>" in head and "Пётр" not in head
+    assert built.raw.split(b"\r\n\r\n", 1)[1].isascii()
+    message = email.message_from_string(built.raw.decode("utf-8"), policy=modern)
+    assert [(a.display_name, a.addr_spec) for a in message["To"].addresses] == [
+        ("Пётр", "пётр@firm.example.ru")
+    ]
+
+
+def test_an_address_literal_is_an_address() -> None:
+    assert mail(to=["bob@[192.0.2.1]"]).recipients == ("bob@[192.0.2.1]",)
+
+
+def test_an_ascii_mail_stays_ascii() -> None:
+    assert mail(to=["ivan@завод.рф"]).raw.isascii()
+
+
+def test_a_quoted_local_part_with_a_comma_is_one_recipient() -> None:
+    built = mail(to=['"p6,x"@firm.example.bg', 'Ana <"a b"@drvo.example.hr>'])
+    assert built.recipients == ('"p6,x"@firm.example.bg', '"a b"@drvo.example.hr')
+    message = check_wire_form(built.raw)
+    assert [a.addr_spec for a in message["To"].addresses] == [
+        '"p6,x"@firm.example.bg',
+        '"a b"@drvo.example.hr',
+    ]
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -426,7 +458,11 @@ def test_a_domain_in_unicode_is_written_in_its_ascii_form() -> None:
         {"to": ["not an address"]},
         {"to": ["a@b.org, c@d.org"]},
         {"to": ["a@b.org\r\nBcc: evil@example.org"]},
-        {"to": ["иван@example.org"]},
+        {"to": ['"a"b@example.org']},
+        {"to": ['"a\r\nBcc: evil@example.org"@example.org']},
+        {"to": ["a@b@example.org"]},
+        {"to": ["p" * 250 + "@example.org"]},
+        {"to": ["иван@example.org\r\nBcc: evil@example.org"]},
         {"sender": ("Q&A", "qa")},
         {"message_id": "no-angle-brackets@example.org"},
         {"message_id": "<no-at-sign>"},
