@@ -10,7 +10,7 @@
   refused mail. Old sent rows whose last_error names refused recipients ("refused for some
   recipients: a@b: 550 ...") get those recipients recorded as refused.
 
-Revision ID: 20261129_0003
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-29 18:30:00
 """
@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "20261129_0003"
+revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

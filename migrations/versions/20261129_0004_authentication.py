@@ -3,8 +3,8 @@
 An expert's reply that looks automatic (an out-of-office notice, or one that came implausibly
 soon after the expert's copy) is held, and a mail of the new kind "held" says so.
 
-Revision ID: 20261129_0005
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-29 18:30:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "20261129_0005"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
