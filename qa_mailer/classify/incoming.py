@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from qa_mailer.addresses import addresses_in, normalise
 from qa_mailer.parse import ParsedMail
+from qa_mailer.parse.headers import date_of
+
+# A receiving server's clock may run a little ahead of ours; a date further ahead, or older
+# than any backlog, is not an arrival time.
+_CLOCK_SKEW = timedelta(minutes=5)
+_OLDEST_BACKLOG = timedelta(days=60)
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,25 @@ class Incoming:
     envelope_from: str | None
     envelope_to: tuple[str, ...]
     received_at: datetime
+
+    @property
+    def arrived_at(self) -> datetime:
+        """When the mail reached the Q&A mailbox, which may be long before we took it.
+
+        Mail fetched late (the service was down, an IMAP backlog) arrived when the receiving
+        server wrote its Received header: the topmost one, as every server adds its own
+        above the ones it got; the lower ones are the sender's to write. Mail that came in
+        through our own SMTP listener arrived when we took it.
+        """
+        if self.source == "smtp":
+            return self.received_at
+        header = self.mail.header("Received")
+        stamped = date_of(header.rpartition(";")[2].strip()) if header else None
+        if stamped is None:
+            return self.received_at
+        if not self.received_at - _OLDEST_BACKLOG <= stamped <= self.received_at + _CLOCK_SKEW:
+            return self.received_at
+        return min(stamped, self.received_at)
 
     @property
     def sender(self) -> str:

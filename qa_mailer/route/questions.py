@@ -124,7 +124,7 @@ class QuestionDesk:
             message_id=asked.message_id,
             subject=mail.subject or "(no subject)",
             body=asked.text,
-            asked_at=incoming.received_at,
+            asked_at=incoming.arrived_at,
         )
         acknowledge = (
             follow_up is None

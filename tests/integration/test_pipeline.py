@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -388,3 +389,47 @@ async def test_a_message_that_fails_still_shows_who_sent_it_and_about_what(
     assert outcome.state == MessageState.QUARANTINED
     [parked] = await admin.list_messages(desk.engine, MessageState.QUARANTINED)
     assert (parked.sender, parked.subject) == ("ana@drvo.example.hr", "Pitanje čovjeka")
+
+
+def delivered(raw: bytes, *received: str) -> bytes:
+    """The mail as a provider's mailbox holds it: Received headers on top, newest first."""
+    return "".join(f"Received: {line}\r\n" for line in received).encode() + raw
+
+
+@pytest.mark.asyncio
+async def test_a_question_fetched_late_is_filed_under_the_session_it_arrived_in(
+    desk: Desk,
+) -> None:
+    # The service was down from VC2 to after VC5: the backlog is fetched on 30 December.
+    desk.clock.moment = datetime(2026, 12, 30, 9, 0, tzinfo=UTC)
+    during_vc2 = "by mx.clusters.example.org; Thu, 10 Dec 2026 14:35:00 +0000"
+    during_vc3 = "by mx.clusters.example.org; Thu, 17 Dec 2026 16:20:00 +0100"  # 15:20 UTC
+    # A sender can write Received headers too, but only below the receiving server's own.
+    forged = "from x by y; Thu, 03 Dec 2026 14:30:00 +0000"
+    await desk.receive(delivered(ask(subject="Clusters?", body="One?"), during_vc2, forged))
+    await desk.receive(delivered(ask(subject="Clusters again?", body="Two?"), during_vc3))
+    # A date after the mail was fetched, or none, is no arrival time: the fetch time stands.
+    await desk.receive(
+        delivered(ask(subject="Clusters three?", body="Three?"), "by mx; Fri, 1 Jan 2027 0:0 +0000")
+    )
+    await desk.receive(delivered(ask(subject="Clusters four?", body="Four?"), "by mx; garbage"))
+    async with session_factory(desk.engine)() as session:
+        rows = (
+            await session.execute(
+                select(Thread.session_no, Thread.session_source, Question.asked_at)
+                .join(Question, Question.thread_id == Thread.id)
+                .order_by(Question.id)
+            )
+        ).all()
+    assert [(number, rule) for number, rule, _ in rows] == [
+        (2, "schedule"),
+        (3, "schedule"),
+        (5, "schedule"),
+        (5, "schedule"),
+    ]
+    assert [asked.astimezone(UTC) for _, _, asked in rows] == [
+        datetime(2026, 12, 10, 14, 35, tzinfo=UTC),
+        datetime(2026, 12, 17, 15, 20, tzinfo=UTC),
+        desk.clock.moment,
+        desk.clock.moment,
+    ]

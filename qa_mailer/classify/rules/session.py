@@ -79,7 +79,7 @@ class Schedule(SessionRule):
     description = "The session running when the mail arrived, else the next one, else the last."
 
     def check(self, context: SessionContext) -> int | None:
-        return session_at(context.sessions, context.incoming.received_at).number
+        return session_at(context.sessions, context.incoming.arrived_at).number
 
 
 SESSION_RULES: tuple[SessionRule, ...] = (SubjectTag(), PlusAddress(), ThreadSession(), Schedule())
