@@ -25,6 +25,7 @@ _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 _HIGH_WORD = re.compile(rb"[^\s<>@,;:\"()]*[\x80-\xff][^\s<>@,;:\"()]*")
 # Control characters have no place in a header's text: NUL goes, the others become a space
 # (an encoded word that hides CR LF must not start a new line in a mail we write).
+_BLANKS = re.compile(r" {2,}")
 _CONTROLS = {code: " " for code in (*range(1, 9), *range(10, 32), 127)} | {0: None}
 
 
@@ -76,7 +77,9 @@ def decoded(value: Any) -> str:
         pending_charset = charset
     flush()
     pieces.append(text[position:])
-    return "".join(pieces).translate(_CONTROLS)
+    text = "".join(pieces)
+    # A line break hidden in an encoded word becomes one space, as a fold would.
+    return text if text.isprintable() else _BLANKS.sub(" ", text.translate(_CONTROLS))
 
 
 def raw_text(value: Any) -> str:

@@ -86,6 +86,17 @@ CASES = [
         ),
         ["Как университеты помогают?", "from Иван Петров"],
     ),
+    # Line breaks hidden in encoded words: no raw word in the salutation, no "Bcc:" line.
+    (
+        hostile(
+            "crlf",
+            "=?UTF-8?Q?Marko_=0D=0APeri=C4=87?=",
+            "=?UTF-8?Q?[VC1]_Pitanje=0D=0ABcc:_victim@elsewhere.example?=",
+            b"Tko vodi klaster?\r\n",
+            "Content-Type: text/plain; charset=utf-8\r\n",
+        ),
+        ["from Marko Perić", "[VC1] Pitanje Bcc: victim@elsewhere.example"],
+    ),
     # A body in windows-1250 labelled "x-unknown": Croatian, not "kuæe ... Takoðer".
     (
         hostile(
@@ -136,3 +147,5 @@ async def test_broken_words_and_nul_bytes_never_quarantine_a_question(
         for words in expected:
             assert words in copies, words
     assert "\x00" not in copies
+    assert smtp_sink.to("victim@elsewhere.example") == []
+    assert all(received.message["Bcc"] is None for received in smtp_sink.received)
