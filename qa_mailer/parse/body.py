@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from email.message import Message
 
-from qa_mailer.parse.charsets import decode_guessing, decode_with
+from qa_mailer.parse.charsets import decode_guessing, decode_with, is_single_byte
 
 _BOUNDARY_LINE = re.compile(r"^--([^\s]{1,200}?)(?:--)?\s*$", re.MULTILINE)
 
@@ -24,10 +24,25 @@ def repair_charset(message: Message, content_type: str, text: str | None) -> str
     A replacement character in the text means the parser fell back to UTF-8 with losses; the
     bytes are then decoded again as the code page they most look like.
     """
-    if text is None or "\ufffd" not in text:
+    if text is None:
         return text
-    repaired = [decode_guessing(p) for p in _payloads(message.walk(), content_type)]
-    return joined(repaired) or text
+    if "\ufffd" in text:
+        repaired = [decode_guessing(p) for p in _payloads(message.walk(), content_type)]
+        return joined(repaired) or text
+    if text.isascii() or not _doubtful(message, content_type):
+        return text
+    # A single-byte label may lie without leaving a trace (KOI8-R labelled windows-1251 reads
+    # as other Cyrillic letters): decode_with doubts such labels.
+    return joined(_texts(message.walk(), content_type)) or text
+
+
+def _doubtful(message: Message, content_type: str) -> bool:
+    """Whether a part of that type declares a single-byte code page (the labels that lie)."""
+    return any(
+        is_single_byte(part.get_content_charset() or "")
+        for part in message.walk()
+        if part.get_content_type() == content_type
+    )
 
 
 def recover_bodies(message: Message) -> tuple[str | None, str | None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import codecs
+import functools
 import re
 
 # Senders label mail with the narrower charset and write characters from its superset.
@@ -18,14 +20,35 @@ _SUPERSETS = {
 
 
 def decode_with(payload: bytes, charset: str) -> str:
-    """Decode with the declared charset (or its superset); guess when the label is unknown."""
+    """Decode with the declared charset (or its superset); guess when the label is unknown.
+
+    A label is doubted as far as the bytes allow: one that leaves undecodable bytes is
+    dropped for a guess, and a single-byte label (windows-1252, ISO-8859-2, KOI8-R, ...) is
+    dropped when the bytes are valid UTF-8 or read better in another code page (a
+    windows-1250 body labelled ISO-8859-1, KOI8-R labelled windows-1251).
+    """
     try:
-        text = payload.decode(_SUPERSETS.get(charset.lower().strip(), charset), "replace")
-    except (LookupError, ValueError):
+        codec = codecs.lookup(_SUPERSETS.get(charset.lower().strip(), charset)).name
+    except (LookupError, ValueError, TypeError):
         # An unknown label, or one that is not a name at all (a NUL in it).
         return decode_guessing(payload)
+    text = payload.decode(codec, "replace")
     # A replacement character means the label lied; the bytes may still be readable.
-    return decode_guessing(payload) if "\ufffd" in text else text
+    if "\ufffd" in text:
+        return decode_guessing(payload)
+    if codec in _SINGLE_BYTE and not payload.isascii():
+        guessed = guess_charset(payload)
+        if guessed != codec and _reads_better(payload, guessed, codec):
+            return payload.decode(guessed, "replace")
+    return text
+
+
+def is_single_byte(charset: str) -> bool:
+    """Whether ``charset`` names one of the single-byte code pages decode_with doubts."""
+    try:
+        return codecs.lookup(_SUPERSETS.get(charset.lower().strip(), charset)).name in _SINGLE_BYTE
+    except (LookupError, ValueError, TypeError):
+        return False
 
 
 def decode_guessing(payload: bytes) -> str:
@@ -37,28 +60,33 @@ def decode_guessing(payload: bytes) -> str:
 
 
 def guess_charset(payload: bytes) -> str:
-    """The charset decode_guessing reads ``payload`` with."""
-    as_utf8 = payload.decode("utf-8", "replace")
-    high = [b for b in payload if b >= 0x80]
+    """The charset decode_guessing reads ``payload`` with (a Python codec name)."""
+    high = payload.translate(None, _ASCII)
     if not high:
         return "ascii"
-    # A few broken sequences in otherwise valid UTF-8 are damage, not another charset.
-    if as_utf8.count("\ufffd") * 50 <= len(high):
+    # A few broken sequences in otherwise valid UTF-8 are damage, not another charset. (Bytes
+    # with no UTF-8 sequence in them at all, as a code page's text, are not decoded to see.)
+    if _UTF8_PAIR.search(payload) and (
+        payload.decode("utf-8", "replace").count("\ufffd") * 50 <= len(high)
+    ):
         return "utf-8"
-    cyrillic = sum(1 for b in high if b >= 0xC0)
+    cyrillic = len(high.translate(None, _BELOW_C0))
     # Cyrillic text is written almost wholly in high bytes; Latin text with a few accented
     # letters ("Şunu yazdı") is mostly ASCII letters.
-    ascii_letters = sum(1 for b in payload if 0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A)
+    ascii_letters = len(payload) - len(payload.translate(None, _ASCII_LETTERS))
     if cyrillic / len(high) > 0.7 and len(high) > ascii_letters and not _latin_words(payload):
-        # Lower-case letters dominate running text: they sit at 0xE0-0xFF in windows-1251 and
-        # at 0xC0-0xDF in KOI8-R.
-        upper_half = sum(1 for b in high if b >= 0xE0)
-        return "cp1251" if upper_half * 2 >= cyrillic else "koi8_r"
+        return _cyrillic_code_page(payload)
     return _latin_code_page(payload)
 
 
-_WORD = re.compile(rb"[A-Za-z\x80-\xff]+")
-_ASCII_LETTER = re.compile(rb"[A-Za-z]")
+_ASCII = bytes(range(0x80))
+_UTF8_PAIR = re.compile(rb"[\xc2-\xf4][\x80-\xbf]")
+_BELOW_C0 = bytes(range(0xC0))
+_ASCII_LETTERS = bytes(range(0x41, 0x5B)) + bytes(range(0x61, 0x7B))
+_CLASSES = bytes(
+    ord("H") if b >= 0x80 else ord("L") if chr(b).isascii() and chr(b).isalpha() else ord(" ")
+    for b in range(256)
+)
 
 
 def _latin_words(payload: bytes) -> bool:
@@ -67,9 +95,11 @@ def _latin_words(payload: bytes) -> bool:
     A Cyrillic word is written in high bytes alone; a short French or Turkish text can
     otherwise pass for Cyrillic by its share of high bytes.
     """
-    words = [word for word in _WORD.findall(payload) if max(word) >= 0x80]
-    mixed = sum(1 for word in words if _ASCII_LETTER.search(word))
-    return mixed * 2 > len(words)
+    # Each byte as its class (H high, L ASCII letter, blank otherwise), counted at C speed.
+    classes = payload.translate(_CLASSES)
+    seams = classes.count(b"LH") + classes.count(b"HL")
+    runs = classes.count(b" H") + classes.count(b"LH") + classes.startswith(b"H")
+    return seams * 2 > runs
 
 
 # The letters beyond ASCII of the languages written in each Latin code page (the programme's
@@ -99,27 +129,74 @@ _WEIGHT = {"hr": 2, "tr": 2}
 _LATIN_CODE_PAGES = (
     ("cp1252", ("de", "fr", "es", "it", "pt", "nl")),
     ("cp1250", ("hr", "sl", "cs", "sk", "pl", "hu", "ro", "de")),
-    ("iso-8859-2", ("hr", "sl", "cs", "sk", "pl", "hu", "ro", "de")),
+    ("iso8859-2", ("hr", "sl", "cs", "sk", "pl", "hu", "ro", "de")),
     ("cp1254", ("tr", "de", "fr")),
 )
+_LANGUAGES = dict(_LATIN_CODE_PAGES) | {"iso8859-1": ("de", "fr", "es", "it", "pt", "nl")}
+
+
+# The most frequent letters of Russian, Bulgarian and Serbian running text: a code page that
+# reads the bytes right turns most of them into these, a wrong one into rarer letters.
+_FREQUENT_CYRILLIC = frozenset("оеаинтсрвлкдмпуяОЕАИНТСРВЛКДМПУ")
+_CYRILLIC_CODE_PAGES = ("cp1251", "koi8-r", "iso8859-5")
+_CYRILLIC = frozenset(_CYRILLIC_CODE_PAGES)
+# Labels that name a single-byte code page of the programme's countries or their neighbours:
+# the ones a sender's client gets wrong.
+_SINGLE_BYTE = frozenset(_LANGUAGES) | _CYRILLIC
+
+
+def _cyrillic_code_page(payload: bytes) -> str:
+    """windows-1251, KOI8-R or ISO-8859-5: the one whose reading holds the most common letters."""
+    scores = [_cyrillic_fit(payload, charset) for charset in _CYRILLIC_CODE_PAGES]
+    return _CYRILLIC_CODE_PAGES[scores.index(max(scores))]
+
+
+def _cyrillic_fit(payload: bytes, charset: str) -> int:
+    high = payload.translate(None, _ASCII)
+    return len(high) - len(high.translate(None, _letter_bytes(charset, _FREQUENT_CYRILLIC)))
 
 
 def _latin_code_page(payload: bytes) -> str:
     """The Latin code page whose reading of the high bytes best fits one language.
 
     Each code page reads the bytes; each of its languages scores a point (two for the
-    programme's) for every character that is one of its letters and loses one for every other (a symbol, a control character,
-    another language's letter). "Kuæe ... Takoðer" (windows-1250 read as windows-1252) scores
-    badly in every Western language; "kuće ... Također" scores fully in Croatian.
+    programme's) for every character that is one of its letters and loses one for every
+    other (a symbol, a control character, another language's letter). "Kuæe ... Takoðer"
+    (windows-1250 read as windows-1252) scores badly in every Western language; "kuće ...
+    Također" scores fully in Croatian.
     """
-    high = bytes(b for b in payload if b >= 0x80)
-    best, best_score = "cp1252", None
-    for charset, languages in _LATIN_CODE_PAGES:
-        text = high.decode(charset, "replace")
-        score = max(
-            sum(_WEIGHT.get(lang, 1) if ch in _LETTERS[lang] else -1 for ch in text)
-            for lang in languages
+    scores = [_latin_fit(payload, charset) for charset, _ in _LATIN_CODE_PAGES]
+    return _LATIN_CODE_PAGES[scores.index(max(scores))][0]
+
+
+def _latin_fit(payload: bytes, charset: str) -> int:
+    high = payload.translate(None, _ASCII)
+    scores = []
+    for language in _LANGUAGES[charset]:
+        letters = len(high) - len(high.translate(None, _letter_bytes(charset, _LETTERS[language])))
+        scores.append(letters * _WEIGHT.get(language, 1) - (len(high) - letters))
+    return max(scores)
+
+
+@functools.cache
+def _letter_bytes(charset: str, letters: str | frozenset[str]) -> bytes:
+    """The high bytes that ``charset`` reads as one of ``letters``: counted without decoding."""
+    return bytes(b for b in range(0x80, 0x100) if bytes([b]).decode(charset, "replace") in letters)
+
+
+def _reads_better(payload: bytes, guessed: str, declared: str) -> bool:
+    """Whether the guessed charset reads ``payload`` better than the declared one."""
+    if guessed == "utf-8":
+        # Valid UTF-8 is never an accident.
+        return True
+    if guessed in _CYRILLIC:
+        return declared not in _CYRILLIC or (
+            _cyrillic_fit(payload, guessed) > _cyrillic_fit(payload, declared)
         )
-        if best_score is None or score > best_score:
-            best, best_score = charset, score
-    return best
+    if declared in _CYRILLIC:
+        # A few Cyrillic letters in much Latin text (markup, a signature) do not make the
+        # guesser see Cyrillic: the label stands unless its reading holds few common letters.
+        return _cyrillic_fit(payload, declared) * 4 < len(payload.translate(None, _ASCII))
+    if declared not in _LANGUAGES:
+        return False
+    return _latin_fit(payload, guessed) > _latin_fit(payload, declared)

@@ -97,6 +97,17 @@ CASES = [
         ),
         ["from Marko Perić", "[VC1] Pitanje Bcc: victim@elsewhere.example"],
     ),
+    # A KOI8-R body labelled windows-1251, as a misconfigured client sends it.
+    (
+        hostile(
+            "koi8",
+            "Olga",
+            "[VC1] Vopros",
+            "Какую роль играют университеты в сети кластера?\r\n".encode("koi8_r"),
+            "Content-Type: text/plain; charset=windows-1251\r\nContent-Transfer-Encoding: 8bit\r\n",
+        ),
+        ["Какую роль играют университеты в сети кластера?"],
+    ),
     # A body in windows-1250 labelled "x-unknown": Croatian, not "kuæe ... Takoðer".
     (
         hostile(

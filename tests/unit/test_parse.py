@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa_mailer.parse import ParseError, parse_mail
-from qa_mailer.parse.charsets import decode_guessing
+from qa_mailer.parse.charsets import decode_guessing, decode_with
 from qa_mailer.parse.html import html_to_text
 from tests.helpers import DATA
 
@@ -159,6 +159,9 @@ GUESSED = [
     ("Какую роль играют университеты в социальной сети кластера?", "cp1251"),
     ("Каква е ролята на университетите в мрежата на клъстера?", "cp1251"),
     ("Какую роль играют университеты в социальной сети кластера?", "koi8_r"),
+    ("Каква е ролята на университетите в мрежата на клъстера?", "iso-8859-5"),
+    ("Какая роль университетов? Спасибо", "koi8_r"),
+    ("Kolika je uloga univerziteta u društvenoj mreži? Hvala, Milan Jovanović", "cp1250"),
     ("Quel rôle jouent les universités? Grüße, Müller", "cp1252"),
 ]
 
@@ -178,3 +181,31 @@ def test_a_body_labelled_x_unknown_is_read_in_its_real_code_page() -> None:
         + b"\r\n"
     )
     assert parse_mail(raw).text.strip() == body
+
+
+# (text, the code page it is in, the label the sender's client put on it)
+MISLABELLED = [
+    ("Kako klaster pomaže kućama? Također, Perić i Đurić šalju ponude.", "cp1250", "iso-8859-1"),
+    ("Kako klaster pomaže kućama? Također, Perić šalje ponude.", "iso-8859-2", "windows-1250"),
+    ("Kümelenme ihracatta küçük üreticilere nasıl yardım eder? Şirketimiz.", "cp1254", "latin1"),
+    ("Каква е ролята на университетите в мрежата на клъстера?", "iso-8859-5", "windows-1251"),
+    ("Какую роль играют университеты в социальной сети кластера?", "koi8_r", "windows-1251"),
+    ("Какую роль играют университеты в социальной сети кластера?", "cp1251", "koi8-r"),
+    ("Kako klaster pomaže kućama?", "utf-8", "iso-8859-2"),
+]
+# Labels that tell the truth stay believed.
+TRUE_LABELS = [
+    ("Quel rôle jouent les universités? Grüße, Müller", "cp1252", "windows-1252"),
+    ("Kako klaster pomaže kućama? Također, Perić.", "cp1250", "windows-1250"),
+    ("Ağ üyeleri güveni nasıl kurar? Teşekkürler, Ayşe Yılmaz.", "cp1254", "iso-8859-9"),
+    ("Какую роль играют университеты?", "koi8_r", "koi8-r"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "charset", "label"), MISLABELLED + TRUE_LABELS, ids=lambda v: str(v)[:12]
+)
+def test_a_wrong_label_is_doubted_and_a_true_one_believed(
+    text: str, charset: str, label: str
+) -> None:
+    assert decode_with(text.encode(charset), label) == text
