@@ -119,3 +119,18 @@ def hold_reason(context: CheckContext) -> str | None:
         if reason is not None:
             return f"{check.name}: {reason}"
     return None
+
+
+def authenticated(context: CheckContext) -> bool:
+    """True when a trusted Authentication-Results header vouches for the From domain.
+
+    The checks above only hold a reply that fails; this asks more: a positive word from a
+    trusted host, which is what lets a reply do what a token alone may not (see guards.py).
+    """
+    settings = context.config.expert_check
+    domain = domain_of(context.incoming.sender)
+    verdicts = {
+        _verdict(header, settings.trusted_authserv_ids, domain)
+        for header in context.incoming.mail.header_all("Authentication-Results")
+    }
+    return "pass" in verdicts and "fail" not in verdicts

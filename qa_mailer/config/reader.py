@@ -15,6 +15,7 @@ from qa_mailer.config.model import (
     DEFAULT_COUNTRIES,
     EXPERT_MAIL_CHOICES,
     SECURITY_CHOICES,
+    AnswersConfig,
     Config,
     ConfigError,
     CountryConfig,
@@ -179,6 +180,7 @@ class Reader:
             ack_limit_per_hour=programme.integer("ack_limit_per_hour", 5, minimum=0),
             batch_every=timedelta(minutes=programme.number("batch_minutes", 60)),
             expert_check=self.expert_check(data),
+            answers=self.answers(data),
             digest=self.digest(data),
             workers=self.workers(data),
             countries=countries,
@@ -319,6 +321,15 @@ class Reader:
             )
         return ExpertCheckConfig(required, tuple(i.lower() for i in ids))
 
+    def answers(self, data: Mapping[str, Any]) -> AnswersConfig:
+        section = self.table(data, "answers", {"token_valid_days", "unknown_token_limit_per_hour"})
+        return AnswersConfig(
+            token_valid_days=section.number("token_valid_days", 28, minimum=0),
+            unknown_token_limit_per_hour=section.integer(
+                "unknown_token_limit_per_hour", 5, minimum=0
+            ),
+        )
+
     def digest(self, data: Mapping[str, Any]) -> DigestConfig:
         section = self.table(data, "digest", {"automatic", "delay_minutes", "write_to"})
         return DigestConfig(
@@ -451,6 +462,7 @@ _TOP_LEVEL = {
     "outgoing",
     "programme",
     "expert_check",
+    "answers",
     "digest",
     "workers",
     "countries",

@@ -9,6 +9,7 @@ from qa_mailer.db.message import InboundMessage, MessageKind, MessageSource, Mes
 from qa_mailer.db.outbox import OutboxKind, OutboxMail, OutboxState
 from qa_mailer.db.question import NewQuestion, Question, QuestionState
 from qa_mailer.db.thread import NewThread, Thread
+from qa_mailer.db.unknown_token import UnknownTokenReply
 from qa_mailer.db.worker import Lease, Role, Worker
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "QuestionState",
     "Role",
     "Thread",
+    "UnknownTokenReply",
     "Worker",
     "dispatch_questions",
 ]
