@@ -200,3 +200,27 @@ async def test_guessed_tokens_are_limited_per_sender_and_listed_as_one_line(
         sender=guesser, to="qa+r" + "e" * 20 + "@clusters.example.org", subject="x", body="y"
     )
     assert (await desk.receive(again)).state == MessageState.HELD
+
+
+@pytest.mark.asyncio
+async def test_a_reply_to_the_receipt_without_the_plus_address_still_finds_its_questions(
+    engine: AsyncEngine, tmp_path: Path, database_url: str
+) -> None:
+    desk = await guarded_desk(engine, tmp_path, database_url)
+    route = await asked(desk)
+    await desk.receive(reply_to(route, "Start with a facilitator." + QUOTE))
+    [receipt] = await desk.outbox(OutboxKind.RECEIPT)
+    assert str(route["Message-ID"]) in str(receipt["References"])
+    # The expert's client answers the receipt at the plain address, keeping the thread.
+    follow = make_mail(
+        sender=EXPERT,
+        subject=f"Re: {receipt['Subject']}",
+        body="And invite the university." + QUOTE,
+        in_reply_to=str(receipt["Message-ID"]),
+        references=f"{receipt['References']} {receipt['Message-ID']}",
+    )
+    outcome = await desk.receive(follow)
+    assert (outcome.state, outcome.kind) == (MessageState.HELD, "reply")
+    assert (outcome.reason or "").startswith("token-carried:")
+    [held] = await admin.held_answers(desk.engine)
+    assert held.question.ref == "Q-1" and held.body == "And invite the university."
