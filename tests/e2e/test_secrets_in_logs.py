@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Iterator
 
+import aiosmtplib
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +19,7 @@ from tests.e2e.conftest import MakeConfig, running
 from tests.helpers import EXPERT, make_mail, wait_until
 from tests.servers.dovecot import DovecotServer, ImapUser
 from tests.servers.imap_client import append
+from tests.servers.ports import free_port
 from tests.servers.smtp_sink import SmtpSink
 
 HR = "ana@drvo.example.hr"
@@ -44,7 +46,9 @@ async def test_no_token_the_service_issued_appears_in_its_log(
     smtp_sink: SmtpSink,
     service_logging: pytest.LogCaptureFixture,
 ) -> None:
-    config: Config = e2e_config()
+    # Mail comes in both ways: over IMAP, and through the service's own SMTP listener (whose
+    # library logs every RCPT address, plus tag and all, unless it is kept quiet).
+    config: Config = e2e_config(listener={"enabled": True, "port": free_port()})
     questions = [
         make_mail(sender=f"Ana <{HR}>", subject="[VC1] Who leads?", body="Who should lead it?"),
         make_mail(sender=f"Petar <{BG}>", subject="[VC1] Trust?", body="How is trust built?"),
@@ -56,8 +60,9 @@ async def test_no_token_the_service_issued_appears_in_its_log(
         )
         copies = smtp_sink.to(EXPERT)
         replies = [
-            # The expert answers the first through the plus address; a stranger tries the second;
-            # the expert answers the second from a client that dropped the plus address.
+            # The expert answers the first through the plus address (over SMTP); a stranger
+            # tries the second; the expert answers the second from a client that dropped the
+            # plus address.
             make_mail(
                 sender=EXPERT,
                 to=str(copies[0].message["Reply-To"]),
@@ -80,7 +85,15 @@ async def test_no_token_the_service_issued_appears_in_its_log(
                 references=str(copies[1].message["Message-ID"]),
             ),
         ]
-        await append(dovecot, imap_user, *replies)
+        await aiosmtplib.send(
+            replies[0],
+            sender=EXPERT,
+            recipients=[str(copies[0].message["Reply-To"])],
+            hostname="127.0.0.1",
+            port=config.listener.port,
+            timeout=10,
+        )
+        await append(dovecot, imap_user, *replies[1:])
         await wait_until(lambda: _at(smtp_sink, HR, 2), what="the answer to Ana", timeout=30)
         await wait_until(
             lambda: _at(smtp_sink, EXPERT, 4), what="two receipts at the expert", timeout=30
