@@ -25,6 +25,7 @@ from qa_mailer.db import (
     OutboxState,
     Question,
     Role,
+    UnknownTokenReply,
 )
 from qa_mailer.db.engine import SessionFactory, session_factory
 from qa_mailer.digest.deliver import RenderedDigest, produce_digest
@@ -242,6 +243,51 @@ async def release_messages(
             )
         )
     return found
+
+
+@dataclass(frozen=True)
+class UnknownTokenSender:
+    """A sender whose replies with unknown tokens wait for an organiser, shown as one line."""
+
+    sender: str
+    replies: int  # every unknown-token reply still held or ignored over the limit
+    held: list[int]  # ids of the messages still held
+    first: datetime
+    last: datetime
+
+
+async def unknown_token_senders(engine: AsyncEngine) -> list[UnknownTokenSender]:
+    """Senders with held replies whose tokens matched nothing, each with all such replies."""
+    async with session_factory(engine)() as session:
+        rows = await session.execute(
+            select(
+                UnknownTokenReply.sender,
+                UnknownTokenReply.ignored,
+                UnknownTokenReply.recorded_at,
+                InboundMessage.id,
+                InboundMessage.state,
+            )
+            .join(InboundMessage, InboundMessage.id == UnknownTokenReply.message_id)
+            .where(
+                (InboundMessage.state == MessageState.HELD)
+                | ((InboundMessage.state == MessageState.IGNORED) & UnknownTokenReply.ignored)
+            )
+            .order_by(UnknownTokenReply.sender, InboundMessage.id)
+        )
+        grouped: dict[str, list[tuple[int, str, datetime]]] = {}
+        for sender, _, at, message_id, state in rows:
+            grouped.setdefault(sender, []).append((message_id, state, at))
+    return [
+        UnknownTokenSender(
+            sender=sender,
+            replies=len(items),
+            held=[i for i, state, _ in items if state == MessageState.HELD],
+            first=min(at for _, _, at in items),
+            last=max(at for _, _, at in items),
+        )
+        for sender, items in grouped.items()
+        if any(state == MessageState.HELD for _, state, _ in items)
+    ]
 
 
 async def dismiss_message(engine: AsyncEngine, message_id: int) -> None:

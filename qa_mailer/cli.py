@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from qa_mailer.config import Config, ConfigError, load_config
 from qa_mailer.db.engine import DatabaseUnreachable, create_engine, reach
 from qa_mailer.db.migrate import SchemaBehind, require_current
+from qa_mailer.logs import configure_logging
 
 T = TypeVar("T")
 
@@ -75,15 +76,9 @@ def run(
 @click.pass_context
 def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
     """qa-mailer: participants ask by e-mail, the expert answers inline, organisers get digests."""
-    logging.basicConfig(
-        level=logging.INFO
-        if verbose or ctx.invoked_subcommand in {"serve", "demo"}
-        else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    configure_logging(
+        logging.INFO if verbose or ctx.invoked_subcommand in {"serve", "demo"} else logging.WARNING
     )
-    # Library chatter is not the service's business unless something fails.
-    for name in ("aiosmtpd", "mail.log", "aioimaplib", "alembic", "sqlalchemy"):
-        logging.getLogger(name).setLevel(logging.WARNING)
     ctx.obj = Context(config_path)
 
 

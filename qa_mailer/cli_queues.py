@@ -106,12 +106,14 @@ def held_list(ctx: click.Context) -> None:
 
     async def work(
         engine: AsyncEngine, config: Config
-    ) -> tuple[list[Answer], list[admin.MessageSummary]]:
-        return await admin.held_answers(engine), await admin.list_messages(
-            engine, MessageState.HELD
+    ) -> tuple[list[Answer], list[admin.MessageSummary], list[admin.UnknownTokenSender]]:
+        return (
+            await admin.held_answers(engine),
+            await admin.list_messages(engine, MessageState.HELD),
+            await admin.unknown_token_senders(engine),
         )
 
-    answers, messages = _run(ctx, work)
+    answers, messages, guessers = _run(ctx, work)
     answered_messages = {a.message_id for a in answers}
     for answer in answers:
         excerpt = " ".join(answer.body.split())[:60]
@@ -119,9 +121,21 @@ def held_list(ctx: click.Context) -> None:
             f"A-{answer.id:<5} {answer.question.ref:>7}  from {answer.expert_address}: {answer.reason}"
         )
         click.echo(f"{'':8}{excerpt}")
+    # Replies with unknown tokens are listed per sender: a sender guessing tokens would
+    # otherwise bury everything else under hundreds of lines.
+    guessers = [guesser for guesser in guessers if guesser.replies > 1]
+    collapsed = {i for guesser in guessers for i in guesser.held}
     for message in messages:
-        if message.id not in answered_messages:
+        if message.id not in answered_messages and message.id not in collapsed:
             click.echo(f"M-{message.id:<5} from {message.sender}: {message.reason}")
+    for guesser in guessers:
+        ignored = guesser.replies - len(guesser.held)
+        click.echo(
+            f"sender {guesser.sender or '(no address)'}: {guesser.replies} replies with unknown "
+            f"tokens, {guesser.first:%Y-%m-%d %H:%M} to {guesser.last:%H:%M} UTC "
+            f"({len(guesser.held)} held: {_id_range(guesser.held)}"
+            + (f"; {ignored} more ignored over the limit)" if ignored else ")")
+        )
     click.echo(
         "approve A-n publishes an answer; reject A-n drops it; release M-n processes a message again"
     )
@@ -207,3 +221,8 @@ def parse_reply_command(file: Path, as_json: bool, questions: Path | None) -> No
         click.echo(json.dumps(parsed_reply_to_json(parsed), ensure_ascii=False, indent=2))
     else:
         click.echo(parsed.reply)
+
+
+def _id_range(ids: list[int]) -> str:
+    """M-3 or M-3..M-7 (ids in order; gaps are other senders' messages)."""
+    return f"M-{ids[0]}" if len(ids) == 1 else f"M-{ids[0]}..M-{ids[-1]}"

@@ -293,14 +293,16 @@ class Pipeline:
         try:
             async with tx.begin_nested():
                 outcome = await self.answers.handle(
-                    tx, message.claimed.id, message.incoming, list(message.tokens)
+                    tx, message.claimed.id, message.incoming, message.keys
                 )
         except _UNAVAILABLE:
             raise
         except Exception as exc:
             message.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
             return
-        if outcome.hold_reason is not None:
+        if outcome.ignore_reason is not None:
+            message.state, message.reason = MessageState.IGNORED, outcome.ignore_reason
+        elif outcome.hold_reason is not None:
             message.state, message.reason = MessageState.HELD, outcome.hold_reason
 
     async def _quarantine(self, message: Sorted) -> None:

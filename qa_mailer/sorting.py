@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from qa_mailer.answer.tokens import reply_tokens
+from qa_mailer.answer.tokens import ReplyKeys, reply_keys
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.classify.rules import automatic_reason
 from qa_mailer.config import Config
@@ -41,7 +41,7 @@ class Sorted:
     kind: str | None = None
     reason: str | None = None
     details: str | None = None  # the traceback of a failure
-    tokens: tuple[str, ...] = ()
+    keys: ReplyKeys = field(default_factory=ReplyKeys)  # what a reply brings back of ours
     text: str = ""  # a question's trimmed text
 
     def fail(self, reason: str, details: str) -> None:
@@ -73,8 +73,8 @@ def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
         if automatic is not None:
             message.state, message.kind = MessageState.IGNORED, MessageKind.AUTOMATIC
             message.reason = automatic
-        elif tokens := reply_tokens(incoming, config):
-            message.kind, message.tokens = MessageKind.REPLY, tuple(tokens)
+        elif keys := reply_keys(incoming, config):
+            message.kind, message.keys = MessageKind.REPLY, keys
         elif incoming.sender in config.experts:
             message.state, message.kind = MessageState.HELD, MessageKind.EXPERT
             message.reason = "mail from an expert that replies to no question mail"

@@ -96,18 +96,7 @@ class Authenticated(ExpertCheck):
         if not trusted:
             return None
         domain = domain_of(context.incoming.sender)
-        # Only the topmost header of a trusted host counts: it was written last, by the host
-        # that took the mail in (for our listener, by us). A header below it with a trusted
-        # id was in the mail before that host saw it, so the sender may have written it.
-        header = next(
-            (
-                h
-                for h in context.incoming.mail.header_all("Authentication-Results")
-                if _authserv_id(h) in trusted
-            ),
-            None,
-        )
-        verdict = _verdict(header, domain) if header is not None else None
+        verdict = trusted_verdict(context)
         if verdict == "temperror":
             return f"the authentication of {domain} could not be completed (DNS did not answer)"
         if verdict == "fail":
@@ -117,6 +106,25 @@ class Authenticated(ExpertCheck):
         if settings.require_authentication:
             return f"no trusted Authentication-Results header vouches for {domain}"
         return None
+
+
+def trusted_verdict(context: CheckContext) -> str | None:
+    """What the topmost trusted Authentication-Results says of the From domain, if anything.
+
+    Only the topmost header of a trusted host counts: it was written last, by the host that
+    took the mail in (for our listener, by us). A header below it with a trusted id was in the
+    mail before that host saw it, so the sender may have written it.
+    """
+    trusted = trusted_ids(context)
+    header = next(
+        (
+            h
+            for h in context.incoming.mail.header_all("Authentication-Results")
+            if _authserv_id(h) in trusted
+        ),
+        None,
+    )
+    return _verdict(header, domain_of(context.incoming.sender)) if header is not None else None
 
 
 def trusted_ids(context: CheckContext) -> set[str]:
@@ -227,3 +235,12 @@ def held_as_automatic(reason: str | None) -> bool:
         return False
     name = reason.partition(":")[0]
     return any(check.automatic and check.name == name for check in EXPERT_CHECKS)
+
+
+def authenticated(context: CheckContext) -> bool:
+    """True when a trusted Authentication-Results header vouches for the From domain.
+
+    The checks above only hold a reply that fails; this asks more: a positive word from a
+    trusted host, which is what lets a reply do what a token alone may not (see guards.py).
+    """
+    return trusted_verdict(context) == "pass"

@@ -6,20 +6,32 @@ import logging
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
-from qa_mailer.answer.checks import check_context, held_as_automatic, hold_reason
+from qa_mailer.answer.checks import authenticated, check_context, held_as_automatic, hold_reason
+from qa_mailer.answer.guards import (
+    ReplyContext,
+    further_answer_reason,
+    guard_reason,
+    repeated,
+)
 from qa_mailer.answer.held_notice import tell_held
+from qa_mailer.answer.lookup import (
+    UNKNOWN_TOKEN,
+    earlier_answers,
+    find_dispatch,
+    recent_unknown_tokens,
+    record_unknown_token,
+)
 from qa_mailer.answer.mails import answer_mail
 from qa_mailer.answer.outcome import ReplyOutcome
 from qa_mailer.answer.receipt import receipt_mail
+from qa_mailer.answer.tokens import ReplyKeys
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import (
     Answer,
     AnswerState,
-    Dispatch,
     InboundMessage,
     OutboxKind,
     OutboxMail,
@@ -40,22 +52,22 @@ class AnswerDesk:
         self._clock = clock
 
     async def handle(
-        self, session: AsyncSession, message_id: int, incoming: Incoming, tokens: list[str]
+        self, tx: AsyncSession, message_id: int, incoming: Incoming, keys: ReplyKeys
     ) -> ReplyOutcome:
         """Process an expert's reply (message ``message_id``) inside the caller's transaction.
 
-        The outcome says whether the reply is done with or held for an organiser (its
-        ``hold_reason``); the caller records that on the message.
+        The outcome says whether the reply is done with, held for an organiser (its
+        ``hold_reason``) or ignored; the caller records that on the message.
         """
-        dispatch = await session.scalar(
-            select(Dispatch)
-            .where(Dispatch.token.in_(tokens))
-            .options(selectinload(Dispatch.questions).selectinload(Question.thread))
-            .order_by(Dispatch.id.desc())
+        found = await find_dispatch(tx, keys)
+        if found is None:
+            return await self._unknown_token(tx, message_id, incoming)
+        dispatch, carries_token = found
+        context = await check_context(tx, incoming, dispatch, self._config)
+        vouched = authenticated(context)
+        reason = hold_reason(context) or guard_reason(
+            ReplyContext(context, carries_token, vouched, self._clock.now())
         )
-        if dispatch is None:
-            return self._hold(incoming, "the reply token matches no mail we sent to an expert")
-        reason = hold_reason(await check_context(session, incoming, dispatch, self._config))
         parsed = parse_reply(
             text=incoming.mail.text_plain,
             html=incoming.mail.html,
@@ -71,31 +83,50 @@ class AnswerDesk:
             ],
             unmatched=unmatched,
         )
+        earlier = await earlier_answers(tx, [question.id for question, _ in pairs])
         for question, text in pairs:
+            repeat = repeated(text, earlier.get(question.id, []))
+            if repeat is not None:
+                # A reply sent again (or the same text from anyone) publishes nothing twice.
+                if repeat.state == AnswerState.PUBLISHED:
+                    outcome.already_published.append(question)
+                else:
+                    outcome.already_held.append(question)
+                continue
+            why = reason or further_answer_reason(question, vouched)
             answer = Answer(
                 question_id=question.id,
                 message_id=message_id,
                 expert_address=incoming.sender,
                 body=text,
-                state=AnswerState.HELD if reason else AnswerState.PUBLISHED,
-                reason=reason,
+                state=AnswerState.HELD if why else AnswerState.PUBLISHED,
+                reason=why,
                 created_at=self._clock.now(),
             )
             answer.question = question
-            session.add(answer)
-            await session.flush()
-            if reason:
+            tx.add(answer)
+            await tx.flush()
+            if why:
                 outcome.held.append(answer)
             else:
-                await self.publish(session, answer)
+                await self.publish(tx, answer)
                 outcome.published.append(answer)
-        if reason is None:
-            # Only a proven expert hears back: a receipt to anyone else would tell a stranger
-            # what the expert was asked.
-            if not pairs:
-                self._hold(incoming, "no answer text found in the reply", outcome)
+        if reason is None and not pairs:
+            self._hold(incoming, "no answer text found in the reply", outcome)
+        elif reason is not None:
+            self._hold(incoming, reason, outcome)
+        automatic = held_as_automatic(reason)
+        # The receipt goes to the From address, and only when that is an expert of the
+        # session: the expert hears what became of a reply in their name (even a forged one),
+        # and a stranger never learns what the expert was asked. A reply held as automatic
+        # (a vacation responder) gets the held notice instead, to the expert and organisers.
+        if automatic:
+            await tell_held(
+                tx, self._config, self._templates, self._clock, dispatch, incoming, outcome
+            )
+        elif incoming.sender in context.experts:
             enqueue(
-                session,
+                tx,
                 receipt_mail(
                     self._config, self._templates, self._clock, dispatch, incoming, outcome
                 ),
@@ -104,19 +135,50 @@ class AnswerDesk:
                 envelope_from=self._config.address.address,
                 clock=self._clock,
             )
-            log.info(
-                "%s reply from %s answered %s",
-                incoming.mail.message_id,
-                incoming.sender,
-                ", ".join(a.question.ref for a in outcome.published) or "nothing",
-            )
-            return outcome
-        outcome = self._hold(incoming, reason, outcome)
-        if held_as_automatic(reason):
-            await tell_held(
-                session, self._config, self._templates, self._clock, dispatch, incoming, outcome
-            )
+        log.info(
+            "%s reply from %s answered %s%s",
+            incoming.mail.message_id,
+            incoming.sender,
+            ", ".join(a.question.ref for a in outcome.published) or "nothing",
+            "".join(
+                f"; {what} {', '.join(q.ref for q in questions)}"
+                for what, questions in (
+                    ("already published", outcome.already_published),
+                    ("already held", outcome.already_held),
+                    ("held", [a.question for a in outcome.held]),
+                )
+                if questions
+            ),
+        )
         return outcome
+
+    async def _unknown_token(
+        self, tx: AsyncSession, message_id: int, incoming: Incoming
+    ) -> ReplyOutcome:
+        """Hold a reply whose token matches nothing; ignore it when its sender is guessing.
+
+        A sender over the hourly limit is not held reply by reply: the rest are recorded and
+        ignored, and `held list` shows them all as one line.
+        """
+        limit = self._config.answers.unknown_token_limit_per_hour
+        now = self._clock.now()
+        recent = await recent_unknown_tokens(tx, incoming.sender, now, exclude=message_id)
+        over = recent >= limit
+        await record_unknown_token(tx, message_id, incoming.sender, now, ignored=over)
+        if not over:
+            return self._hold(incoming, UNKNOWN_TOKEN)
+        if recent == limit:
+            log.warning(
+                "%s: %s sent more than %d replies with unknown tokens within an hour; "
+                "further ones are ignored",
+                incoming.mail.message_id,
+                incoming.sender or "no address",
+                limit,
+            )
+        return ReplyOutcome(
+            ignore_reason=f"{UNKNOWN_TOKEN}; ignored: more than {limit} from this sender "
+            "within an hour",
+        )
 
     async def publish(self, session: AsyncSession, answer: Answer) -> OutboxMail:
         """Queue the answer to its participant and mark the question answered.

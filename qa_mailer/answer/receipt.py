@@ -7,11 +7,12 @@ their [Q-n] anchors, so the expert can answer the rest by replying to the receip
 from __future__ import annotations
 
 from qa_mailer.answer.outcome import ReplyOutcome
+from qa_mailer.answer.tokens import reply_address, route_message_id
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import Dispatch
-from qa_mailer.route.mails import AUTOMATIC_HEADERS, question_view, reply_address, service_sender
+from qa_mailer.route.mails import AUTOMATIC_HEADERS, question_view, service_sender
 from qa_mailer.send.compose import OutgoingMail, build_mail, new_message_id
 from qa_mailer.templates import Templates
 
@@ -31,6 +32,9 @@ def receipt_mail(
         service_name=config.service_name,
         published=[question_view(config, a.question, a.question.thread) for a in outcome.published],
         unanswered=[question_view(config, q, q.thread) for q in outcome.unanswered],
+        already_published=[q.ref for q in outcome.already_published],
+        already_held=[q.ref for q in outcome.already_held],
+        held=[(a.question.ref, a.reason) for a in outcome.held],
         unmatched=outcome.unmatched,
         hold_reason=outcome.hold_reason,
     )
@@ -45,6 +49,11 @@ def receipt_mail(
         date=clock.now(),
         reply_to=reply_address(dispatch.token, config),
         in_reply_to=original,
-        references=[original] if original else [],
+        # The expert mail first: a reply to the receipt from a client that drops the plus
+        # address still names the dispatch it belongs to.
+        references=[
+            route_message_id(dispatch.route_key, config),
+            *([original] if original else []),
+        ],
         headers={**AUTOMATIC_HEADERS, "X-Loop": config.address.address},
     )

@@ -1,8 +1,21 @@
-"""Finding the reply token in an expert's reply: in the plus address or the references."""
+"""Reply tokens: made, written into the expert's mail, and found again in the reply; one module.
+
+A mail to the expert carries two things a reply can bring back:
+
+- the **token**, a secret, in the Reply-To plus address (``qa+r<token>@...``). A reply sent to
+  that address proves its sender saw our mail: only the expert's mailbox received it. It never
+  appears anywhere else: not in a Message-ID, not in a log line.
+- the **route key**, in the Message-ID (``<qa.route.<key>@...>``). It is random and tells
+  nothing about the token, so it only says which mail a reply answers, for clients that drop
+  the plus address and reply to the plain Q&A address. It proves nothing: every relay on the
+  way logs Message-IDs, and every reply, forward and quote copies them into References.
+"""
 
 from __future__ import annotations
 
 import re
+import secrets
+from dataclasses import dataclass
 
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.config import Config
@@ -10,23 +23,51 @@ from qa_mailer.config import Config
 _PLUS_TOKEN = re.compile(r"^r([0-9a-f]{20})$")
 
 
-def reply_tokens(incoming: Incoming, config: Config) -> list[str]:
-    """Tokens of our expert mails that this mail replies to, most direct first.
+def new_token() -> str:
+    """An unguessable reply token: 80 random bits, in characters every mail system keeps."""
+    return secrets.token_hex(10)
 
-    The plus address (from Reply-To) is what a reply is sent to; In-Reply-To and References
-    carry the Message-ID of our mail, which holds the same token, for clients that reply to
-    the From address instead.
-    """
-    found: dict[str, None] = {}
+
+def new_route_key() -> str:
+    """The random part of an expert mail's Message-ID; unrelated to its token."""
+    return secrets.token_hex(10)
+
+
+def route_message_id(route_key: str, config: Config) -> str:
+    """The Message-ID of a mail to the expert: it names the dispatch, not its token."""
+    return f"<qa.route.{route_key}@{config.address.domain}>"
+
+
+def reply_address(token: str, config: Config) -> str:
+    """The Reply-To of a mail to the expert: the Q&A address with the token as plus tag."""
+    return config.address.tagged(f"r{token}")
+
+
+@dataclass(frozen=True)
+class ReplyKeys:
+    """What a reply brings back of our mail: tokens (proof) and route keys (a reference)."""
+
+    tokens: tuple[str, ...] = ()
+    route_keys: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.tokens or self.route_keys)
+
+
+def reply_keys(incoming: Incoming, config: Config) -> ReplyKeys:
+    """The tokens in the plus addresses this mail was sent to, and the route keys in its
+    In-Reply-To and References, most direct first."""
+    tokens: dict[str, None] = {}
     for recipient in incoming.recipients:
         match = _PLUS_TOKEN.match(config.address.tag_of(recipient) or "")
         if match:
-            found[match.group(1)] = None
+            tokens[match.group(1)] = None
     pattern = re.compile(
         rf"^<qa\.route\.([0-9a-f]{{20}})@{re.escape(config.address.domain)}>$", re.IGNORECASE
     )
+    keys: dict[str, None] = {}
     for message_id in incoming.mail.thread_ids:
         match = pattern.match(message_id)
         if match:
-            found[match.group(1).lower()] = None
-    return list(found)
+            keys[match.group(1).lower()] = None
+    return ReplyKeys(tuple(tokens), tuple(keys))

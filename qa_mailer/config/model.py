@@ -161,6 +161,17 @@ class AuthenticationConfig:
 
 
 @dataclass(frozen=True)
+class AnswersConfig:
+    """How long a reply token stays good, and how many unknown ones a sender may send."""
+
+    # A reply token is good until this many days after its session's end (or after the mail
+    # was sent, if that was later).
+    token_valid_days: float
+    # Replies with unknown tokens held per sender per hour; further ones are ignored.
+    unknown_token_limit_per_hour: int
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole validated configuration."""
 
@@ -181,6 +192,7 @@ class Config:
     batch_every: timedelta
     expert_check: ExpertCheckConfig
     authentication: AuthenticationConfig
+    answers: AnswersConfig
     digest: DigestConfig
     workers: WorkersConfig
     countries: tuple[CountryConfig, ...]

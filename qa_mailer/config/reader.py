@@ -15,6 +15,7 @@ from qa_mailer.config.model import (
     DEFAULT_COUNTRIES,
     EXPERT_MAIL_CHOICES,
     SECURITY_CHOICES,
+    AnswersConfig,
     AuthenticationConfig,
     Config,
     ConfigError,
@@ -184,6 +185,7 @@ class Reader:
             batch_every=timedelta(minutes=programme.number("batch_minutes", 60)),
             expert_check=self.expert_check(data, authentication, listener),
             authentication=authentication,
+            answers=self.answers(data),
             digest=self.digest(data),
             workers=self.workers(data),
             countries=countries,
@@ -359,6 +361,15 @@ class Reader:
             dns_timeout_seconds=section.number("dns_timeout_seconds", 5, minimum=0.01),
         )
 
+    def answers(self, data: Mapping[str, Any]) -> AnswersConfig:
+        section = self.table(data, "answers", {"token_valid_days", "unknown_token_limit_per_hour"})
+        return AnswersConfig(
+            token_valid_days=section.number("token_valid_days", 28, minimum=0),
+            unknown_token_limit_per_hour=section.integer(
+                "unknown_token_limit_per_hour", 5, minimum=0
+            ),
+        )
+
     def digest(self, data: Mapping[str, Any]) -> DigestConfig:
         section = self.table(data, "digest", {"automatic", "delay_minutes", "write_to"})
         return DigestConfig(
@@ -491,6 +502,7 @@ _TOP_LEVEL = {
     "outgoing",
     "programme",
     "expert_check",
+    "answers",
     "authentication",
     "digest",
     "workers",

@@ -9,6 +9,7 @@ from qa_mailer.db.message import InboundMessage, MessageKind, MessageSource, Mes
 from qa_mailer.db.outbox import OutboxKind, OutboxMail, OutboxState, RecipientOutcome
 from qa_mailer.db.question import NewQuestion, Question, QuestionState
 from qa_mailer.db.thread import NewThread, Thread
+from qa_mailer.db.unknown_token import UnknownTokenReply
 from qa_mailer.db.worker import Lease, Role, Worker
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "RecipientOutcome",
     "Role",
     "Thread",
+    "UnknownTokenReply",
     "Worker",
     "dispatch_questions",
 ]

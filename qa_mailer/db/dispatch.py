@@ -22,12 +22,15 @@ dispatch_questions = Table(
 
 
 class Dispatch(Base):
-    """The token is unguessable; a reply proves it answers this mail by quoting the token."""
+    """The token is unguessable; a reply proves it answers this mail by bringing the token back."""
 
     __tablename__ = "dispatches"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(32), unique=True)
+    # The random part of the mail's Message-ID: it says which mail a reply answers without
+    # revealing the token (see answer/tokens.py).
+    route_key: Mapped[str] = mapped_column(String(32), unique=True)
     session_no: Mapped[int]
     experts: Mapped[str] = mapped_column(Text)  # comma-separated addresses it went to
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -43,6 +46,7 @@ class NewDispatch:
 
     id: int
     token: str
+    route_key: str
     session_no: int
     experts: str
     created_at: datetime

@@ -60,7 +60,11 @@ def _reason(exc: BaseException) -> str:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine for ``url``; SQLite gets WAL, foreign keys and one writer at a time."""
+    """An async engine for ``url``; SQLite gets WAL, foreign keys and one writer at a time.
+
+    Statement parameters are left out of errors: a failed insert would otherwise put reply
+    tokens and addresses into the reason of a quarantined message and into the log.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -72,11 +76,11 @@ def create_engine(url: str) -> AsyncEngine:
                     f"cannot make the folder of the SQLite database {database}: "
                     f"{exc.strerror or exc}"
                 ) from None
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

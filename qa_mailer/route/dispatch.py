@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qa_mailer.answer.tokens import new_route_key, new_token
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import (
@@ -26,11 +26,6 @@ from qa_mailer.db.ids import allocate_ids
 from qa_mailer.route.mails import expert_mail
 from qa_mailer.send.outbox import outbox_row
 from qa_mailer.templates import Templates
-
-
-def new_token() -> str:
-    """An unguessable reply token: 80 random bits, in characters every mail system keeps."""
-    return secrets.token_hex(10)
 
 
 @dataclass(frozen=True)
@@ -60,6 +55,7 @@ async def dispatch(
         NewDispatch(
             id=number,
             token=new_token(),
+            route_key=new_route_key(),
             session_no=batch.session_no,
             experts=",".join(config.session(batch.session_no).experts),
             created_at=now,
@@ -75,6 +71,7 @@ async def dispatch(
             {
                 "id": d.id,
                 "token": d.token,
+                "route_key": d.route_key,
                 "session_no": d.session_no,
                 "experts": d.experts,
                 "created_at": d.created_at,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from qa_mailer.answer.tokens import reply_address, route_message_id
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import Dispatch, NewDispatch, NewQuestion, NewThread, Question, Thread
@@ -35,16 +36,6 @@ class QuestionView:
 def service_sender(config: Config, name: str | None = None) -> tuple[str, str]:
     """The From (display name, address) of every mail the service sends."""
     return name or config.service_name, config.address.address
-
-
-def route_message_id(token: str, config: Config) -> str:
-    """The Message-ID of a mail to the expert: it carries the reply token, so In-Reply-To does."""
-    return f"<qa.route.{token}@{config.address.domain}>"
-
-
-def reply_address(token: str, config: Config) -> str:
-    """The Reply-To of a mail to the expert: the Q&A address with the token as plus tag."""
-    return config.address.tagged(f"r{token}")
 
 
 def country_name(config: Config, code: str | None) -> str:
@@ -110,7 +101,7 @@ def expert_mail(
     dispatch: Dispatch | NewDispatch,
     questions: Sequence[tuple[Question | NewQuestion, Thread | NewThread]],
 ) -> OutgoingMail:
-    """The mail that puts questions before the expert, with the reply token in two places."""
+    """The mail that puts questions before the expert; its reply token is in the Reply-To only."""
     session = config.session(dispatch.session_no)
     views = [question_view(config, q, t) for q, t in questions]
     text = templates.render("to_expert.txt", session=session, question=views[0], questions=views)
@@ -124,7 +115,7 @@ def expert_mail(
         to=dispatch.experts.split(","),
         subject=subject,
         text=text,
-        message_id=route_message_id(dispatch.token, config),
+        message_id=route_message_id(dispatch.route_key, config),
         date=clock.now(),
         reply_to=reply_address(dispatch.token, config),
         headers={

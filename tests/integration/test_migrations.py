@@ -28,6 +28,7 @@ TABLES = {
     "digest_runs",
     "workers",
     "leases",
+    "unknown_token_replies",
 }
 
 

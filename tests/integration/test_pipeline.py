@@ -137,17 +137,14 @@ async def test_a_question_is_threaded_acknowledged_and_sent_to_the_expert(desk: 
     [route] = await desk.outbox(OutboxKind.ROUTE)
     assert route["To"] == EXPERT and route["Subject"].startswith("[Q-1] [VC2] ")
     token = str(route["Reply-To"]).split("+r")[1].split("@")[0]
-    assert len(token) == 20 and token in str(route["Message-ID"])
+    assert len(token) == 20 and token not in str(route["Message-ID"])
     assert "[Q-1] Tko bi trebao voditi klaster?" in plain(route)
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize(
-    "via_plus", [True, False], ids=["reply-to-plus-address", "in-reply-to-only"]
-)
-async def test_the_experts_reply_reaches_the_participant_threaded(
-    desk: Desk, via_plus: bool
-) -> None:
+async def test_the_experts_reply_reaches_the_participant_threaded(desk: Desk) -> None:
+    # A reply matched by In-Reply-To alone is held unless a trusted host vouches for it:
+    # test_answer_guards.py shows that case.
     await desk.receive(ask(message_id="<q1@drvo.example.hr>"))
     [route] = await desk.outbox(OutboxKind.ROUTE)
     desk.clock.advance(hours=5)
@@ -155,7 +152,7 @@ async def test_the_experts_reply_reaches_the_participant_threaded(
         "The chamber should start it, the firms should lead it.\n\n"
         f"On Thu, 3 Dec 2026 at 18:30, {route['From']} wrote:\n> [Q-1] Tko bi trebao voditi klaster?\n"
     )
-    outcome = await desk.receive(reply_to(route, body, via_plus=via_plus))
+    outcome = await desk.receive(reply_to(route, body))
     assert (outcome.state, outcome.kind) == (MessageState.PROCESSED, "reply")
     [answer_mail] = await desk.outbox(OutboxKind.ANSWER)
     assert (

@@ -24,6 +24,7 @@ def test_shipped_config_describes_the_seed_programme() -> None:
         and config.outgoing.maildir == ROOT / "var" / "outbox"
     )
     assert config.imap is None
+    assert (config.answers.token_valid_days, config.answers.unknown_token_limit_per_hour) == (28, 5)
     assert len(load_roster(config.roster, config.countries)) == 5
 
 
@@ -72,6 +73,11 @@ def test_relative_sqlite_path_is_relative_to_the_file(tmp_path: Path) -> None:
             "programme.organisers[0]: expected an e-mail address",
         ),
         ({"expert_check": {"require_authentication": True}}, "expert_check.trusted_authserv_ids"),
+        ({"answers": {"token_valid_days": -1}}, "answers.token_valid_days: expected a number >= 0"),
+        (
+            {"answers": {"unknown_token_limit_per_hour": "5"}},
+            "answers.unknown_token_limit_per_hour: expected an integer",
+        ),
         ({"sessions": []}, "sessions: expected at least one [[sessions]] table"),
         (
             {

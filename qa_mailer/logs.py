@@ -1,0 +1,32 @@
+"""How the service logs: one format, and the libraries kept quiet unless something fails."""
+
+from __future__ import annotations
+
+import logging
+
+# Library chatter is not the service's business unless something fails. Some of it would also
+# carry secrets: aiosmtpd logs every RCPT address (a reply token rides in the plus address)
+# aioimaplib logs every line it reads at DEBUG (whole mails, with their Reply-To), and
+# aiosqlite logs every statement with its parameters at DEBUG (tokens among them).
+LIBRARIES = (
+    "aiosmtpd",
+    "mail.log",
+    "aioimaplib",
+    "aiosmtplib",
+    "aiosqlite",
+    "asyncpg",
+    "alembic",
+    "sqlalchemy",
+)
+
+
+def quiet_libraries() -> None:
+    """Keep the libraries' loggers at WARNING, whatever level the service logs at."""
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def configure_logging(level: int) -> None:
+    """Log to stderr at ``level``: the service's own stages, and the libraries' warnings."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_libraries()
