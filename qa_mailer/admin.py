@@ -52,7 +52,7 @@ async def make_digest(
     roster = load_roster(config.roster, config.countries)
     async with sessions.begin() as session:
         rendered = await produce_digest(
-            session, config, roster, Templates(config.templates), clock, number, send=send
+            session, config, roster, Templates.of(config), clock, number, send=send
         )
     if not send or rendered.outbox_id is None:
         return rendered, None
@@ -66,7 +66,7 @@ async def send_batches(
     from qa_mailer.route.batch import BatchDispatcher
 
     sessions = session_factory(engine)
-    dispatcher = BatchDispatcher(config, sessions, Templates(config.templates), SystemClock())
+    dispatcher = BatchDispatcher(config, sessions, Templates.of(config), SystemClock())
     sent = await dispatcher.send_due(now=True, session_no=session_no)
     lines = [f"VC{d.session_no}: {len(d.questions)} question(s) to {d.experts}" for d in sent]
     if not sent:
@@ -322,7 +322,7 @@ async def decide_answers(
     once, at the end.
     """
     sessions, clock = session_factory(engine), SystemClock()
-    desk = AnswerDesk(config, Templates(config.templates), clock)
+    desk = AnswerDesk(config, Templates.of(config), clock)
     decided: list[Answer] = []
     queued: list[OutboxMail] = []
     async with sessions.begin() as session:

@@ -65,7 +65,7 @@ class Service:
         self.sessions = session_factory(engine)
         self.workers = Workers(self.sessions, clock, timing or Timing.of(config.workers))
         self.roster = roster if roster is not None else load_roster(config.roster, config.countries)
-        self.templates = Templates(config.templates)
+        self.templates = Templates.of(config)
         transport = transport or make_transport(
             config.outgoing.transport, config.outgoing.maildir, config.smtp
         )

@@ -1,36 +1,162 @@
-"""The Jinja2 templates of every mail and digest; an organiser's folder can override any one."""
+"""The Jinja2 templates of every mail and digest, per language; an organiser's folder overrides any.
+
+``templates/<name>`` is English; ``templates/<language>/<name>`` the same mail in another
+language (``ru``, ``sr`` in Cyrillic, ``sr-Latn``, ...). A mail in language L is rendered from
+the first of: the override folder's ``L/<name>``, the shipped ``L/<name>``, the override's
+``<name>``, the shipped ``<name>``. A template may set its subject with
+``{% set subject %}...{% endset %}``; the words of a mail live in its template, not in Python.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    TemplateSyntaxError,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
 
+from qa_mailer.config import Config
 from qa_mailer.resources import templates_dir
+
+log = logging.getLogger("qa_mailer.templates")
+
+DEFAULT_LANGUAGE = "en"
+_UTC = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    """A mail's words: its subject (None when the template sets none) and its text."""
+
+    subject: str | None
+    text: str
+
+
+class TemplateProblem(Exception):
+    """A template cannot be rendered: the message names the file and the line."""
 
 
 class Templates:
-    """Renders ``templates/<name>``; a missing variable is an error, not an empty string."""
+    """Renders mails and digests; a missing variable is an error, not an empty string."""
 
-    def __init__(self, override: Path | None = None):
+    def __init__(self, override: Path | None = None, timezone: ZoneInfo = _UTC):
         folders = [override] if override is not None else []
         folders.append(templates_dir())
-        self._environment = Environment(
-            loader=ChoiceLoader([FileSystemLoader(folder) for folder in folders]),
-            autoescape=select_autoescape(["html"]),
-            undefined=StrictUndefined,
-            keep_trailing_newline=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            # Templates are read once: a running service does not look for edits on every mail.
-            auto_reload=False,
-        )
-        self._environment.filters["quote"] = quote
-        self._environment.filters["duration"] = duration
+        self.override = override
+        self.timezone = timezone
+        self._environment = _environment(folders, self.timezone)
+        # The shipped templates alone: what a mail falls back to when an override fails.
+        self._shipped = _environment([templates_dir()], self.timezone)
 
-    def render(self, name: str, **context: Any) -> str:
-        return self._environment.get_template(name).render(**context)
+    @classmethod
+    def of(cls, config: Config) -> Templates:
+        """The templates a service with ``config`` renders: its override folder, its time zone."""
+        return cls(config.templates, config.timezone)
+
+    def render(self, name: str, language: str = DEFAULT_LANGUAGE, **context: Any) -> str:
+        """The text of template ``name`` in ``language`` (or the nearest there is)."""
+        return self.render_mail(name, language, **context).text
+
+    def render_mail(
+        self, name: str, language: str = DEFAULT_LANGUAGE, **context: Any
+    ) -> RenderedMail:
+        """Subject and text of template ``name`` in ``language``.
+
+        An override that fails while the service runs (a variable it does not have, a filter
+        that raises) is logged and the shipped template is used instead: a mistake in an
+        organiser's template must not stop questions being acknowledged or answered.
+        """
+        try:
+            return _render(self._environment, name, language, context)
+        except TemplateError as exc:
+            if self.override is None:
+                raise
+            log.error(
+                "template %s (%s) failed, the shipped one is used instead: %s",
+                name,
+                language,
+                describe(exc),
+            )
+            return _render(self._shipped, name, language, context)
+
+    def source_of(self, name: str, language: str = DEFAULT_LANGUAGE) -> str:
+        """The file a mail in ``language`` is rendered from (for messages and checks)."""
+        template = _select(self._environment, name, language)
+        return template.filename or template.name or name
+
+    def languages(self) -> list[str]:
+        """Every language some template is written in, English first."""
+        found = {DEFAULT_LANGUAGE}
+        for name in self._environment.list_templates():
+            folder, _, _ = name.rpartition("/")
+            if folder and "/" not in folder:
+                found.add(folder)
+        return [DEFAULT_LANGUAGE, *sorted(found - {DEFAULT_LANGUAGE})]
+
+
+def _environment(folders: list[Path], timezone: ZoneInfo) -> Environment:
+    environment = Environment(
+        loader=ChoiceLoader([FileSystemLoader(folder) for folder in folders]),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        # Templates are read once: a running service does not look for edits on every mail.
+        auto_reload=False,
+    )
+    environment.filters["quote"] = quote
+    environment.filters["duration"] = duration
+    environment.filters["plural"] = plural
+    environment.filters["moment"] = lambda value: moment(value, timezone)
+    return environment
+
+
+def _select(environment: Environment, name: str, language: str) -> Template:
+    names = [name] if language == DEFAULT_LANGUAGE else [f"{language}/{name}", name]
+    return environment.select_template(names)
+
+
+def _render(
+    environment: Environment, name: str, language: str, context: dict[str, Any]
+) -> RenderedMail:
+    template = _select(environment, name, language)
+    module = template.make_module({**context, "language": language})
+    subject = getattr(module, "subject", None)
+    return RenderedMail(
+        subject=" ".join(str(subject).split()) if subject is not None else None,
+        text=str(module),
+    )
+
+
+def describe(exc: TemplateError) -> str:
+    """A template error as "file:line: message", as far as Jinja2 knows them."""
+    if isinstance(exc, TemplateSyntaxError):
+        where = exc.filename or exc.name or "template"
+        return f"{where}:{exc.lineno}: {exc.message}"
+    # A runtime error's line is in its traceback, in the frame of the template's code.
+    traceback = exc.__traceback__
+    where = ""
+    while traceback is not None:
+        code = traceback.tb_frame.f_code
+        if code.co_filename.endswith((".txt", ".html")):
+            where = f"{code.co_filename}:{traceback.tb_lineno}: "
+        traceback = traceback.tb_next
+    return f"{where}{exc}"
 
 
 def quote(text: str) -> str:
@@ -50,3 +176,35 @@ def duration(seconds: float | None) -> str:
     if hours:
         return f"{hours} h {minutes} min"
     return f"{minutes} min"
+
+
+def moment(value: datetime | None, timezone: ZoneInfo) -> str:
+    """A time for people in the programme's time zone: "2026-12-10 15:35 CET"."""
+    if value is None:
+        return "-"
+    local = value.astimezone(timezone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+# Plural categories by language (CLDR): "one" and "other" for most; the East and South Slavic
+# languages tell "few" (2-4, not 12-14) from "many".
+_SLAVIC = {"ru", "sr", "sr-Latn", "hr", "bs", "uk"}
+
+
+@pass_context
+def plural(context: Context, count: int, *forms: str) -> str:
+    """The form of a word that goes with ``count`` in the mail's language.
+
+    ``{{ n | plural("question", "questions") }}``; Russian, Serbian and Croatian take three
+    forms: ``{{ n | plural("вопрос", "вопроса", "вопросов") }}`` (one, few, many).
+    """
+    if not forms:
+        raise TemplateError("plural needs at least one form")
+    language = str(context.get("language", DEFAULT_LANGUAGE))
+    if language in _SLAVIC and len(forms) >= 3:
+        if count % 10 == 1 and count % 100 != 11:
+            return forms[0]
+        if 2 <= count % 10 <= 4 and not 12 <= count % 100 <= 14:
+            return forms[1]
+        return forms[2]
+    return forms[0] if count == 1 else forms[min(1, len(forms) - 1)]

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa_mailer.addresses import is_address, normalise
+from qa_mailer.classify.language import LANGUAGES
 from qa_mailer.config import ConfigError, CountryConfig
 
 REQUIRED_COLUMNS = ("email", "country")
-OPTIONAL_COLUMNS = ("name", "organisation", "city")
+OPTIONAL_COLUMNS = ("name", "organisation", "city", "language")
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class Participant:
     country: str
     organisation: str
     city: str
+    # The language to write to them in ("" : chosen from their mail and country).
+    language: str = ""
 
 
 class Roster:
@@ -67,12 +70,19 @@ def load_roster(path: Path | None, countries: tuple[CountryConfig, ...]) -> Rost
                     raise ConfigError(
                         f"{path}:{line}: country: expected one of {known}, got {values.get('country')!r}"
                     )
+                language = _language(values.get("language", ""))
+                if language is None:
+                    raise ConfigError(
+                        f"{path}:{line}: language: expected one of {', '.join(LANGUAGES)}, "
+                        f"got {values.get('language')!r}"
+                    )
                 participants[normalise(email)] = Participant(
                     email=normalise(email),
                     name=values.get("name", ""),
                     country=country,
                     organisation=values.get("organisation", ""),
                     city=values.get("city", ""),
+                    language=language,
                 )
     except FileNotFoundError:
         raise ConfigError(f"{path}: roster file not found (programme.roster)") from None
@@ -81,3 +91,11 @@ def load_roster(path: Path | None, countries: tuple[CountryConfig, ...]) -> Rost
     except csv.Error as exc:
         raise ConfigError(f"{path}: not a readable CSV file ({exc})") from None
     return Roster(participants)
+
+
+def _language(value: str) -> str | None:
+    """A roster language as the service writes it ("sr-latn" -> "sr-Latn"); "" for none."""
+    if not value:
+        return ""
+    by_folded = {language.lower(): language for language in LANGUAGES}
+    return by_folded.get(value.strip().lower().replace("_", "-"))

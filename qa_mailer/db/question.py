@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from qa_mailer.db.base import Base, UTCDateTime, one_of
@@ -39,6 +39,8 @@ class Question(Base):
     # When the participant's acknowledgement was queued (None: not acknowledged, e.g. a
     # follow-up, or over the hourly limit). The hourly limit counts these.
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The participant's attachments as the expert's copy lists them: name, type, size.
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=lambda: [])
 
     thread: Mapped[Thread] = relationship(lazy="raise")
     message: Mapped[InboundMessage] = relationship(lazy="raise")
@@ -61,6 +63,7 @@ class NewQuestion:
     thread_id: int | None = None
     follow_up_to: int | None = None
     acknowledged_at: datetime | None = None
+    attachments: list[dict[str, Any]] = field(default_factory=list)
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id",
@@ -72,6 +75,7 @@ class NewQuestion:
         "state",
         "asked_at",
         "acknowledged_at",
+        "attachments",
     )
 
     @property

@@ -27,6 +27,9 @@ class Thread(Base):
     participant_name: Mapped[str] = mapped_column(String(255))
     subject_key: Mapped[str] = mapped_column(Text)  # normalised subject, for follow-ups
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The language the participant is written to in ("ru", "sr-Latn", ...): the roster's,
+    # else the one their question is written in, else their country's, else English.
+    language: Mapped[str] = mapped_column(String(16), default="en")
 
 
 @dataclass(slots=True, eq=False)
@@ -41,6 +44,7 @@ class NewThread:
     participant_name: str
     subject_key: str
     created_at: datetime
+    language: str = "en"
     id: int | None = None
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
@@ -53,4 +57,5 @@ class NewThread:
         "participant_name",
         "subject_key",
         "created_at",
+        "language",
     )
