@@ -10,6 +10,7 @@ the first of: the override folder's ``L/<name>``, the shipped ``L/<name>``, the 
 from __future__ import annotations
 
 import logging
+import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -58,9 +59,10 @@ class Templates:
         folders.append(templates_dir())
         self.override = override
         self.timezone = timezone
-        self._environment = _environment(folders, self.timezone)
+        names = _language_names([templates_dir(), *([override] if override else [])])
+        self._environment = _environment(folders, self.timezone, names)
         # The shipped templates alone: what a mail falls back to when an override fails.
-        self._shipped = _environment([templates_dir()], self.timezone)
+        self._shipped = _environment([templates_dir()], self.timezone, names)
 
     @classmethod
     def of(cls, config: Config) -> Templates:
@@ -108,7 +110,26 @@ class Templates:
         return [DEFAULT_LANGUAGE, *sorted(found - {DEFAULT_LANGUAGE})]
 
 
-def _environment(folders: list[Path], timezone: ZoneInfo) -> Environment:
+def _language_names(folders: list[Path]) -> dict[str, dict[str, str]]:
+    """names.toml of each folder, later folders winning: {mail language: {code: name}}."""
+    names: dict[str, dict[str, str]] = {}
+    for folder in folders:
+        path = folder / "names.toml"
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise TemplateProblem(f"{path}: not readable TOML: {exc}") from None
+        for language, table in data.items():
+            if isinstance(table, dict):
+                names.setdefault(language, {}).update({k: str(v) for k, v in table.items()})
+    return names
+
+
+def _environment(
+    folders: list[Path], timezone: ZoneInfo, names: dict[str, dict[str, str]]
+) -> Environment:
     environment = Environment(
         loader=ChoiceLoader([FileSystemLoader(folder) for folder in folders]),
         autoescape=select_autoescape(["html"]),
@@ -123,6 +144,17 @@ def _environment(folders: list[Path], timezone: ZoneInfo) -> Environment:
     environment.filters["duration"] = duration
     environment.filters["plural"] = plural
     environment.filters["moment"] = lambda value: moment(value, timezone)
+
+    @pass_context
+    def language_name(context: Context, code: str) -> str:
+        """A language's name in the mail's own language (names.toml), else in English."""
+        language = str(context.get("language", DEFAULT_LANGUAGE))
+        for table in (names.get(language, {}), names.get(DEFAULT_LANGUAGE, {})):
+            if code in table:
+                return table[code]
+        return code
+
+    environment.filters["language_name"] = language_name
     return environment
 
 

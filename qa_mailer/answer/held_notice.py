@@ -39,8 +39,9 @@ def held_notice_mail(
     session = config.session(dispatch.session_no)
     refs = ", ".join(q.ref for q in dispatch.questions) or f"session {session.code}"
     reason = outcome.hold_reason or "it looks automatic"
-    text = templates.render(
+    rendered = templates.render_mail(
         "held.txt",
+        session.expert_language,
         session=session,
         service_name=config.service_name,
         subject=incoming.mail.subject or "(no subject)",
@@ -54,8 +55,8 @@ def held_notice_mail(
         sender=service_sender(config, f"{config.service_name} {session.code}"),
         to=[incoming.sender],
         cc=[o for o in config.organisers if o != incoming.sender],
-        subject=f"Held: your reply looked automatic [{session.code}] {refs}",
-        text=text,
+        subject=rendered.subject or f"Held: your reply looked automatic [{session.code}] {refs}",
+        text=rendered.text,
         message_id=new_message_id("held", config.address.domain),
         date=clock.now(),
         reply_to=", ".join(config.organisers) or None,

@@ -26,8 +26,9 @@ def receipt_mail(
     outcome: ReplyOutcome,
 ) -> OutgoingMail:
     session = config.session(dispatch.session_no)
-    text = templates.render(
+    rendered = templates.render_mail(
         "receipt.txt",
+        session.expert_language,
         session=session,
         service_name=config.service_name,
         published=[question_view(config, a.question, a.question.thread) for a in outcome.published],
@@ -38,13 +39,14 @@ def receipt_mail(
         unmatched=outcome.unmatched,
         hold_reason=outcome.hold_reason,
     )
-    published, open_ = len(outcome.published), len(outcome.unanswered)
     original = incoming.mail.message_id
     return build_mail(
         sender=service_sender(config, f"{config.service_name} {session.code}"),
         to=[incoming.sender],
-        subject=f"Receipt: {published} answered, {open_} open [{session.code}]",
-        text=text,
+        subject=rendered.subject
+        or f"Receipt: {len(outcome.published)} answered, {len(outcome.unanswered)} open "
+        f"[{session.code}]",
+        text=rendered.text,
         message_id=new_message_id("receipt", config.address.domain),
         date=clock.now(),
         reply_to=reply_address(dispatch.token, config),

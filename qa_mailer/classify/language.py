@@ -6,7 +6,8 @@ language a question is written in comes with issue8-detect, which replaces this 
 
 from __future__ import annotations
 
-LANGUAGES = ("en", "bg", "ru", "sr", "sr-Latn", "hr", "tr", "it")
+from qa_mailer.config import LANGUAGES
+
 COUNTRY_LANGUAGES = {"BG": "bg", "HR": "hr", "RS": "sr", "TR": "tr", "RU": "ru"}
 
 

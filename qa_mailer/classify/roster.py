@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa_mailer.addresses import is_address, normalise
-from qa_mailer.classify.language import LANGUAGES
-from qa_mailer.config import ConfigError, CountryConfig
+from qa_mailer.config import LANGUAGES, ConfigError, CountryConfig
 
 REQUIRED_COLUMNS = ("email", "country")
 OPTIONAL_COLUMNS = ("name", "organisation", "city", "language")

@@ -28,12 +28,29 @@ FOLLOW_UP_WINDOW = timedelta(days=60)
 
 def subject_key(subject: str) -> str:
     """The subject without reply prefixes, our tags and case: what a follow-up keeps."""
+    return strip_subject(subject).casefold()
+
+
+def reply_subject(subject: str, ref: str) -> str:
+    """The subject of our reply to a participant's mail: "Re: <theirs> [Q-n]", once each.
+
+    Their reply prefixes go (no "Re: Re:"), their tags stay ("[VC2]" tells the session), and
+    the reference is added unless it is there already.
+    """
+    text = _PREFIX.sub("", subject).strip()
+    tag = f"[{ref}]"
+    text = " ".join(text.replace(tag, " ").split())
+    return f"Re: {text} {tag}" if text else f"Re: {tag}"
+
+
+def strip_subject(subject: str) -> str:
+    """The subject without reply prefixes and our tags ([Q-n], [VCn], [XX]), spaces single."""
     previous = None
     text = subject
     while previous != text:
         previous = text
         text = _TAGS.sub("", _PREFIX.sub("", text)).strip()
-    return " ".join(text.casefold().split())
+    return " ".join(text.split())
 
 
 def references_in(subject: str) -> list[int]:

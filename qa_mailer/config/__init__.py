@@ -12,6 +12,7 @@ from pathlib import Path
 
 from qa_mailer.config.model import (
     DEFAULT_COUNTRIES,
+    LANGUAGES,
     SECURITY_CHOICES,
     AnswersConfig,
     AuthenticationConfig,
@@ -49,6 +50,7 @@ def load_config(path: Path | str) -> Config:
 
 __all__ = [
     "DEFAULT_COUNTRIES",
+    "LANGUAGES",
     "SECURITY_CHOICES",
     "AnswersConfig",
     "AuthenticationConfig",

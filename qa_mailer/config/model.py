@@ -11,6 +11,9 @@ from zoneinfo import ZoneInfo
 
 from qa_mailer.addresses import ServiceAddress
 
+# The languages the service writes mail in: Serbian in both scripts ("sr" Cyrillic).
+LANGUAGES = ("en", "bg", "ru", "sr", "sr-Latn", "hr", "tr", "it")
+
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message says where and why."""
@@ -34,6 +37,8 @@ class SessionConfig:
     # "each": every question goes to the expert as it arrives; "batch": questions wait and go
     # together, one mail with several [Q-n] anchors, every programme.batch_minutes.
     expert_mail: ExpertMail = "each"
+    # The language of the expert's copies and receipts ("en", "it", ...).
+    expert_language: str = "en"
 
     @property
     def code(self) -> str:
@@ -186,6 +191,8 @@ class Config:
     smtp: SmtpRelayConfig | None
     outgoing: OutgoingConfig
     organisers: tuple[str, ...]
+    # The language of the digests and notices to the organisers.
+    organiser_language: str
     roster: Path | None
     acknowledge: bool
     ack_limit_per_hour: int

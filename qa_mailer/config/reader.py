@@ -14,6 +14,7 @@ from qa_mailer.addresses import ServiceAddress, is_address, normalise
 from qa_mailer.config.model import (
     DEFAULT_COUNTRIES,
     EXPERT_MAIL_CHOICES,
+    LANGUAGES,
     SECURITY_CHOICES,
     AnswersConfig,
     AuthenticationConfig,
@@ -153,9 +154,12 @@ class Reader:
                 "ack_limit_per_hour",
                 "expert_mail",
                 "batch_minutes",
+                "expert_language",
+                "organiser_language",
             },
         )
         default_experts = programme.addresses("experts")
+        default_expert_language = programme.choice("expert_language", LANGUAGES, "en")
         default_mode = cast(
             ExpertMail, programme.choice("expert_mail", EXPERT_MAIL_CHOICES, "each")
         )
@@ -179,6 +183,7 @@ class Reader:
             smtp=smtp,
             outgoing=outgoing,
             organisers=programme.addresses("organisers"),
+            organiser_language=programme.choice("organiser_language", LANGUAGES, "en"),
             roster=programme.path("roster", None),
             acknowledge=programme.flag("acknowledge", True),
             ack_limit_per_hour=programme.integer("ack_limit_per_hour", 5, minimum=0),
@@ -189,7 +194,9 @@ class Reader:
             digest=self.digest(data),
             workers=self.workers(data),
             countries=countries,
-            sessions=self.sessions(data, timezone, default_experts, default_mode),
+            sessions=self.sessions(
+                data, timezone, default_experts, default_mode, default_expert_language
+            ),
         )
 
     def zone(self, section: _Section, key: str, default: str) -> ZoneInfo:
@@ -437,6 +444,7 @@ class Reader:
         timezone: ZoneInfo,
         default_experts: tuple[str, ...],
         default_mode: ExpertMail,
+        default_expert_language: str,
     ) -> tuple[SessionConfig, ...]:
         entries = data.get("sessions")
         if not isinstance(entries, list) or not entries:
@@ -450,7 +458,16 @@ class Reader:
                 self,
                 name,
                 entry,
-                {"number", "title", "start", "end", "timezone", "experts", "expert_mail"},
+                {
+                    "number",
+                    "title",
+                    "start",
+                    "end",
+                    "timezone",
+                    "experts",
+                    "expert_mail",
+                    "expert_language",
+                },
             )
             number = section.integer("number", None, minimum=1, maximum=99)
             if any(s.number == number for s in sessions):
@@ -478,7 +495,10 @@ class Reader:
             mode = cast(
                 ExpertMail, section.choice("expert_mail", EXPERT_MAIL_CHOICES, default_mode)
             )
-            sessions.append(SessionConfig(number, section.text("title"), start, end, experts, mode))
+            language = section.choice("expert_language", LANGUAGES, default_expert_language)
+            sessions.append(
+                SessionConfig(number, section.text("title"), start, end, experts, mode, language)
+            )
         return tuple(sorted(sessions, key=lambda s: s.start))
 
     def moment(self, section: _Section, key: str, zone: ZoneInfo) -> datetime:

@@ -15,27 +15,31 @@ from qa_mailer.digest.build import Digest, build_digest
 from qa_mailer.route.mails import service_sender
 from qa_mailer.send.compose import OutgoingMail, build_mail, new_message_id
 from qa_mailer.send.outbox import enqueue
-from qa_mailer.templates import Templates
+from qa_mailer.templates import DEFAULT_LANGUAGE, Templates
 
 
 @dataclass(frozen=True)
 class RenderedDigest:
     digest: Digest
+    subject: str
     text: str
     html: str
     outbox_id: int | None = None  # the mail queued to the organisers, if it was sent
 
-    @property
-    def subject(self) -> str:
-        d = self.digest
-        return f"[{d.session.code}] Q&A digest: {d.asked} questions, {d.answered} answered, {d.pending} pending"
 
-
-def render_digest(templates: Templates, digest: Digest) -> RenderedDigest:
+def render_digest(
+    templates: Templates, digest: Digest, language: str = DEFAULT_LANGUAGE
+) -> RenderedDigest:
+    """The digest in the organisers' language; its subject is set by digest.txt."""
+    text = templates.render_mail("digest.txt", language, digest=digest)
+    d = digest
     return RenderedDigest(
         digest,
-        templates.render("digest.txt", digest=digest),
-        templates.render("digest.html", digest=digest),
+        text.subject
+        or f"[{d.session.code}] Q&A digest: {d.asked} questions, {d.answered} answered, "
+        f"{d.pending} pending",
+        text.text,
+        templates.render("digest.html", language, digest=digest),
     )
 
 
@@ -56,7 +60,9 @@ async def produce_digest(
     a second attempt (another process, a restart) fails at commit instead of sending twice.
     """
     rendered = render_digest(
-        templates, await build_digest(session, config, roster, number, clock.now())
+        templates,
+        await build_digest(session, config, roster, number, clock.now()),
+        config.organiser_language,
     )
     run = DigestRun(
         session_no=number,

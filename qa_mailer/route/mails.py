@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from qa_mailer.answer.tokens import reply_address, route_message_id
+from qa_mailer.classify.threading import reply_subject, strip_subject
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import Dispatch, NewDispatch, NewQuestion, NewThread, Question, Thread
@@ -31,6 +33,18 @@ class QuestionView:
     subject: str
     text: str
     follow_up_to: str | None
+    asked_at: datetime
+    language: str  # the participant's language, as a code ("ru", "sr-Latn")
+    attachments: tuple[AttachmentView, ...] = ()
+
+
+@dataclass(frozen=True)
+class AttachmentView:
+    """A participant's attachment as the expert's copy lists it."""
+
+    filename: str
+    content_type: str
+    size: str  # for people: "12 KB", "9.1 MB"
 
 
 def service_sender(config: Config, name: str | None = None) -> tuple[str, str]:
@@ -53,10 +67,38 @@ def question_view(
         participant=thread.participant_name,
         email=thread.participant_email,
         country=country_name(config, thread.country),
-        subject=question.subject,
+        subject=clean_subject(question.subject),
         text=question.body,
         follow_up_to=f"Q-{question.follow_up_to}" if question.follow_up_to else None,
+        asked_at=question.asked_at,
+        language=thread.language,
+        attachments=tuple(
+            AttachmentView(
+                filename=str(item.get("filename") or "(no name)"),
+                content_type=str(item.get("content_type") or "application/octet-stream"),
+                size=file_size(int(item.get("size") or 0)),
+            )
+            for item in question.attachments or ()
+        ),
     )
+
+
+def clean_subject(subject: str) -> str:
+    """A participant's subject as our mails show it: no reply prefixes, no tags of ours.
+
+    "Re: [VC2] Re: Pitanje [Q-11]" becomes "Pitanje"; the mail that shows it adds its own
+    tags once ("[Q-11] [VC2] Pitanje"), and its own "Re:" where it is a reply.
+    """
+    return strip_subject(subject) or subject.strip() or "(no subject)"
+
+
+def file_size(size: int) -> str:
+    """A size for people: "850 B", "12 KB", "9.1 MB"."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size // 1024} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
 
 
 def acknowledgement(
@@ -69,19 +111,23 @@ def acknowledgement(
 ) -> OutgoingMail:
     """The automatic acknowledgement, threaded under the participant's mail."""
     session = config.session(thread.session_no)
-    text = templates.render(
+    rendered = templates.render_mail(
         "ack.txt",
+        thread.language,
         participant_name=thread.participant_name,
+        participant_email=thread.participant_email,
+        country=thread.country,
         service_name=config.service_name,
         ref=question.ref,
         session=session,
-        subject=question.subject,
+        subject=clean_subject(question.subject),
+        asked_at=question.asked_at,
     )
     return build_mail(
         sender=service_sender(config),
         to=[thread.participant_email],
-        subject=f"Re: {question.subject} [{question.ref}]",
-        text=text,
+        subject=rendered.subject or reply_subject(question.subject, question.ref),
+        text=rendered.text,
         message_id=new_message_id("ack", config.address.domain),
         date=clock.now(),
         in_reply_to=original_message_id,
@@ -104,17 +150,20 @@ def expert_mail(
     """The mail that puts questions before the expert; its reply token is in the Reply-To only."""
     session = config.session(dispatch.session_no)
     views = [question_view(config, q, t) for q, t in questions]
-    text = templates.render("to_expert.txt", session=session, question=views[0], questions=views)
+    rendered = templates.render_mail(
+        "to_expert.txt",
+        session.expert_language,
+        session=session,
+        question=views[0],
+        questions=views,
+        service_name=config.service_name,
+    )
     refs = " ".join(f"[{view.ref}]" for view in views)
-    if len(views) == 1:
-        subject = f"{refs} [{session.code}] {views[0].subject}"
-    else:
-        subject = f"[{session.code}] {len(views)} questions: {refs}"
     return build_mail(
         sender=service_sender(config, f"{config.service_name} {session.code}"),
         to=dispatch.experts.split(","),
-        subject=subject,
-        text=text,
+        subject=rendered.subject or f"{refs} [{session.code}] {views[0].subject}",
+        text=rendered.text,
         message_id=route_message_id(dispatch.route_key, config),
         date=clock.now(),
         reply_to=reply_address(dispatch.token, config),

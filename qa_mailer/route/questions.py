@@ -18,9 +18,10 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.classify.incoming import Incoming
+from qa_mailer.classify.language import language_for
 from qa_mailer.classify.roster import Roster
 from qa_mailer.classify.rules import CountryContext, SessionContext, choose_country, choose_session
-from qa_mailer.classify.threading import Lookup, ThreadIndex, subject_key
+from qa_mailer.classify.threading import Lookup, ThreadIndex, strip_subject, subject_key
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import NewQuestion, NewThread, OutboxKind, OutboxMail, Question, Thread
@@ -119,12 +120,16 @@ class QuestionDesk:
             thread = follow_up.thread
             follows = follow_up.question or index.latest_question(thread)
         else:
-            thread = self._new_thread(incoming, number, session_rule)
+            thread = self._new_thread(incoming, number, session_rule, asked.text)
         question = NewQuestion(
             message_id=asked.message_id,
             subject=mail.subject or "(no subject)",
             body=asked.text,
             asked_at=incoming.arrived_at,
+            attachments=[
+                {"filename": a.filename, "content_type": a.content_type, "size": a.size}
+                for a in mail.attachments
+            ],
         )
         acknowledge = (
             follow_up is None
@@ -151,11 +156,18 @@ class QuestionDesk:
         )
         return False
 
-    def _new_thread(self, incoming: Incoming, number: int, session_rule: str) -> NewThread:
+    def _new_thread(
+        self, incoming: Incoming, number: int, session_rule: str, text: str
+    ) -> NewThread:
         country, country_rule = choose_country(
             CountryContext(incoming, self._config.countries, self._roster)
         )
         participant = self._roster.get(incoming.sender)
+        language = language_for(
+            f"{strip_subject(incoming.mail.subject)}\n{text}",
+            country,
+            participant.language if participant else None,
+        )
         return NewThread(
             session_no=number,
             session_source=session_rule,
@@ -167,6 +179,7 @@ class QuestionDesk:
             or incoming.sender,
             subject_key=subject_key(incoming.mail.subject),
             created_at=self._clock.now(),
+            language=language,
         )
 
     async def _recent_acks(

@@ -104,6 +104,6 @@ async def test_the_automatic_digest_goes_out_once_even_when_two_schedulers_race(
     message = email.message_from_bytes(digests[0].raw, policy=email.policy.default)
     assert (
         message["To"] == ORGANISER
-        and message["Subject"] == "[VC1] Q&A digest: 1 questions, 0 answered, 1 pending"
+        and message["Subject"] == "[VC1] Q&A digest: 1 question, 0 answered, 1 pending"
     )
     assert message.get_body(("html",)) is not None and message.get_body(("plain",)) is not None

@@ -16,7 +16,7 @@ import pytest
 
 from qa_mailer.config.model import SessionConfig
 from qa_mailer.resources import templates_dir
-from qa_mailer.route.mails import QuestionView
+from qa_mailer.route.mails import AttachmentView, QuestionView
 from qa_mailer.templates import Templates
 
 TEMPLATES = templates_dir()
@@ -112,6 +112,9 @@ def _question(ref: str, follow_up_to: str | None = None) -> QuestionView:
         subject="Brianza 2026",
         text=f"Tekst {ref}:\nkako funkcionira klaster?",
         follow_up_to=follow_up_to,
+        asked_at=datetime(2026, 11, 26, 10, 5, tzinfo=UTC),
+        language="hr",
+        attachments=(AttachmentView("ponuda.pdf", "application/pdf", "120 KB"),),
     )
 
 
