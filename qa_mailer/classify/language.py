@@ -1,18 +1,257 @@
-"""The language a participant is written to.
+"""The language a participant's question is written in, among the languages we write mail in.
 
-Interim: the roster's language, else the country's, else English. The detection of the
-language a question is written in comes with issue8-detect, which replaces this module.
+A general detector (py3langid; ``bench/bench_language.py`` compares it with lingua and
+langdetect) tells Latin from Cyrillic languages and English from Turkish well, but it cannot do
+three things this programme needs:
+
+- Serbian Latin against Croatian (and Bosnian): detectors learnt Serbian mostly from Cyrillic
+  text and call Serbian Latin "Bosnian" or "Croatian" as often as not. Here the reflex of old *ě*
+  (ekavian "mesto", "primer" against ijekavian "mjesto", "primjer"), vocabulary
+  ("saradnja"/"suradnja", "preduzeće"/"poduzeće") and "da" + present where Croatian writes an
+  infinitive ("mogu da pitam"/"mogu pitati") decide, from the word lists below.
+- Letters that belong to one Cyrillic alphabet only (ђ ћ in Serbian, ы э ё in Russian, ъ before
+  a consonant in Bulgarian), and Serbian "да ли" where Bulgarian writes "дали", are certain
+  where a statistical model on ten words is not.
+- The sender's country breaks a tie between close languages: a sender from Serbia writing Latin
+  is taken as Serbian unless the text is clearly Croatian, and the other way round.
+
+Text typed without diacritics ("sta", "cak", "kume icin") is compared after folding, so the cues
+are written here without diacritics ("dj" for "đ").
 """
 
 from __future__ import annotations
 
+import functools
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
 from qa_mailer.config import LANGUAGES
 
+if TYPE_CHECKING:
+    from py3langid.langid import LanguageIdentifier
+
+# The country's own language, for ``language_for`` when nothing better is known.
 COUNTRY_LANGUAGES = {"BG": "bg", "HR": "hr", "RS": "sr", "TR": "tr", "RU": "ru"}
+
+# Fewer letters than this and we do not guess ("ok", "Q-17", "?").
+MIN_LETTERS = 4
+
+# A detector's second choice within this much confidence of its first is a tie: the country,
+# or our preference for the languages we write in, decides between them.
+TIE_MARGIN = 0.25
+OWN_LANGUAGE_MARGIN = 0.05
+
+# The clear margin of Croatian over Serbian cues (or the other way round) that overrides what
+# the sender's country suggests.
+CLEAR_MARGIN = 2
+
+# Letters found in one Cyrillic alphabet only (of those a participant here might write).
+SERBIAN_ONLY = frozenset("ђћ")
+SERBIAN_OR_MACEDONIAN = frozenset("јљњџ")
+MACEDONIAN_ONLY = frozenset("ѓќѕ")
+RUSSIAN_ONLY = frozenset("ыэё")
+UKRAINIAN_OR_BELARUSIAN = frozenset("іїєґў")
+# Bulgarian writes ъ as a vowel before consonants ("възможност", "към"); Russian writes it only
+# as a separator before е, ё, ю, я ("объявят", "подъезд").
+BULGARIAN_VOWEL_YER = re.compile(r"ъ(?![еёюя])")
+# Serbian asks "да ли" in two words; Bulgarian and Macedonian write "дали" in one.
+SERBIAN_DA_LI = re.compile(r"\bда ли\b")
+
+# Languages the detector is asked about: ours and the neighbours a participant might write in,
+# so that Macedonian, Slovenian or German is recognised as such (and answered with None).
+DETECTOR_LANGUAGES = (
+    "en", "tr", "it", "hr", "bs", "sr", "bg", "ru", "mk", "uk", "be", "sl", "de", "fr", "es",
+    "pt", "pl", "cs", "sk", "ro", "hu", "nl", "sq", "az",
+)  # fmt: skip
+SERBO_CROATIAN = frozenset({"hr", "bs", "sr"})
+
+
+def _split(words: str) -> tuple[str, ...]:
+    return tuple(words.split())
+
+
+# Cues for Croatian and for Serbian in Latin script, folded (lower case, no diacritics, "dj"
+# for "đ"). A word ending in "*" matches any word it begins; otherwise the whole word.
+CROATIAN_CUES = _split(
+    # Ijekavian reflexes of *ě.
+    "gdje ovdje prije poslije vrijem* mjest* mjesec* primjer* promjen* sljedec* cijen* dijel*"
+    " dio rjes* svjet* savjet* namjestaj* mjer* izmjer* smjer* djec* lijep* sjever* vidjet*"
+    " zivjet* htjel* razumjet* njemack* procjen* ocjen* odjel* vrijed* uspjes* uvjer* zelio"
+    " zeljela cijel* bijel* stjec* mjesov*"
+    # Croatian vocabulary where Serbian has another word.
+    " tko tvrtk* poduze* sveucilist* tisuc* tjed* tocn* tijekom izravn* suradn* suradj* jamstv*"
+    " natjecaj* udrug* odvjetnik* opcin* inozem* racunal* kemij* europ* financ* obitelj*"
+    " tvornic* kruh uvjet* ured pogresk* vanjsk* voditelj* sudjel* projekt certifikat* glazb*"
+    " zrakoplov* vlak* kava tajnik* postot* organizira* registrira* definira*"
+)
+SERBIAN_LATIN_CUES = _split(
+    # Ekavian reflexes of *ě.
+    "gde ovde pre posle vreme mest* mesec* primer* promen* sledec* cena cene cenu cenom deo deli"
+    " deliti delimo resenj* resava* resit* svet* savet* namestaj* mera mere meri* merenj* smer*"
+    " deca decu dece lep* sever* videt* zivet* hteo htela razumet* nemack* procen* ocen*"
+    " odeljenj* vred* uspes* uver* zeleo zelela ceo cel*"
+    # Serbian vocabulary where Croatian has another word.
+    " ko sta hiljad* nedelj* tacn* tokom saradn* saradj* garancij* konkurs* udruzenj* advokat*"
+    " opstin* inostran* racunar* hemij* evrop* finansi* porodic* fabrik* hleb uslov* kancelarij*"
+    " spoljn* ucesc* ucestv* univerzitet* preduze* projekat sertifikat* kafa sekretar* plata"
+    " organizova* registrova* definisa* konkuris*"
+)
+# "da" with the present tense where Croatian writes an infinitive: "mogu da pitam", "kako da
+# nađemo", "treba da se osnuje".
+SERBIAN_DA = re.compile(
+    r"\b(?:da li|(?:li|mogu|moze|mozemo|mozete|mogli|mogla|mogao|treba|trebalo|zelim|zelimo"
+    r"|zelela|zeleo|hocu|hocemo|moram|moramo|kako|gde|sta|koga|kome) da)\b"
+)
+CROATIAN_INFINITIVE_QUESTION = re.compile(r"\bje li\b")
+
+_FOLDING = str.maketrans({"đ": "dj", "ð": "dj"})
+_WORD = re.compile(r"[^\W\d_]+")
+
+# A guesser gives confidence values (0..1, summing to at most 1) per ISO 639-1 code.
+Guesser = Callable[[str], Mapping[str, float]]
+
+
+def detect_language(text: str, *, country: str | None = None) -> str | None:
+    """The language ``text`` is written in, as one of ``LANGUAGES``, or None if we cannot tell.
+
+    ``text`` is a question (subject and body, quotes and signatures removed); ``country`` is the
+    ISO code of the sender's country as far as the service knows it, used to break ties between
+    close languages (Serbian Latin, Croatian; Serbian Cyrillic, Macedonian).
+    """
+    return decide(text, country, _py3langid_confidences)
 
 
 def language_for(text: str, country: str | None, roster_language: str | None) -> str:
-    """The roster's language if it is one we write in, else the country's, else English."""
+    """The language to write to a participant in.
+
+    The roster's language if it is one we write in, else the language of their question, else
+    their country's language, else English.
+    """
     if roster_language in LANGUAGES:
         return roster_language
-    return COUNTRY_LANGUAGES.get(country or "", "en")
+    detected = detect_language(text, country=country)
+    if detected is not None:
+        return detected
+    return COUNTRY_LANGUAGES.get((country or "").upper(), "en")
+
+
+def decide(text: str, country: str | None, guess: Guesser) -> str | None:
+    """``detect_language`` with the detector passed in (the benchmark compares detectors)."""
+    letters = [char for char in text.lower() if char.isalpha()]
+    if len(letters) < MIN_LETTERS:
+        return None
+    country = (country or "").upper() or None
+    cyrillic = sum(1 for char in letters if "CYRILLIC" in unicodedata.name(char, ""))
+    if cyrillic * 2 >= len(letters):
+        return _cyrillic(text.lower(), set(letters), country, guess)
+    return _latin(text, country, guess)
+
+
+def _cyrillic(text: str, letters: set[str], country: str | None, guess: Guesser) -> str | None:
+    if letters & (MACEDONIAN_ONLY | UKRAINIAN_OR_BELARUSIAN):
+        return None
+    if letters & SERBIAN_ONLY:
+        return "sr"
+    if letters & RUSSIAN_ONLY:
+        return "ru"
+    if BULGARIAN_VOWEL_YER.search(text):
+        return "bg"
+    if SERBIAN_DA_LI.search(text):
+        return "sr"
+    best = _best(guess(text), country)
+    if best == "mk" and letters & SERBIAN_OR_MACEDONIAN and country == "RS":
+        return "sr"
+    return best if best in LANGUAGES else None
+
+
+def _latin(text: str, country: str | None, guess: Guesser) -> str | None:
+    confidences = guess(text)
+    serbo_croatian = sum(confidences.get(code, 0.0) for code in SERBO_CROATIAN)
+    others = {code: value for code, value in confidences.items() if code not in SERBO_CROATIAN}
+    best_other = max(others.values(), default=0.0)
+    if serbo_croatian > 0 and serbo_croatian >= best_other:
+        return serbian_or_croatian(text, country)
+    best = _best(others, country)
+    return best if best in LANGUAGES else None
+
+
+def serbian_or_croatian(text: str, country: str | None = None) -> str:
+    """Croatian ("hr") or Serbian Latin ("sr-Latn"), from the text's cues and the country.
+
+    A sender from Serbia is taken to write Serbian unless the Croatian cues outnumber the Serbian
+    ones by ``CLEAR_MARGIN``, and the other way round; otherwise the cues decide, and with no
+    cues and no country we say Croatian, the variety general detectors call this text.
+    """
+    croatian, serbian = cue_scores(text)
+    if country == "RS":
+        return "hr" if croatian - serbian >= CLEAR_MARGIN else "sr-Latn"
+    if country == "HR":
+        return "sr-Latn" if serbian - croatian >= CLEAR_MARGIN else "hr"
+    return "sr-Latn" if serbian > croatian else "hr"
+
+
+def cue_scores(text: str) -> tuple[int, int]:
+    """How many Croatian and how many Serbian cues ``text`` holds (each word counts once)."""
+    folded = fold(text)
+    words = _WORD.findall(folded)
+    croatian = sum(1 for word in words if _matches(word, _CROATIAN))
+    serbian = sum(1 for word in words if _matches(word, _SERBIAN))
+    serbian += len(SERBIAN_DA.findall(folded))
+    croatian += len(CROATIAN_INFINITIVE_QUESTION.findall(folded))
+    return croatian, serbian
+
+
+def fold(text: str) -> str:
+    """Lower case without diacritics, "đ" as "dj", as people type on phones and cues are kept."""
+    decomposed = unicodedata.normalize("NFKD", text.lower().translate(_FOLDING))
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def _cue_table(cues: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    words = frozenset(cue for cue in cues if not cue.endswith("*"))
+    prefixes = tuple(cue[:-1] for cue in cues if cue.endswith("*"))
+    return words, prefixes
+
+
+_CROATIAN = _cue_table(CROATIAN_CUES)
+_SERBIAN = _cue_table(SERBIAN_LATIN_CUES)
+
+
+def _matches(word: str, table: tuple[frozenset[str], tuple[str, ...]]) -> bool:
+    words, prefixes = table
+    return word in words or word.startswith(prefixes)
+
+
+def _best(confidences: Mapping[str, float], country: str | None) -> str | None:
+    """The detector's choice, letting the country's language or one of ours win a near tie."""
+    if not confidences:
+        return None
+    top, top_value = max(confidences.items(), key=lambda item: item[1])
+    if top_value <= 0:
+        return None
+    home = COUNTRY_LANGUAGES.get(country or "")
+    if home is not None and confidences.get(home, 0.0) >= top_value - TIE_MARGIN:
+        return home
+    ours = [(value, code) for code, value in confidences.items() if code in LANGUAGES]
+    if top not in LANGUAGES and ours:
+        value, code = max(ours)
+        if value >= top_value - OWN_LANGUAGE_MARGIN:
+            return code
+    return top
+
+
+@functools.cache
+def _identifier() -> LanguageIdentifier:
+    # Imported and loaded on first use (numpy and the model: a few tenths of a second), then
+    # kept; commands that never read a question do not pay for it.
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages([code for code in DETECTOR_LANGUAGES if code in identifier.labels])
+    return identifier
+
+
+def _py3langid_confidences(text: str) -> dict[str, float]:
+    return {code: float(value) for code, value in _identifier().rank(text)}
