@@ -31,6 +31,7 @@ from qa_mailer.pipeline import Pipeline
 from qa_mailer.route.batch import BatchDispatcher
 from qa_mailer.send.sender import Sender
 from qa_mailer.send.transport import Transport, make_transport
+from qa_mailer.template_check import check_templates
 from qa_mailer.templates import Templates
 from qa_mailer.workers import Timing, Workers
 
@@ -114,6 +115,8 @@ class Service:
     async def run(self, stop: asyncio.Event, grace_seconds: float = 10.0) -> None:
         """Run until ``stop``; then stop intake, let work in flight finish, cancel the rest."""
         await require_current(self.engine)
+        # A template that cannot render stops start-up, naming its file and line.
+        check_templates(self.config, self.templates, self.clock)
         roles = self.roles
         # Bound before the task group, so a port in use is a plain error, not a group of them.
         if self.config.listener.enabled and Role.INTAKE in roles:

@@ -17,6 +17,7 @@ from qa_mailer.config import Config, ConfigError, load_config
 from qa_mailer.db.engine import DatabaseUnreachable, create_engine, reach
 from qa_mailer.db.migrate import SchemaBehind, require_current
 from qa_mailer.logs import configure_logging
+from qa_mailer.templates import TemplateProblem
 
 T = TypeVar("T")
 
@@ -57,7 +58,7 @@ def run(
 
     try:
         return asyncio.run(main())
-    except (ConfigError, SchemaBehind) as exc:
+    except (ConfigError, SchemaBehind, TemplateProblem) as exc:
         raise click.ClickException(str(exc)) from None
     except DatabaseUnreachable as exc:
         raise click.ClickException(f"{exc} (the [database] settings in {config.path})") from None

@@ -47,6 +47,10 @@ class RenderedMail:
     text: str
 
 
+# What rendering a template can raise: its own errors, and a filter's or an expression's.
+RENDER_ERRORS = (TemplateError, ArithmeticError, LookupError, TypeError, ValueError)
+
+
 class TemplateProblem(Exception):
     """A template cannot be rendered: the message names the file and the line."""
 
@@ -54,11 +58,15 @@ class TemplateProblem(Exception):
 class Templates:
     """Renders mails and digests; a missing variable is an error, not an empty string."""
 
-    def __init__(self, override: Path | None = None, timezone: ZoneInfo = _UTC):
+    def __init__(
+        self, override: Path | None = None, timezone: ZoneInfo = _UTC, *, fallback: bool = True
+    ):
         folders = [override] if override is not None else []
         folders.append(templates_dir())
         self.override = override
         self.timezone = timezone
+        # False for the start-up check: an override's error is reported, not covered up.
+        self.fallback = fallback
         names = _language_names([templates_dir(), *([override] if override else [])])
         self._environment = _environment(folders, self.timezone, names)
         # The shipped templates alone: what a mail falls back to when an override fails.
@@ -84,8 +92,8 @@ class Templates:
         """
         try:
             return _render(self._environment, name, language, context)
-        except TemplateError as exc:
-            if self.override is None:
+        except RENDER_ERRORS as exc:
+            if self.override is None or not self.fallback:
                 raise
             log.error(
                 "template %s (%s) failed, the shipped one is used instead: %s",
@@ -175,18 +183,21 @@ def _render(
     )
 
 
-def describe(exc: TemplateError) -> str:
+def describe(exc: Exception) -> str:
     """A template error as "file:line: message", as far as Jinja2 knows them."""
     if isinstance(exc, TemplateSyntaxError):
         where = exc.filename or exc.name or "template"
         return f"{where}:{exc.lineno}: {exc.message}"
-    # A runtime error's line is in its traceback, in the frame of the template's code.
+    # A runtime error's line is in its traceback, in the frame of the template's compiled
+    # code, which maps its own line numbers back to the template's (as Jinja2's own traceback
+    # rewriting does; make_module does not rewrite).
     traceback = exc.__traceback__
     where = ""
     while traceback is not None:
-        code = traceback.tb_frame.f_code
-        if code.co_filename.endswith((".txt", ".html")):
-            where = f"{code.co_filename}:{traceback.tb_lineno}: "
+        template = traceback.tb_frame.f_globals.get("__jinja_template__")
+        if template is not None:
+            line = template.get_corresponding_lineno(traceback.tb_lineno)
+            where = f"{template.filename or template.name}:{line}: "
         traceback = traceback.tb_next
     return f"{where}{exc}"
 
