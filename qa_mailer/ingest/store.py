@@ -52,8 +52,16 @@ class Headline:
     subject: str | None
 
 
-# (raw, envelope, IMAP origin, headline)
-_Fingerprinted = tuple[bytes, Envelope, ImapOrigin | None, Headline]
+@dataclass(frozen=True)
+class TooLarge:
+    """A message over the size limit: only its headers are kept, parked for the organisers."""
+
+    size: int  # the size the server reported for the whole message
+    reason: str
+
+
+# (raw, envelope, IMAP origin, headline, too large or None)
+_Fingerprinted = tuple[bytes, Envelope, ImapOrigin | None, Headline, TooLarge | None]
 
 
 @dataclass(frozen=True)
@@ -110,12 +118,8 @@ class MessageStore:
         self, items: Sequence[tuple[bytes, Envelope, ImapOrigin | None]]
     ) -> list[Stored]:
         """Store several messages (one IMAP fetch batch) in one transaction, with the cursor."""
-        prints = [(raw, envelope, imap, headline(raw)) for raw, envelope, imap in items]
-        try:
-            results = await self._store_all(prints)
-        except IntegrityError:
-            # Another connection stored one of them between our check and our insert.
-            results = await self._store_all(prints)
+        prints = [(raw, envelope, imap, headline(raw), None) for raw, envelope, imap in items]
+        results = await self._store_retrying(prints)
         for result in results:
             if result.duplicate:
                 log.info("duplicate of message %d ignored: %s", result.id, result.message_id)
@@ -124,6 +128,24 @@ class MessageStore:
         if any(not r.duplicate for r in results):
             self._on_stored()
         return results
+
+    async def store_too_large(
+        self, head: bytes, envelope: Envelope, imap: ImapOrigin | None, too_large: TooLarge
+    ) -> Stored:
+        """Record a message by its headers alone, quarantined with ``too_large.reason``.
+
+        Nothing wakes the pipeline: there is nothing in it to process. It shows in the
+        organisers' quarantine list, with the sender, subject and size of the real message.
+        """
+        item = (head, envelope, imap, headline(head), too_large)
+        return (await self._store_retrying([item]))[0]
+
+    async def _store_retrying(self, items: Sequence[_Fingerprinted]) -> list[Stored]:
+        try:
+            return await self._store_all(items)
+        except IntegrityError:
+            # Another connection stored one of them between our check and our insert.
+            return await self._store_all(items)
 
     async def _store_all(self, items: Sequence[_Fingerprinted]) -> list[Stored]:
         async with self._sessions.begin() as session:
@@ -134,11 +156,11 @@ class MessageStore:
             )
             known = {fingerprint_: id_ for fingerprint_, id_ in found}
             rows: dict[str, InboundMessage] = {}
-            for raw, envelope, imap, head in items:
+            for raw, envelope, imap, head, too_large in items:
                 print_ = head.fingerprint
                 if print_ in known or print_ in rows:
                     continue
-                rows[print_] = self._row(raw, envelope, imap, head)
+                rows[print_] = self._row(raw, envelope, imap, head, too_large)
                 session.add(rows[print_])
             origins = [item[2] for item in items if item[2] is not None]
             if origins:
@@ -146,7 +168,7 @@ class MessageStore:
             await session.flush()
             results: list[Stored] = []
             created: set[str] = set()
-            for _, _, _, head in items:
+            for _, _, _, head, _ in items:
                 message_id, print_ = head.message_id, head.fingerprint
                 if print_ in known:
                     results.append(Stored(known[print_], message_id, duplicate=True))
@@ -161,6 +183,7 @@ class MessageStore:
         envelope: Envelope,
         imap: ImapOrigin | None,
         head: Headline,
+        too_large: TooLarge | None = None,
     ) -> InboundMessage:
         return InboundMessage(
             received_at=self._clock.now(),
@@ -176,9 +199,11 @@ class MessageStore:
             fingerprint=head.fingerprint,
             sender=head.sender,
             subject=head.subject,
-            size=len(raw),
+            size=too_large.size if too_large else len(raw),
             raw=raw,
-            state=MessageState.RECEIVED,
+            state=MessageState.QUARANTINED if too_large else MessageState.RECEIVED,
+            reason=too_large.reason if too_large else None,
+            processed_at=self._clock.now() if too_large else None,
         )
 
 
