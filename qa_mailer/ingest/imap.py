@@ -19,7 +19,6 @@ import contextlib
 import logging
 import random
 import re
-import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -32,7 +31,9 @@ from qa_mailer.ingest.imap_connection import (
     ConnectionLost,
     ImapConnection,
     ImapError,
+    Outage,
     connect,
+    server_away,
     text_of,
 )
 from qa_mailer.ingest.imap_fetch import (
@@ -102,7 +103,7 @@ class ImapPoller:
     async def _run(self, stop: asyncio.Event) -> None:
         reconnect = Backoff(*_RECONNECT, rng=random.random)
         refused = Backoff(*_REFUSED, rng=random.random)
-        outage = _Outage(self._config.account)
+        outage = Outage(self._config.account, log)
 
         def connected() -> None:
             reconnect.reset()
@@ -127,7 +128,7 @@ class ImapPoller:
             try:
                 await self._session(halt, connected)
             except (OSError, TimeoutError, aioimaplib.AioImapException, ImapError) as exc:
-                away = _server_away(exc)
+                away = server_away(exc)
                 delay = (reconnect if away else refused).next_delay()
                 outage.failed(exc, away, delay)
                 await wait_or_stop(stop, delay)
@@ -270,7 +271,9 @@ class ImapPoller:
         stored = await self._store.store_too_large(
             heads[0][1], Envelope(source="imap"), origin, TooLarge(step.size, reason)
         )
-        log.warning(
+        # Recorded once: after a resync the same headers are a duplicate, already shown.
+        log.log(
+            logging.INFO if stored.duplicate else logging.WARNING,
             "message %d %s from %s is %s; quarantined by its headers",
             stored.id,
             stored.message_id,
@@ -375,40 +378,6 @@ class ImapPoller:
                     await connection.wait(idle, timeout)
 
 
-class _Outage:
-    """Logs a lost connection once when it goes and once when it is back.
-
-    Reconnection attempts in between are logged at DEBUG, unless the cause changes from an
-    absent server to a refusal (or back): that is news an operator needs.
-    """
-
-    def __init__(self, account: str):
-        self._account = account
-        self._since: float | None = None
-        self._away: bool | None = None
-
-    def failed(self, exc: BaseException, away: bool, delay: float) -> None:
-        loop = asyncio.get_running_loop()
-        level = logging.WARNING if self._since is None or away != self._away else logging.DEBUG
-        log.log(level, "IMAP %s: %s; reconnecting in %.1f s", self._account, _describe(exc), delay)
-        if self._since is None:
-            self._since = loop.time()
-        self._away = away
-
-    def over(self) -> None:
-        if self._since is not None:
-            took = asyncio.get_running_loop().time() - self._since
-            log.info("IMAP %s: connected again after %.1f s", self._account, took)
-        self._since, self._away = None, None
-
-
-def _server_away(exc: BaseException) -> bool:
-    """True when the server is not there (as in a restart), not when it refused us."""
-    if isinstance(exc, ssl.SSLError | ImapError | aioimaplib.AioImapException):
-        return False
-    return isinstance(exc, OSError | TimeoutError)
-
-
 class _Either(asyncio.Event):
     """An event set as soon as either of two others is."""
 
@@ -435,7 +404,3 @@ def _either(first: asyncio.Event, second: asyncio.Event) -> _Either:
 
 def _megabytes(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

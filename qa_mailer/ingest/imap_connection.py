@@ -4,14 +4,15 @@ aioimaplib leaves two things to its caller. A command sent on a connection that 
 waits for its timeout (and the logout after it for another), so the poller used to learn of a
 server restart a minute late: here every command also ends the moment the transport closes.
 And a server announces new mail (``* n EXISTS``) in the response to whatever command is
-running, FETCH, STORE or MOVE included, and never again: here every response is read for it,
-so the poller can look again before it goes idle.
+running, FETCH, STORE or MOVE included, and never again; aioimaplib drops it during some of
+them: here every response line is read for it, so the poller can look again before it idles.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
@@ -128,6 +129,43 @@ class ImapConnection:
         close(self.client)
 
 
+class Outage:
+    """Logs a lost connection once when it goes and once when it is back.
+
+    Reconnection attempts in between are logged at DEBUG, unless the cause changes from an
+    absent server to a refusal (or back): that is news an operator needs.
+    """
+
+    def __init__(self, account: str, log: logging.Logger):
+        self._account = account
+        self._log = log
+        self._since: float | None = None
+        self._away: bool | None = None
+
+    def failed(self, exc: BaseException, away: bool, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        level = logging.WARNING if self._since is None or away != self._away else logging.DEBUG
+        self._log.log(
+            level, "IMAP %s: %s; reconnecting in %.1f s", self._account, _describe(exc), delay
+        )
+        if self._since is None:
+            self._since = loop.time()
+        self._away = away
+
+    def over(self) -> None:
+        if self._since is not None:
+            took = asyncio.get_running_loop().time() - self._since
+            self._log.info("IMAP %s: connected again after %.1f s", self._account, took)
+        self._since, self._away = None, None
+
+
+def server_away(exc: BaseException) -> bool:
+    """True when the server is not there (as in a restart), not when it refused us."""
+    if isinstance(exc, ssl.SSLError | ImapError | aioimaplib.AioImapException):
+        return False
+    return isinstance(exc, OSError | TimeoutError)
+
+
 async def connect(config: ImapConfig) -> ImapConnection:
     """Connect, secure (TLS or STARTTLS) and log in."""
     context = _ssl_context(config) if config.security != "none" else None
@@ -196,3 +234,7 @@ def _discard(call: Awaitable[object]) -> None:
     # A coroutine that is never awaited would warn; close it quietly.
     if asyncio.iscoroutine(call):
         call.close()
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
