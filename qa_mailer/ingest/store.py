@@ -79,14 +79,15 @@ def headline(raw: bytes) -> Headline:
     mail without Message-ID is fingerprinted whole. Sender and subject are kept for the lists
     organisers read, even of a message that later fails to be processed.
     """
-    head, body = _split(raw)
-    headers = BytesHeaderParser(policy=compat32).parsebytes(head)
+    head_end, body_start = _blank_line(raw)
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:head_end])
     message_id = first_message_id(headers.get("Message-ID"))
     digest = hashlib.sha256()
     if message_id:
-        digest.update(message_id.encode("utf-8", "replace") + b"\0" + _normalised(body))
+        digest.update(message_id.encode("utf-8", "replace") + b"\0")
+        _hash_normalised(digest, raw, body_start)
     else:
-        digest.update(_normalised(raw))
+        _hash_normalised(digest, raw, 0)
     senders = addresses_in(decoded(headers.get("From")))
     subject = _clean(decoded(headers.get("Subject"))) if "Subject" in headers else None
     return Headline(
@@ -247,13 +248,39 @@ async def read_cursor(
     return None if row is None else (row[0], row[1])
 
 
-def _split(raw: bytes) -> tuple[bytes, bytes]:
+def _blank_line(raw: bytes) -> tuple[int, int]:
+    """Where the header block ends and where the body starts (the blank line between)."""
     for separator in (b"\r\n\r\n", b"\n\n"):
-        head, found, body = raw.partition(separator)
-        if found:
-            return head, body
-    return raw, b""
+        at = raw.find(separator)
+        if at >= 0:
+            return at, at + len(separator)
+    return len(raw), len(raw)
 
 
-def _normalised(data: bytes) -> bytes:
-    return b"\n".join(line.rstrip() for line in data.replace(b"\r\n", b"\n").split(b"\n")).strip()
+def _hash_normalised(digest: hashlib._Hash, data: bytes, start: int) -> None:
+    """Hash ``data[start:]`` with line ends normalised, one line at a time.
+
+    What is hashed is exactly ``b"\\n".join(lines with trailing white space removed).strip()``,
+    the form fingerprints have always had, but never built whole: a message near the size
+    limit used to be copied four times over while it was fingerprinted.
+    """
+    blank_lines = 0
+    first = True
+    end = len(data)
+    while start <= end:
+        stop = data.find(b"\n", start, end)
+        if stop < 0:
+            stop = end
+        # rstrip() also drops the CR of a CRLF line end.
+        line = data[start:stop].rstrip()
+        start = stop + 1
+        if not line:
+            # Blank lines count only between lines with text: strip() drops them at the ends.
+            blank_lines += 1
+            continue
+        if first:
+            digest.update(line.lstrip())
+            first = False
+        else:
+            digest.update(b"\n" * (blank_lines + 1) + line)
+        blank_lines = 0
