@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import undefer
 
+from qa_mailer import admin
 from qa_mailer.clock import SystemClock
 from qa_mailer.config import ImapConfig
 from qa_mailer.db import InboundMessage, MessageState
@@ -268,6 +269,11 @@ async def test_an_oversized_message_is_recorded_by_its_headers_and_moved(
         r for r in caplog.records if r.levelno == logging.WARNING and "too large" in r.getMessage()
     ]
     assert len(warned) == 1 and big.rfc_message_id in warned[0].getMessage()
+    # Releasing it would answer an empty question: it stays quarantined.
+    with pytest.raises(admin.HeadersOnly, match="only their headers are kept"):
+        await admin.release_messages(engine, [big.id], MessageState.QUARANTINED)
+    assert await admin.release_messages(engine, None, MessageState.QUARANTINED) == []
+    assert [m.id for m in await admin.list_messages(engine, MessageState.QUARANTINED)] == [big.id]
 
 
 @pytest.mark.asyncio
