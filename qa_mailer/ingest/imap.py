@@ -213,12 +213,14 @@ class ImapPoller:
                 state.uidvalidity,
             )
         if last_uid:
-            await self._mark(
-                connection,
-                await self._search(
-                    connection, f"UID 1:{last_uid} UNKEYWORD {config.processed_keyword}"
-                ),
-            )
+            # Stored but not yet marked when the service stopped. With MOVE that also means
+            # flagged but not moved (killed between STORE and MOVE): anything still in the
+            # mailbox below the cursor is stored, and goes. Without MOVE the copied originals
+            # stay, flagged, and must not be copied again.
+            leftovers = f"UID 1:{last_uid}"
+            if config.processed != "folder" or not connection.has_capability("MOVE"):
+                leftovers += f" UNKEYWORD {config.processed_keyword}"
+            await self._mark(connection, await self._search(connection, leftovers))
         # "n:*" always matches the newest message, even one below n: filter.
         new = [u for u in await self._search(connection, f"UID {last_uid + 1}:*") if u > last_uid]
         for some in chunks(new, SIZES_PER_FETCH):

@@ -26,6 +26,7 @@ from qa_mailer.db import InboundMessage, MessageState
 from qa_mailer.db.engine import session_factory
 from qa_mailer.ingest.imap import FetchLimits, ImapPoller
 from qa_mailer.ingest.imap_connection import ImapConnection
+from qa_mailer.ingest.imap_fetch import uid_set
 from qa_mailer.ingest.store import MessageStore
 from tests.helpers import make_mail, registered, wait_until
 from tests.servers.dovecot import DovecotServer, ImapUser
@@ -178,6 +179,29 @@ async def test_mail_waiting_at_start_up_and_arriving_during_a_big_fetch_is_all_f
         )
         await wait_until(lambda: _inbox_empty(dovecot, imap_user), what="INBOX emptied")
     assert len(await subjects(engine)) == 13
+
+
+@pytest.mark.asyncio
+async def test_mail_flagged_but_not_moved_before_a_crash_is_moved_on_the_next_connection(
+    engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, imap_config: ImapConfig
+) -> None:
+    class KilledBetweenStoreAndMove(ImapPoller):
+        async def _mark(self, connection: ImapConnection, uids: Sequence[int]) -> None:
+            if uids:
+                keyword = f"({imap_config.processed_keyword})"
+                client = connection.client
+                await connection.command(client.uid("store", uid_set(uids), "+FLAGS", keyword))
+                raise ConnectionResetError("the process was killed between STORE and MOVE")
+
+    await append(dovecot, imap_user, mail("a"), mail("b"))
+    async with polling(KilledBetweenStoreAndMove, engine, imap_config):
+        await wait_until(lambda: _count_at_least(engine, 2), what="both stored")
+    flags = await flags_in(dovecot, imap_user)
+    assert len(flags) == 2 and all(imap_config.processed_keyword in f for f in flags)
+    async with polling(ImapPoller, engine, imap_config):
+        await wait_until(lambda: _inbox_empty(dovecot, imap_user), what="the flagged ones moved")
+    assert len(await flags_in(dovecot, imap_user, "Processed")) == 2
+    assert await subjects(engine) == ["a", "b"]
 
 
 # Item 10: a server restart is noticed at once and ingest resumes within seconds.
