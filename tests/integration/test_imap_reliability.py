@@ -1,5 +1,5 @@
 """The IMAP poller under the conditions that stalled or hurt it: mail announced in the middle
-of a round, a server restart, and mail too large to hold.
+of a round, a server restart, a crash between flagging and moving, and mail too large to hold.
 
 Each test runs against a real Dovecot. Where a race has to be made to happen, a subclass of
 the poller does the racing thing (a delivery from a second connection) at the exact point in
