@@ -29,6 +29,8 @@ _MAX_WINDOW_SPAN = 6
 _VERB = rf"(?:{vocab.alternation(vocab.ATTRIBUTION_VERBS)})(?:\s*\(\w{{1,3}}\)|/\w{{1,3}})?"
 # The attribution verb closing the text, then a colon: "... wrote:", "... a écrit :".
 _VERB_COLON_END = re.compile(rf"(?:^|[\s,\"'>)\]])(?:{_VERB})\s*[:：]\s*$")
+# The verb anywhere in a line, as a whole word.
+_VERB_INSIDE = re.compile(rf"(?:^|(?<=[\s,\"'>)\]]))(?:{_VERB})(?=[\s:：]|$)")
 # The verb closing a line framed by dashes, colon optional: "---- John Smith wrote ----".
 _VERB_DASHED_END = re.compile(rf"(?:^|[\s,\"'>)\]])(?:{_VERB})\s*[:：]?\s*$")
 # The verb, then a short name without address: "... schrieb QA Mailer:", "... skrev Ana:".
@@ -40,13 +42,17 @@ _EMAIL = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 # Verbless attributions (Gmail in Russian, Yandex, Mail.ru) end on the address and a colon.
 _ADDRESS_COLON_END = re.compile(r"(?:[>\])\"»]|@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8})\s*[:：]\s*$")
 _OPENER = re.compile(rf"^(?:{vocab.alternation(vocab.ATTRIBUTION_OPENERS)})\s")
-# A date at the very start: "01.02.2016", "2016-10-24", "20 окт. 2016", "1 Şub 2016".
-_DATE_START = re.compile(r"^(?:\d{1,4}[./-]\d{1,2}|\d{1,2}\.?\s+[^\W\d_]{3,})")
+# A date at the very start: "01.02.2016", "2016-10-24", "20 окт. 2016", "1 Şub 2016", and
+# the South Slavic and Hungarian short forms with spaces, "12. 02. 2024.", "2025. 03. 03.".
+_DATE_START = re.compile(r"^(?:\d{1,4}[./-]\d{1,2}|\d{1,2}\.?\s+[^\W\d_]{3,}|\d{1,4}\.\s\d{1,2}\.)")
+# A time at the very start: "11:00 AM, November 17, 2021, ..." (Outlook for Mac, Spark).
+_TIME_START = re.compile(r"^\d{1,2}:\d{2}(?:\s?[ap]\.?m\.?)?,?\s")
 # A weekday then the day: "Thu, 26 Jun", "пн, 1 февр.", "pon., 1 lut", "понедельник, 6".
 _WEEKDAY_START = re.compile(r"^[^\W\d_]{2,12}\.?,?\s+\d{1,2}\b")
 _TIME = re.compile(r"\b\d{1,2}[:.]\d{2}\b")
 _DATE = re.compile(
     r"\b\d{1,4}[./-]\d{1,2}[./-]\d{1,4}\b"  # 01.02.2016, 2016-02-01, 2/1/16
+    r"|\b\d{1,4}\.\s\d{1,2}\.\s\d{2,4}\b"  # 12. 02. 2024, 2025. 03. 03
     # 1 Feb 2016, 6 октября 2014, 21 de mayo de 2013
     r"|\b\d{1,2}\.?\s+(?:de\s+)?[^\W\d_]{3,12}\.?,?\s+(?:de\s+)?\d{4}\b"
     r"|\b[^\W\d_]{3,12}\.?\s+\d{1,2},?\s+\d{4}\b"  # Feb 1, 2016
@@ -59,6 +65,8 @@ _RULE = "-–—="
 _MAX_FRAMED_PHRASE = 80
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)?")
 _MESSAGE_NOUNS = frozenset(vocab.MESSAGE_NOUNS)
+# Nouns long enough to be told apart at the end of a compound ("mail" ends too many words).
+_LONG_MESSAGE_NOUNS = tuple(noun for noun in _MESSAGE_NOUNS if len(noun) >= 7)
 
 _FIELD_CATEGORY = {
     label: category for category, labels in vocab.HEADER_FIELDS.items() for label in labels
@@ -72,6 +80,14 @@ _INLINE_FIELD = re.compile(
     rf"\s(?:\*{{1,2}})?({vocab.alternation(_FIELD_CATEGORY)})\s*(?:\*{{1,2}}\s*)?:"
 )
 _MAIN_CATEGORIES = frozenset({"from", "sent", "date", "subject"})
+# An attribution that starts with the sender's name: the line, the date after the verb, and
+# the words of the name.
+_MAX_NAME_FIRST = 160
+_MAX_NAME_FIRST_DATE = 60
+_MAX_NAME_WORDS = 6
+_DIGIT = re.compile(r"\d")
+_SENTENCE_MARK = re.compile(r"[!?;:]")
+_MAX_BLOCK_LEAD = 60
 # A field's value may wrap onto this many lines before the next field.
 _MAX_CONTINUATION = 2
 
@@ -91,6 +107,19 @@ def is_rule_line(text: str) -> bool:
     """True for a line drawn with dashes, underscores or equals signs, nothing else."""
     stripped = text.strip(" \t*")
     return len(stripped) >= 4 and not stripped.strip("-_=~–—")
+
+
+def is_block_lead(text: str) -> bool:
+    """True for a short dated line right above a field block: its first field, with a label
+    we don't know ("Message du 03/03/25 10:15" above "De :", as Orange's webmail writes)."""
+    stripped = text.strip()
+    return (
+        len(stripped) <= _MAX_BLOCK_LEAD
+        and len(stripped.split()) <= 6
+        and not stripped.endswith((".", "!", "?"))
+        and bool(_TIME.search(stripped))
+        and when(stripped)
+    )
 
 
 def is_forward_intro(text: str) -> bool:
@@ -197,7 +226,15 @@ class DashedDivider:
         # "--- message from the chair ---" is someone's heading; a divider also says the
         # message is the original or a forwarded one.
         kind = any(stem in phrase for stem in (*vocab.ORIGINAL_STEMS, *vocab.FORWARD_STEMS))
-        return start if kind and set(_WORD.findall(phrase)) & _MESSAGE_NOUNS else None
+        return start if kind and any(map(_names_message, _WORD.findall(phrase))) else None
+
+
+def _names_message(word: str) -> bool:
+    # German and Swedish write one compound word: "Originalnachricht", "Original-Nachricht",
+    # "Originalmeddelande" (Roundcube de_DE, Thunderbird de, K-9 Mail sv).
+    return word in _MESSAGE_NOUNS or any(
+        word.endswith(noun) and len(word) > len(noun) + 3 for noun in _LONG_MESSAGE_NOUNS
+    )
 
 
 def framed_phrase(text: str) -> str | None:
@@ -266,15 +303,24 @@ class Attribution:
 
     def check(self, lines: Sequence[Line], start: int, found: Window) -> int | None:
         first = found.texts[0].lstrip(_FRAME)
-        if not _strong_start(first) or not when(first):
+        if not _strong_start(first):
             return None
+        # A first line without date or time is an attribution only when it wraps onto an
+        # address: "On Wed, Dec 9, Mister Example\n<mister@example.com>\nwrote:".
+        dated = when(first)
         joined = ""
         for count, text in enumerate(found.texts, start=1):
             joined = f"{joined} {text}" if joined else first
             if len(joined) > _MAX_ATTRIBUTION:
                 return None
-            if closes_attribution(joined.rstrip(_FRAME)):
+            proven = dated or (count >= 2 and "@" in joined)
+            if proven and closes_attribution(joined.rstrip(_FRAME)):
                 return found.indexes[count - 1]
+        # Some clients leave the colon off ("... QA <qa@x.org> wrote", Roundcube sl_SI
+        # "$date, je $sender napisal"); match_header counts that only above a quote.
+        closing = first.rstrip(_FRAME)
+        if dated and not closing.endswith((":", "：")) and _VERB_COLON_END.search(f"{closing}:"):
+            return start
         return None
 
 
@@ -295,7 +341,61 @@ def closes_attribution(text: str) -> bool:
 
 
 def _strong_start(text: str) -> bool:
-    return bool(_OPENER.match(text) or _DATE_START.match(text) or _WEEKDAY_START.match(text))
+    return bool(
+        _OPENER.match(text)
+        or _DATE_START.match(text)
+        or _WEEKDAY_START.match(text)
+        or _TIME_START.match(text)
+    )
+
+
+class NameFirstAttribution:
+    name = "name-first-attribution"
+    description = (
+        "'<name> пишет:', '<name> писал(а) <date>:', '<name>, <date> tarihinde yazdı:':"
+        " the sender's name first, no address"
+    )
+
+    def check(self, lines: Sequence[Line], start: int, found: Window) -> int | None:
+        text = found.texts[0]
+        if len(text) > _MAX_NAME_FIRST or not text.endswith((":", "：")):
+            return None
+        raw = lines[start].body.strip(" \t*")
+        if not (raw[:1].isupper() or raw[:1] in "\"'«<"):
+            # A name is written with a capital; "the commission wrote:" is a sentence.
+            return None
+        for verb in _VERB_INSIDE.finditer(text):
+            before = text[: verb.start()].strip(" ,")
+            after = text[verb.end() :].rstrip(" :：")
+            # What follows the verb is nothing or the date: "... писал(а) 03.03.2025 10:15:".
+            if after and (len(after) > _MAX_NAME_FIRST_DATE or not when(after)):
+                continue
+            # What comes before it is the name, perhaps with the date after it (Thunderbird
+            # tr "#1, #2 #3 tarihinde yazdı:", sl "#1 je #2 ob #3 napisal:").
+            name = _DIGIT.split(before, 1)[0].strip(" ,")
+            if name and _short_name(name) and (after == "" or name == before):
+                return start
+        return None
+
+
+def _short_name(text: str) -> bool:
+    words = text.split()
+    return len(words) <= _MAX_NAME_WORDS and len(text) <= 60 and not _SENTENCE_MARK.search(text)
+
+
+class VerblessDatedAttribution:
+    name = "verbless-dated-attribution"
+    description = "Thunderbird uk '#2 #3, #1:': a date and time, a comma, a name and a colon"
+
+    def check(self, lines: Sequence[Line], start: int, found: Window) -> int | None:
+        text = found.texts[0]
+        if len(text) > 160 or not _DATE_START.match(text) or not _TIME.search(text):
+            return None
+        raw = lines[start].body.strip().rstrip(":：").rstrip()
+        date, comma, name = raw.rpartition(",")
+        if not comma or not when(date) or not looks_like_name(name.strip()):
+            return None
+        return start
 
 
 class AddressAttribution:
@@ -370,6 +470,8 @@ HEADER_RULES: tuple[HeaderRule, ...] = (
     Attribution(),
     AddressAttribution(),
     DatedAddressLine(),
+    NameFirstAttribution(),
+    VerblessDatedAttribution(),
 )
 
 
@@ -384,6 +486,9 @@ class HeaderMatch:
 
 
 _CERTAIN_RULES = frozenset({HtmlMark.name, DashedDivider.name, FieldBlock.name})
+# Rules whose lines read like a sentence as easily ("Maria writes:", "03.03.2025 10:15,
+# Agenda:"): without an address they count only above a quote, time or not.
+_WEAK_RULES = frozenset({NameFirstAttribution.name, VerblessDatedAttribution.name})
 
 
 def match_header(lines: Sequence[Line], start: int) -> HeaderMatch | None:
@@ -398,9 +503,19 @@ def match_header(lines: Sequence[Line], start: int) -> HeaderMatch | None:
         end = rule.check(lines, start, found)
         if end is not None:
             text = " ".join(part.raw[:MAX_LINE] for part in lines[start : end + 1])
-            certain = rule.name in _CERTAIN_RULES or "@" in text or bool(_TIME.search(text))
-            return HeaderMatch(end, certain)
+            return HeaderMatch(end, _certain(rule.name, text))
     return None
+
+
+def _certain(rule: str, text: str) -> bool:
+    if rule in _CERTAIN_RULES:
+        return True
+    if rule in _WEAK_RULES:
+        return "@" in text
+    if rule == Attribution.name and not text.rstrip(_FRAME).endswith((":", "：")):
+        # An attribution without its colon.
+        return False
+    return "@" in text or bool(_TIME.search(text))
 
 
 def may_start_header(body: str) -> bool:
@@ -422,6 +537,8 @@ def may_start_header(body: str) -> bool:
         # field_category(head), without folding the folded head again: every character of
         # a folded text folds to itself.
         or _FIELD.match(head[:MAX_LINE]) is not None
+        # NameFirstAttribution and VerblessDatedAttribution end on a colon.
+        or head.rstrip().endswith(FIELD_COLONS)
     )
 
 

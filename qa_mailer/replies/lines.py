@@ -41,6 +41,13 @@ _MARKERS = re.compile(r"[ \t]{0,3}(?:>[ \t]?)+")
 _INITIALS = re.compile(r"[ \t]{0,2}[A-Z]{1,3}>(?=[ \t>]|$)[ \t]?")
 
 
+# A quoted line at least this long was wrapped by the client (most wrap at 72 to 78).
+_WRAPPED_WIDTH = 60
+# The rest of a wrapped line is shorter than a line.
+_MAX_WRAPPED_TAIL = 78
+_SENTENCE_ENDS = (".", "?", "!", ":", ";", "…")
+
+
 class Kind(enum.Enum):
     """What a line is, as far as trimming cares."""
 
@@ -145,9 +152,23 @@ def _mend_broken_links(lines: list[Line]) -> None:
         line, before, after = lines[i], lines[i - 1], lines[i + 1]
         if line.depth or not before.depth or not after.depth or line.blank:
             continue
-        if _looks_like_link_fragment(line.raw, before.raw):
+        if _looks_like_link_fragment(line.raw, before.raw) or _looks_like_wrapped_tail(
+            line.raw, before.body
+        ):
             line.depth = before.depth
             line.body = line.raw.strip()
+
+
+def _looks_like_wrapped_tail(raw: str, previous: str) -> bool:
+    # The tail of a long quoted line that the client wrapped without repeating ">": the
+    # line above it fills the width and stops mid-sentence. An answer typed between two
+    # quoted lines follows a finished one (a question ends on "?").
+    previous = previous.rstrip()
+    return (
+        len(previous) >= _WRAPPED_WIDTH
+        and not previous.endswith(_SENTENCE_ENDS)
+        and len(raw.strip()) <= _MAX_WRAPPED_TAIL
+    )
 
 
 def _looks_like_link_fragment(raw: str, previous: str) -> bool:

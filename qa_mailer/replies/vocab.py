@@ -50,6 +50,11 @@ def _words(text: str) -> tuple[str, ...]:
 ATTRIBUTION_OPENERS = _words(
     "on | at | le | am | el | il | il giorno | em | op | w dniu | dnia | den | på | dana"
     " | дана | на | dne | vào | pe"
+    # Thunderbird composeMsgs.properties (reply_header_ondateauthorwrote): el "Στις", sq
+    # "Më", ro "La", pt-PT "Às", sk "Dňa"; Roundcube labels.inc (mailreplyintro): ro_RO "În",
+    # pt_PT "A"; K-9 Mail strings.xml (message_compose_reply_header_fmt_with_date): hr "Na",
+    # hu "Ekkor:".
+    " | στις | më | la | în | às | a | dňa | na | ekkor:"
 )
 
 # Verbs that close an attribution line. A feminine ending in brackets or after a slash
@@ -61,6 +66,13 @@ ATTRIBUTION_VERBS = _words(
     " | написав | пише | написа | је написао | је написала | написао је | написала је"
     " | je napisao | je napisala | napisao je | napisala je | piše | pise | yazdı | đã viết"
     " | napsal | napsala | írta | kirjoitti | a scris | 写道 | 寫道"
+    # Roundcube program/localization/<lang>/labels.inc, mailreplyintro: ru_RU "$sender
+    # писал(а) $date:", tr_TR "$date, $sender yazmış:", hr_HR "je napisao(la)", hu_HU "ezt
+    # írta", sk_SK "napísal(a)".
+    " | писал | писала | yazmış | ezt írta | napísal | napísala"
+    # Thunderbird composeMsgs.properties (mailnews.reply_header_*): el "έγραψε", sq "shkroi",
+    # sl "je napisal(a)"; K-9 Mail values-sl/strings.xml "sporoča".
+    " | έγραψε | shkroi | je napisal | sporoča"
 )
 
 # Header field names of the block Outlook, Android and webmail put above a quoted message,
@@ -69,25 +81,48 @@ HEADER_FIELDS: dict[str, tuple[str, ...]] = {
     "from": _words(
         "from | von | de | da | van | od | од | от | від | från | fra | šalje | salje | kimden"
         " | gönderen | feladó | lähettäjä | odesílatel | absender"
+        # Roundcube labels.inc 'from': it_IT, nl_NL, nb_NO, da_DK, tr_TR, ro_RO, uk_UA; K-9
+        # Mail quote_header_from: ro, sq, el.
+        " | mittente | afzender | avsender | afsender | gönderici | expeditor | від кого"
+        " | de la | nga | από"
     ),
     "sent": _words(
         "sent | gesendet | envoyé | envoye | enviado | enviada em | enviado el | inviato"
         " | verzonden | verstuurd | wysłano | wysłane | skickat | sendt | отправлено"
         " | изпратено | послато | poslato | poslano | gönderildi | gönderilme tarihi"
         " | надіслано | odesláno | elküldve | lähetetty"
+        # K-9 Mail quote_header_send_date: tr, it, sk, ro, sq, el, bg ("Изпрати до").
+        " | gönderilme | inviato il | odoslané | trimis | dërguar më | αποστολή | изпрати до"
+        # Orange and La Poste webmail: "Message du 03/03/25 10:15" above "De :", "A :".
+        " | message du"
     ),
-    "date": _words("date | datum | fecha | data | dato | дата | датум | tarih | päivämäärä"),
+    "date": _words(
+        "date | datum | fecha | data | dato | дата | датум | tarih | päivämäärä"
+        # Roundcube labels.inc 'date': fi_FI, sk_SK, hu_HU.
+        " | päiväys | dátum"
+    ),
     "to": _words(
         "to | an | à | a | para | aan | do | till | til | кому | до | за | za | prima | kime"
         " | címzett | komu | vastaanottaja"
+        # Roundcube labels.inc 'to': it_IT, es_ES, nl_NL, sv_SE, nb_NO, da_DK, cs_CZ, tr_TR,
+        # ro_RO, mk_MK; K-9 Mail quote_header_to: sq, el.
+        " | destinatario | ontvanger | mottagare | mottaker | modtager | adresát | alıcı"
+        " | destinatar | примач | për | προς"
     ),
     "cc": _words(
         "cc | bcc | kopie | копия | копие | копија | kopija | bilgi | dw | kopia | kopi | копія"
         " | cci | cco | másolat"
+        # Roundcube labels.inc 'cc': bg_BG, sr_CS, tr_TR, en_GB, pt_BR, nb_NO, sk_SK, sl_SI,
+        # fi_FI, mk_MK; K-9 Mail quote_header_cc: el; Orange and La Poste webmail "Copie à".
+        " | копие до | цц | kopya | copy | cópia | kopi til | kópia | kp | kopio | копирај"
+        " | κοιν | copie à"
     ),
     "subject": _words(
         "subject | betreff | objet | sujet | asunto | oggetto | onderwerp | temat | assunto"
         " | ämne | emne | тема | относно | tema | predmet | konu | tárgy | aihe | předmět"
+        # Roundcube labels.inc 'subject': bg_BG, sr_CS, hr_HR, sl_SI, ro_RO; K-9 Mail
+        # quote_header_subject: sq, el.
+        " | заглавие | наслов | naslov | zadeva | subiect | subjekt | θέμα"
     ),
     "reply": _words(
         "reply-to | reply to | antwort an | répondre à | responder a | rispondi a | risposta"
@@ -103,6 +138,10 @@ MESSAGE_NOUNS = _words(
     " | mesaj | ileti | iletisi | bericht | wiadomość | wiadomosc | mensagem | mensaje"
     " | messaggio | meddelande | melding | meddelelse | besked | повідомлення | лист | mail"
     " | e-mail | email | zpráva | üzenet | viesti | correo | courriel | писмо | pismo"
+    # Thunderbird composeMsgs.properties (mailnews.reply_header_originalmessage): pl "Treść
+    # oryginalnej wiadomości", sl "Izvirno sporočilo", sk "Pôvodná správa", el "Αρχικό
+    # μήνυμα", mk "Оригинална порака", sq "Mesazhi Origjinal".
+    " | wiadomości | sporočilo | správa | порака | μήνυμα | mesazhi"
 )
 
 # Stems of "original" that, with a message noun, make a dashed divider ("Original Message",
@@ -110,6 +149,10 @@ MESSAGE_NOUNS = _words(
 ORIGINAL_STEMS = _words(
     "origin | исходн | оригинал | оригінал | вихідн | izvorn | originaln | orijinal | оригинaлн"
     " | özgün | ursprüng | oorspr | oryginal | ursprung | opprinn | oprind | d'origine"
+    # Thunderbird composeMsgs.properties (mailnews.reply_header_originalmessage): sr
+    # "Изворна порука", sl, sk, uk "Початкове повідомлення", el, sq; K-9 Mail strings.xml
+    # (message_compose_quote_header_separator): fr "Courriel initial", el "Πρωτότυπο".
+    " | изворн | izvirn | pôvodn | початков | αρχικ | πρωτότυπ | origjinal | initial"
 )
 
 # Stems of "forwarded", for Apple Mail's "Begin forwarded message:" and its translations.
