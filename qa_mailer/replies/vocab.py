@@ -5,6 +5,12 @@ apps) in English, Russian, Bulgarian, Serbian (both scripts), Croatian, Turkish 
 European languages. The rules in ``headers.py``, ``signatures.py`` and ``closings.py`` turn them
 into patterns; keeping the words here lets a language be added without touching any rule.
 
+Where a string was read in a client's own localisation files, the comment above it names the
+project and file: Thunderbird (thunderbird-l10n, mail/chrome/messenger/messengercompose/
+composeMsgs.properties, mailnews.reply_header_*), K-9 Mail / Thunderbird for Android
+(legacy/ui/legacy/src/main/res/values-<lang>/strings.xml, message_compose_*), Roundcube
+(program/localization/<lang>/labels.inc) and SOGo (SoObjects/Mailer/SOGoMail<Language>Reply.wo).
+
 Lists are written as ``|``-separated strings so that a phrase of several words stays one entry.
 Everything is compared after ``fold()``.
 """
@@ -55,6 +61,8 @@ ATTRIBUTION_OPENERS = _words(
     # pt_PT "A"; K-9 Mail strings.xml (message_compose_reply_header_fmt_with_date): hr "Na",
     # hu "Ekkor:".
     " | στις | më | la | în | às | a | dňa | na | ekkor:"
+    # SOGo SoObjects/Mailer/SOGoMailPolishReply.wo: "W dniu: #, # napisał(a):".
+    " | w dniu:"
 )
 
 # Verbs that close an attribution line. A feminine ending in brackets or after a slash
@@ -73,6 +81,9 @@ ATTRIBUTION_VERBS = _words(
     # Thunderbird composeMsgs.properties (mailnews.reply_header_*): el "έγραψε", sq "shkroi",
     # sl "je napisal(a)"; K-9 Mail values-sl/strings.xml "sporoča".
     " | έγραψε | shkroi | je napisal | sporoča"
+    # SOGo SoObjects/Mailer/SOGoMail<Language>Reply.wo: bs "napisao/napisala", sl
+    # "napisal-a", hu "ezt írta", tr "şunu yazdı".
+    " | napisao/napisala | napisal-a"
 )
 
 # Header field names of the block Outlook, Android and webmail put above a quoted message,
@@ -85,6 +96,8 @@ HEADER_FIELDS: dict[str, tuple[str, ...]] = {
         # Mail quote_header_from: ro, sq, el.
         " | mittente | afzender | avsender | afsender | gönderici | expeditor | від кого"
         " | de la | nga | από"
+        # SOGo SoObjects/Mailer/SOGoMailFinnishForward.wo (and Reply.wo): "Keneltä".
+        " | keneltä"
     ),
     "sent": _words(
         "sent | gesendet | envoyé | envoye | enviado | enviada em | enviado el | inviato"
@@ -100,6 +113,8 @@ HEADER_FIELDS: dict[str, tuple[str, ...]] = {
         "date | datum | fecha | data | dato | дата | датум | tarih | päivämäärä"
         # Roundcube labels.inc 'date': fi_FI, sk_SK, hu_HU.
         " | päiväys | dátum"
+        # SOGo SoObjects/Mailer/SOGoMailFinnishReply.wo: "Pvm".
+        " | pvm"
     ),
     "to": _words(
         "to | an | à | a | para | aan | do | till | til | кому | до | за | za | prima | kime"
@@ -108,6 +123,8 @@ HEADER_FIELDS: dict[str, tuple[str, ...]] = {
         # ro_RO, mk_MK; K-9 Mail quote_header_to: sq, el.
         " | destinatario | ontvanger | mottagare | mottaker | modtager | adresát | alıcı"
         " | destinatar | примач | për | προς"
+        # SOGo SoObjects/Mailer/SOGoMail<Language>Reply.wo: fr "Pour", fi "Kenelle".
+        " | pour | kenelle"
     ),
     "cc": _words(
         "cc | bcc | kopie | копия | копие | копија | kopija | bilgi | dw | kopia | kopi | копія"
@@ -116,6 +133,8 @@ HEADER_FIELDS: dict[str, tuple[str, ...]] = {
         # fi_FI, mk_MK; K-9 Mail quote_header_cc: el; Orange and La Poste webmail "Copie à".
         " | копие до | цц | kopya | copy | cópia | kopi til | kópia | kp | kopio | копирај"
         " | κοιν | copie à"
+        # SOGo SoObjects/Mailer/SOGoMail<Language>Reply.wo: fr "Copie", bs "Kopiraj".
+        " | copie | kopiraj"
     ),
     "subject": _words(
         "subject | betreff | objet | sujet | asunto | oggetto | onderwerp | temat | assunto"
@@ -127,6 +146,9 @@ HEADER_FIELDS: dict[str, tuple[str, ...]] = {
     "reply": _words(
         "reply-to | reply to | antwort an | répondre à | responder a | rispondi a | risposta"
         " | odpowiedz do | yanıtla"
+        # SOGo SoObjects/Mailer/SOGoMail<Language>Reply.wo, the Reply-To label.
+        " | odpowiedź do | ответить | відповісти | одговори | odgovori | responder-a"
+        " | svar-till | svar-til | válaszcím | răspunde la | odpověď pro | odpoveď pre"
     ),
     "other": _words("importance | wichtigkeit | priorité | attachments | anlagen | важность"),
 }
@@ -142,6 +164,8 @@ MESSAGE_NOUNS = _words(
     # oryginalnej wiadomości", sl "Izvirno sporočilo", sk "Pôvodná správa", el "Αρχικό
     # μήνυμα", mk "Оригинална порака", sq "Mesazhi Origjinal".
     " | wiadomości | sporočilo | správa | порака | μήνυμα | mesazhi"
+    # SOGo SoObjects/Mailer/SOGoMailNorwegianBokmalReply.wo: "Orginalpost".
+    " | orginalpost"
 )
 
 # Stems of "original" that, with a message noun, make a dashed divider ("Original Message",
@@ -153,6 +177,9 @@ ORIGINAL_STEMS = _words(
     # "Изворна порука", sl, sk, uk "Початкове повідомлення", el, sq; K-9 Mail strings.xml
     # (message_compose_quote_header_separator): fr "Courriel initial", el "Πρωτότυπο".
     " | изворн | izvirn | pôvodn | початков | αρχικ | πρωτότυπ | origjinal | initial"
+    # SOGo SoObjects/Mailer/SOGoMail<Language>Reply.wo: sv "Orginalmeddelande", nb
+    # "Orginalpost" (both so spelt), ro "Mesaj Inițial".
+    " | orginal | inițial"
 )
 
 # Stems of "forwarded", for Apple Mail's "Begin forwarded message:" and its translations.

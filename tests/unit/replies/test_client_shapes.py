@@ -62,6 +62,16 @@ DATE_FIRST = [
     "Às 10:15 de 03/03/2025, QA Mailer escreveu:",  # Thunderbird pt-PT
 ]
 
+SOGO = [
+    # SOGo SoObjects/Mailer/SOGoMail<Language>Reply.wo, the standard-mode attribution.
+    "Dana 3.3.2025 10:15, QA Mailer napisao/napisala:",  # Bosnian
+    "Dne 3.3.2025 10:15, je QA Mailer napisal-a:",  # Slovenian
+    "W dniu: 3.03.2025 10:15, QA Mailer napisał(a):",  # Polish
+    "3.03.2025 10:15 tarihinde, QA Mailer şunu yazdı:",  # TurkishTurkey
+    "2025-03-03 10:15 dátummal, QA Mailer ezt írta:",  # Hungarian
+    "03.03.2025 10:15 QA Mailer написав(ла):",  # Ukrainian
+]
+
 OTHER_SHAPES = [
     # No closing colon.
     "On Mon, 3 Mar 2025 at 10:15, QA <qa@x.org> wrote",
@@ -73,7 +83,7 @@ OTHER_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("header", NAME_FIRST + DATE_FIRST + OTHER_SHAPES)
+@pytest.mark.parametrize("header", NAME_FIRST + DATE_FIRST + SOGO + OTHER_SHAPES)
 def test_attribution_above_a_quote_is_cut(header: str) -> None:
     parsed = parse_reply(text=f"Yes, as a partner member.\n\n{header}\n{QUOTE}\n")
     assert parsed.new_text == "Yes, as a partner member."
@@ -158,6 +168,8 @@ FIELD_BLOCKS = [
     "Наслов: VC3\nДатум: 2025-03-03 10:15\nОд: QA <qa@x.org>\nЗа: maria@x.org",  # sr_CS
     "Konu: VC3\nTarih: 2025-03-03 10:15\nGönderici: QA <qa@x.org>\nAlıcı: maria@x.org",  # tr_TR
     "Oggetto: VC3\nData: 2025-03-03 10:15\nMittente: QA <qa@x.org>\nDestinatario: m@x.org",
+    # SOGo SoObjects/Mailer/SOGoMailFinnishReply.wo
+    "Aihe: VC3\nPvm: 2025-03-03 10:15\nKeneltä: QA <qa@x.org>\nKenelle: m@x.org",
 ]
 
 
@@ -180,6 +192,10 @@ DIVIDERS = [
     "-------- Початкове повідомлення --------",  # Thunderbird uk
     "-------- Αρχικό μήνυμα --------",  # Thunderbird el
     "-------- Оригинална порака --------",  # Thunderbird mk
+    # SOGo SoObjects/Mailer/SOGoMail<Language>Reply.wo
+    "-------- Orginalmeddelande --------",  # Swedish, so spelt
+    "-------- Orginalpost --------",  # NorwegianBokmal
+    "-------- Mesaj Inițial --------",  # Romanian
 ]
 
 
