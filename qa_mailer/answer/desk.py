@@ -26,6 +26,7 @@ from qa_mailer.db import (
     QuestionState,
 )
 from qa_mailer.replies import ParsedReply, QuestionRef, parse_reply
+from qa_mailer.replies.leftovers import leftover_reason
 from qa_mailer.send.outbox import enqueue
 from qa_mailer.templates import Templates
 
@@ -71,19 +72,21 @@ class AnswerDesk:
             unmatched=unmatched,
         )
         for question, text in pairs:
+            # Issue 9: an answer that still looks like mail history waits for confirmation.
+            held_because = reason or leftover_reason(text)
             answer = Answer(
                 question_id=question.id,
                 message_id=message_id,
                 expert_address=incoming.sender,
                 body=text,
-                state=AnswerState.HELD if reason else AnswerState.PUBLISHED,
-                reason=reason,
+                state=AnswerState.HELD if held_because else AnswerState.PUBLISHED,
+                reason=held_because,
                 created_at=self._clock.now(),
             )
             answer.question = question
             session.add(answer)
             await session.flush()
-            if reason:
+            if held_because:
                 outcome.held.append(answer)
             else:
                 await self.publish(session, answer)

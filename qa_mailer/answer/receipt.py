@@ -33,6 +33,12 @@ def receipt_mail(
         unanswered=[question_view(config, q, q.thread) for q in outcome.unanswered],
         unmatched=outcome.unmatched,
         hold_reason=outcome.hold_reason,
+        # Answers held one by one (the reply itself passed): issue 9's last check.
+        held=[
+            (question_view(config, a.question, a.question.thread), a.reason)
+            for a in outcome.held
+            if outcome.hold_reason is None
+        ],
     )
     published, open_ = len(outcome.published), len(outcome.unanswered)
     original = incoming.mail.message_id
