@@ -308,12 +308,16 @@ class Attribution:
         # A first line without date or time is an attribution only when it wraps onto an
         # address: "On Wed, Dec 9, Mister Example\n<mister@example.com>\nwrote:".
         dated = when(first)
+        wraps = not dated and bool(_OPENER.match(first))
         joined = ""
         for count, text in enumerate(found.texts, start=1):
+            if count >= 2 and found.indexes[count - 1] != found.indexes[count - 2] + 1:
+                # A wrapped attribution has no blank line inside.
+                wraps = False
             joined = f"{joined} {text}" if joined else first
             if len(joined) > _MAX_ATTRIBUTION:
                 return None
-            proven = dated or (count >= 2 and "@" in joined)
+            proven = dated or (wraps and count >= 2 and "@" in joined)
             if proven and closes_attribution(joined.rstrip(_FRAME)):
                 return found.indexes[count - 1]
         # Some clients leave the colon off ("... QA <qa@x.org> wrote", Roundcube sl_SI

@@ -230,3 +230,13 @@ def test_outlook_inline_mark_is_not_published() -> None:
         ("Q-17", "As a partner member."),
         ("Q-18", "The EEN."),
     ]
+
+
+def test_a_list_item_above_an_attribution_is_not_taken_into_it() -> None:
+    # A wrapped attribution may start without a date, but only with an opener word and
+    # without a blank line inside.
+    text = (
+        "1. As a partner member.\n2. The EEN and Interreg.\n\n"
+        "On Mon, 3 Mar 2025 at 10:15, QA <qa@conf.example.org> wrote:\n> [Q-17] How?\n"
+    )
+    assert parse_reply(text=text).new_text == "1. As a partner member.\n2. The EEN and Interreg."
