@@ -58,6 +58,8 @@ _DATE = re.compile(
     r"|\b[^\W\d_]{3,12}\.?\s+\d{1,2},?\s+\d{4}\b"  # Feb 1, 2016
     r"|\d{4}年"
 )
+# A time or a date anywhere.
+_WHEN = re.compile(f"{_TIME.pattern}|{_DATE.pattern}")
 _ISO_DATE_START = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}\b")
 # What frames a divider or a dashed attribution ("-----Original Message-----").
 _FRAME = "-–—=_*~ \t"
@@ -85,7 +87,6 @@ _MAIN_CATEGORIES = frozenset({"from", "sent", "date", "subject"})
 _MAX_NAME_FIRST = 160
 _MAX_NAME_FIRST_DATE = 60
 _MAX_NAME_WORDS = 6
-_DIGIT = re.compile(r"\d")
 _SENTENCE_MARK = re.compile(r"[!?;:]")
 _MAX_BLOCK_LEAD = 60
 # A field's value may wrap onto this many lines before the next field.
@@ -375,9 +376,13 @@ class NameFirstAttribution:
             if after and (len(after) > _MAX_NAME_FIRST_DATE or not when(after)):
                 continue
             # What comes before it is the name, perhaps with the date after it (Thunderbird
-            # tr "#1, #2 #3 tarihinde yazdı:", sl "#1 je #2 ob #3 napisal:").
-            name = _DIGIT.split(before, 1)[0].strip(" ,")
-            if name and _short_name(name) and (after == "" or name == before):
+            # tr "#1, #2 #3 tarihinde yazdı:", sl "#1 je #2 ob #3 napisal:"); a name may
+            # hold digits ("Industrial Clusters Q&A VC3").
+            date = _WHEN.search(before)
+            if date is not None and after:
+                continue
+            name = before[: date.start()].strip(" ,") if date else before
+            if name and _short_name(name):
                 return start
         return None
 
