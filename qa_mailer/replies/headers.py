@@ -41,7 +41,10 @@ _VERB_NAME_COLON_END = re.compile(
 _EMAIL = re.compile(r"[\w.+'-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 # Verbless attributions (Gmail in Russian, Yandex, Mail.ru) end on the address and a colon.
 _ADDRESS_COLON_END = re.compile(r"(?:[>\])\"»]|@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8})\s*[:：]\s*$")
-_OPENER = re.compile(rf"^(?:{vocab.alternation(vocab.ATTRIBUTION_OPENERS)})\s")
+_OPENER = re.compile(
+    rf"^(?:(?:{vocab.alternation(vocab.ATTRIBUTION_OPENERS)})\s"
+    rf"|(?:{vocab.alternation(vocab.DATE_OPENERS)})\s(?=\d))"
+)
 # A date at the very start: "01.02.2016", "2016-10-24", "20 окт. 2016", "1 Şub 2016", and
 # the South Slavic and Hungarian short forms with spaces, "12. 02. 2024.", "2025. 03. 03.".
 _DATE_START = re.compile(r"^(?:\d{1,4}[./-]\d{1,2}|\d{1,2}\.?\s+[^\W\d_]{3,}|\d{1,4}\.\s\d{1,2}\.)")
@@ -74,8 +77,9 @@ _FIELD_CATEGORY = {
     label: category for category, labels in vocab.HEADER_FIELDS.items() for label in labels
 }
 # "From:", "*From:*", "**Sent:**", "À :", each at the start of a line.
+# Possessive white space: a line of spaces is refused once, not at every split of them.
 _FIELD = re.compile(
-    rf"^\s*(?:\*{{1,2}}\s*)?({vocab.alternation(_FIELD_CATEGORY)})\s*(?:\*{{1,2}}\s*)?[:：]"
+    rf"^\s*+(?:\*{{1,2}}\s*+)?({vocab.alternation(_FIELD_CATEGORY)})\s*(?:\*{{1,2}}\s*)?[:：]"
 )
 # The same labels inside one line, as Outlook writes a header when it cannot break lines.
 _INLINE_FIELD = re.compile(
@@ -88,6 +92,7 @@ _MAX_NAME_FIRST = 160
 _MAX_NAME_FIRST_DATE = 60
 _MAX_NAME_WORDS = 6
 _SENTENCE_MARK = re.compile(r"[!?;:]")
+_NAME_OPENINGS = "\"'«<“„"
 _MAX_BLOCK_LEAD = 60
 # A field's value may wrap onto this many lines before the next field.
 _MAX_CONTINUATION = 2
@@ -304,12 +309,14 @@ class Attribution:
 
     def check(self, lines: Sequence[Line], start: int, found: Window) -> int | None:
         first = found.texts[0].lstrip(_FRAME)
-        if not _strong_start(first):
+        if len(first) > _MAX_ATTRIBUTION or not _strong_start(first):
             return None
         # A first line without date or time is an attribution only when it wraps onto an
         # address: "On Wed, Dec 9, Mister Example\n<mister@example.com>\nwrote:".
         dated = when(first)
         wraps = not dated and bool(_OPENER.match(first))
+        if not dated and not wraps:
+            return None
         joined = ""
         for count, text in enumerate(found.texts, start=1):
             if count >= 2 and found.indexes[count - 1] != found.indexes[count - 2] + 1:
@@ -365,8 +372,7 @@ class NameFirstAttribution:
         text = found.texts[0]
         if len(text) > _MAX_NAME_FIRST or not text.endswith((":", "：")):
             return None
-        raw = lines[start].body.strip(" \t*")
-        if not (raw[:1].isupper() or raw[:1] in "\"'«<"):
+        if not _starts_like_name(lines[start].body):
             # A name is written with a capital; "the commission wrote:" is a sentence.
             return None
         for verb in _VERB_INSIDE.finditer(text):
@@ -546,9 +552,15 @@ def may_start_header(body: str) -> bool:
         # field_category(head), without folding the folded head again: every character of
         # a folded text folds to itself.
         or _FIELD.match(head[:MAX_LINE]) is not None
-        # NameFirstAttribution and VerblessDatedAttribution end on a colon.
-        or head.rstrip().endswith(FIELD_COLONS)
+        # NameFirstAttribution: a name with a capital, a colon at the end (the date-first
+        # VerblessDatedAttribution starts strong).
+        or (head.rstrip().endswith(FIELD_COLONS) and _starts_like_name(body))
     )
+
+
+def _starts_like_name(body: str) -> bool:
+    first = body.lstrip(" \t*")[:1]
+    return first.isupper() or first in _NAME_OPENINGS
 
 
 # A superset of may_start_header for screening a whole body at once (``screens.py``): a line

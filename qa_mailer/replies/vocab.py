@@ -57,13 +57,17 @@ ATTRIBUTION_OPENERS = _words(
     "on | at | le | am | el | il | il giorno | em | op | w dniu | dnia | den | på | dana"
     " | дана | на | dne | vào | pe"
     # Thunderbird composeMsgs.properties (reply_header_ondateauthorwrote): el "Στις", sq
-    # "Më", ro "La", pt-PT "Às", sk "Dňa"; Roundcube labels.inc (mailreplyintro): ro_RO "În",
-    # pt_PT "A"; K-9 Mail strings.xml (message_compose_reply_header_fmt_with_date): hr "Na",
-    # hu "Ekkor:".
-    " | στις | më | la | în | às | a | dňa | na | ekkor:"
+    # "Më", pt-PT "Às", sk "Dňa"; Roundcube labels.inc (mailreplyintro): ro_RO "În"; K-9 Mail
+    # strings.xml (message_compose_reply_header_fmt_with_date): hu "Ekkor:".
+    " | στις | më | în | às | dňa | ekkor:"
     # SOGo SoObjects/Mailer/SOGoMailPolishReply.wo: "W dniu: #, # napisał(a):".
     " | w dniu:"
 )
+
+# Openers so common as words that they count only right before the date's first digit:
+# Thunderbird ro "La #2 #3, #1 a scris:", Roundcube pt_PT "A $date, $sender escreveu:", K-9
+# Mail hr "Na %1$s, %2$s wrote:".
+DATE_OPENERS = _words("a | la | na")
 
 # Verbs that close an attribution line. A feminine ending in brackets or after a slash
 # ("napisał(a)", "написал(а)", "je napisao/la", "је написао/ла") is allowed by the pattern.
