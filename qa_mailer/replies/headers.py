@@ -92,6 +92,7 @@ _MAX_NAME_FIRST = 160
 _MAX_NAME_FIRST_DATE = 60
 _MAX_NAME_WORDS = 6
 _SENTENCE_MARK = re.compile(r"[!?;:]")
+_QUOTING = re.compile(rf"^(?:{vocab.alternation(vocab.QUOTING_WORDS)})\s*\(?\s")
 _NAME_OPENINGS = "\"'«<“„"
 _MAX_BLOCK_LEAD = 60
 # A field's value may wrap onto this many lines before the next field.
@@ -231,7 +232,9 @@ class DashedDivider:
             return None
         # "--- message from the chair ---" is someone's heading; a divider also says the
         # message is the original or a forwarded one.
+        # Horde IMP names the sender instead: "----- Message from Ana <ana@x.org> ---------".
         kind = any(stem in phrase for stem in (*vocab.ORIGINAL_STEMS, *vocab.FORWARD_STEMS))
+        kind = kind or _EMAIL.search(phrase) is not None
         return start if kind and any(map(_names_message, _WORD.findall(phrase))) else None
 
 
@@ -398,6 +401,21 @@ def _short_name(text: str) -> bool:
     return len(words) <= _MAX_NAME_WORDS and len(text) <= 60 and not _SENTENCE_MARK.search(text)
 
 
+class QuotingAttribution:
+    name = "quoting-attribution"
+    description = "Horde IMP's 'Quoting <name> <address>:' and its translations"
+
+    def check(self, lines: Sequence[Line], start: int, found: Window) -> int | None:
+        text = found.texts[0]
+        if len(text) > _MAX_NAME_FIRST or not text.endswith((":", "：")):
+            return None
+        opener = _QUOTING.match(text)
+        if opener is None:
+            return None
+        sender = text[opener.end() :].rstrip(" :：)")
+        return start if sender and ("@" in sender or _short_name(sender)) else None
+
+
 class VerblessDatedAttribution:
     name = "verbless-dated-attribution"
     description = "Thunderbird uk '#2 #3, #1:': a date and time, a comma, a name and a colon"
@@ -486,6 +504,7 @@ HEADER_RULES: tuple[HeaderRule, ...] = (
     AddressAttribution(),
     DatedAddressLine(),
     NameFirstAttribution(),
+    QuotingAttribution(),
     VerblessDatedAttribution(),
 )
 
@@ -503,7 +522,9 @@ class HeaderMatch:
 _CERTAIN_RULES = frozenset({HtmlMark.name, DashedDivider.name, FieldBlock.name})
 # Rules whose lines read like a sentence as easily ("Maria writes:", "03.03.2025 10:15,
 # Agenda:"): without an address they count only above a quote, time or not.
-_WEAK_RULES = frozenset({NameFirstAttribution.name, VerblessDatedAttribution.name})
+_WEAK_RULES = frozenset(
+    {NameFirstAttribution.name, QuotingAttribution.name, VerblessDatedAttribution.name}
+)
 
 
 def match_header(lines: Sequence[Line], start: int) -> HeaderMatch | None:

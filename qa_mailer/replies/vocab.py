@@ -9,7 +9,8 @@ Where a string was read in a client's own localisation files, the comment above 
 project and file: Thunderbird (thunderbird-l10n, mail/chrome/messenger/messengercompose/
 composeMsgs.properties, mailnews.reply_header_*), K-9 Mail / Thunderbird for Android
 (legacy/ui/legacy/src/main/res/values-<lang>/strings.xml, message_compose_*), Roundcube
-(program/localization/<lang>/labels.inc) and SOGo (SoObjects/Mailer/SOGoMail<Language>Reply.wo).
+(program/localization/<lang>/labels.inc), SOGo (SoObjects/Mailer/SOGoMail<Language>Reply.wo)
+and Horde IMP (locale/<lang>/LC_MESSAGES/imp.po).
 
 Lists are written as ``|``-separated strings so that a phrase of several words stays one entry.
 Everything is compared after ``fold()``.
@@ -88,6 +89,13 @@ ATTRIBUTION_VERBS = _words(
     # SOGo SoObjects/Mailer/SOGoMail<Language>Reply.wo: bs "napisao/napisala", sl
     # "napisal-a", hu "ezt írta", tr "şunu yazdı".
     " | napisao/napisala | napisal-a"
+)
+
+# Words that open Horde IMP's attribution, "Quoting %f:" with the sender's name and address
+# (horde/imp locale/<lang>/LC_MESSAGES/imp.po, config/prefs.php attrib_text).
+QUOTING_WORDS = _words(
+    "quoting | цитирую | citiram | alinti | zitat von | cytowanie | citeren | citando | цитую"
+    " | cituji | citát | citerar | siterer | citat af | lainaus | idézet"
 )
 
 # Header field names of the block Outlook, Android and webmail put above a quoted message,

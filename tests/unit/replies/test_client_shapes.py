@@ -72,6 +72,19 @@ SOGO = [
     "03.03.2025 10:15 QA Mailer написав(ла):",  # Ukrainian
 ]
 
+HORDE = [
+    # Horde IMP locale/<lang>/LC_MESSAGES/imp.po, "Quoting %f:" (config/prefs.php attrib_text)
+    "Quoting QA Mailer <qa@conf.example.org>:",  # en
+    "Цитирую QA Mailer <qa@conf.example.org>:",  # ru
+    "Citiram QA Mailer <qa@conf.example.org>:",  # hr, bs, sl
+    "Zitat von QA Mailer <qa@conf.example.org>:",  # de
+    "Idézet (QA Mailer <qa@conf.example.org>):",  # hu
+    # "Message from %s" between dashes, when the reply_headers preference is on
+    "----- Message from QA Mailer <qa@conf.example.org> ---------",  # en
+    "----- Писмо от QA Mailer <qa@conf.example.org> ---------",  # bg
+    "----- Poruka od QA Mailer <qa@conf.example.org> ---------",  # hr
+]
+
 OTHER_SHAPES = [
     # No closing colon.
     "On Mon, 3 Mar 2025 at 10:15, QA <qa@x.org> wrote",
@@ -83,7 +96,7 @@ OTHER_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("header", NAME_FIRST + DATE_FIRST + SOGO + OTHER_SHAPES)
+@pytest.mark.parametrize("header", NAME_FIRST + DATE_FIRST + SOGO + HORDE + OTHER_SHAPES)
 def test_attribution_above_a_quote_is_cut(header: str) -> None:
     parsed = parse_reply(text=f"Yes, as a partner member.\n\n{header}\n{QUOTE}\n")
     assert parsed.new_text == "Yes, as a partner member."
@@ -105,6 +118,8 @@ PROSE = [
     "12. 02. 2024. u 14:03 počinje sesija.",
     "11:00 AM, the session starts:",
     "03.03.2025 10:15, agenda:",
+    "Quoting the report:",
+    "----- Message from the chair -----",
 ]
 
 

@@ -67,6 +67,8 @@ LANGUAGES = (
             "k9": f"3 марта 2025 г. 10:15:00, {SENDER} пишет:",
             # SOGo SOGoMailRussianReply.wo "#, # писал(а):"
             "sogo": f"2025-03-03 10:15, {SENDER} писал(а):",
+            # Horde IMP imp.po, "Quoting %f:"
+            "horde": f"Цитирую {SENDER} <{ADDRESS}>:",
         },
         _k9(
             "------ Исходное сообщение ------",
@@ -179,6 +181,8 @@ LANGUAGES = (
             "roundcube": f"Dana 2025-03-03 10:15, {SENDER} je napisao(la):",
             # K-9 Mail values-hr "Na %1$s, %2$s wrote:"
             "k9": f"Na 3. 3. 2025. 10:15:00, {SENDER} wrote:",
+            # Horde IMP imp.po, "Quoting %f:"
+            "horde": f"Citiram {SENDER} <{ADDRESS}>:",
         },
         _k9(
             "-------- Originalna Poruka --------",
@@ -209,6 +213,8 @@ LANGUAGES = (
             "k9": f"Dana 3. 3. 2025. 10:15:00, {SENDER} je napisao:",
             # SOGo SOGoMailBosnianReply.wo "Dana #, # napisao/napisala:"
             "sogo": f"Dana 2025-03-03 10:15, {SENDER} napisao/napisala:",
+            # Horde IMP imp.po, "Quoting %f:"
+            "horde": f"Citiram {SENDER} <{ADDRESS}>:",
         },
         _k9(
             "-------- Originalna Poruka --------",
@@ -271,6 +277,8 @@ LANGUAGES = (
             "roundcube": f"On 2025-03-03 10:15, {SENDER} wrote:",
             # K-9 Mail values "On %1$s, %2$s wrote:"
             "k9": f"On March 3, 2025 10:15:00 AM, {SENDER} wrote:",
+            # Horde IMP imp.po, "Quoting %f:"
+            "horde": f"Quoting {SENDER} <{ADDRESS}>:",
         },
         _k9(
             "-------- Original Message --------",
@@ -302,6 +310,8 @@ LANGUAGES = (
             "k9": f"Il 3 marzo 2025 10:15:00, {SENDER} ha scritto:",
             # SOGo SOGoMailItalianReply.wo "Il giorno #, # ha scritto:"
             "sogo": f"Il giorno 2025-03-03 10:15, {SENDER} ha scritto:",
+            # Horde IMP imp.po, "Quoting %f:"
+            "horde": f"{SENDER} <{ADDRESS}> ha scritto:",
         },
         _k9(
             "-------- Messaggio originale --------",
@@ -331,6 +341,8 @@ LANGUAGES = (
             "roundcube": f"Am 2025-03-03 10:15, schrieb {SENDER}:",
             # K-9 Mail values-de "Am %1$s schrieb %2$s:"
             "k9": f"Am 3. März 2025 10:15:00 schrieb {SENDER}:",
+            # Horde IMP imp.po, "Quoting %f:"
+            "horde": f"Zitat von {SENDER} <{ADDRESS}>:",
         },
         _k9(
             "-------- Ursprüngliche Nachricht --------",
@@ -360,6 +372,8 @@ LANGUAGES = (
             "roundcube": f"Le 2025-03-03 10:15, {SENDER} a écrit :",
             # K-9 Mail values-fr "Le %1$s, %2$s a écrit :"
             "k9": f"Le 3 mars 2025 10:15:00, {SENDER} a écrit :",
+            # Horde IMP imp.po, "Quoting %f:"
+            "horde": f"{SENDER} <{ADDRESS}> a écrit :",
         },
         _k9(
             "-------- Courriel initial --------",
@@ -389,6 +403,8 @@ LANGUAGES = (
             "k9": f"Dnia 3 marca 2025 10:15:00, {SENDER} napisał/a:",
             # SOGo SOGoMailPolishReply.wo "W dniu: #, # napisał(a):"
             "sogo": f"W dniu: 2025-03-03 10:15, {SENDER} napisał(a):",
+            # Horde IMP imp.po, "Quoting %f:"
+            "horde": f"Cytowanie {SENDER} <{ADDRESS}>:",
         },
         _k9(
             "-------- Wiadomość oryginalna --------",
