@@ -72,6 +72,8 @@ _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)?")
 _MESSAGE_NOUNS = frozenset(vocab.MESSAGE_NOUNS)
 # Nouns long enough to be told apart at the end of a compound ("mail" ends too many words).
 _LONG_MESSAGE_NOUNS = tuple(noun for noun in _MESSAGE_NOUNS if len(noun) >= 7)
+# A compound has at least four letters before its noun.
+_MIN_COMPOUND = 11
 
 _FIELD_CATEGORY = {
     label: category for category, labels in vocab.HEADER_FIELDS.items() for label in labels
@@ -241,8 +243,8 @@ class DashedDivider:
 def _names_message(word: str) -> bool:
     # German and Swedish write one compound word: "Originalnachricht", "Original-Nachricht",
     # "Originalmeddelande" (Roundcube de_DE, Thunderbird de, K-9 Mail sv).
-    return word in _MESSAGE_NOUNS or any(
-        word.endswith(noun) and len(word) > len(noun) + 3 for noun in _LONG_MESSAGE_NOUNS
+    return word in _MESSAGE_NOUNS or (
+        len(word) >= _MIN_COMPOUND and word.endswith(_LONG_MESSAGE_NOUNS)
     )
 
 
