@@ -46,6 +46,23 @@ async def test_an_answer_with_a_quote_header_is_held_and_the_expert_told(desk: D
     assert "Not sent yet" in text and "Q-1" in text
     assert "On 3 December 2026 the QA service wrote:" in text
 
+    # The expert may answer again by replying to the receipt, which quotes the question.
+    follow = reply_to(
+        receipt,
+        "> [Q-1] Ana Horvat (Croatia):\n> Tko bi trebao voditi klaster?\n\n"
+        "The chamber should start it.",
+    )
+    await desk.receive(follow)
+    [answer] = await desk.outbox(OutboxKind.ANSWER)
+    assert "The chamber should start it." in plain(answer) and "wrote:" not in plain(answer)
+
+
+@pytest.mark.asyncio
+async def test_an_organiser_may_send_a_held_answer_as_it_is(desk: Desk) -> None:
+    await desk.receive(ask())
+    [route] = await desk.outbox(OutboxKind.ROUTE)
+    await desk.receive(reply_to(route, BODY))
+    [held] = await admin.held_answers(desk.engine)
     # An organiser who has looked at it may send it as it is.
     await admin.decide_answers(desk.engine, desk.config, [held.id], approve=True)
     [answer] = await desk.outbox(OutboxKind.ANSWER)
