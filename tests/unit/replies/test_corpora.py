@@ -154,7 +154,8 @@ class ClientOutcome:
 def _client_outcome(source: Path) -> ClientOutcome:
     expected = json.loads((OWN_CLIENTS / "expected" / f"{source.stem}.json").read_text("utf-8"))
     questions = load_questions(DATA / "own" / "questions" / f"{expected['questions']}.json")
-    parsed = parse_reply(text=source.read_text("utf-8"), questions=questions)
+    text, html = load_reply_file(source)
+    parsed = parse_reply(text, html, questions)
     wanted = {(answer["ref"], " ".join(answer["answer"].split())) for answer in expected["answers"]}
     got = {(answer.ref, " ".join(answer.answer.split())) for answer in parsed.answers}
     same_text = " ".join(parsed.new_text.split()) == " ".join(expected["new_text"].split())
@@ -199,8 +200,7 @@ def test_own_clients_files_are_what_their_generator_writes() -> None:
         for language in generator.LANGUAGES
         for name, (body, _, _) in generator._cases(language).items()
     }
-    assert sorted(written) == [case.stem for case in CLIENT_CASES]
+    assert sorted(written) == [case.name for case in CLIENT_CASES]
     assert all(
-        (OWN_CLIENTS / "input" / f"{name}.txt").read_text("utf-8") == body
-        for name, body in written.items()
+        (OWN_CLIENTS / "input" / name).read_text("utf-8") == body for name, body in written.items()
     )

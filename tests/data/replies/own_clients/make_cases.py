@@ -450,7 +450,7 @@ def _batch_blocks(batch: str) -> tuple[str, list[str]]:
 
 
 def _cases(language: Language) -> dict[str, tuple[str, str, list[tuple[str, str]]]]:
-    """case name -> (body, expected new text, expected (ref, answer) pairs)."""
+    """file name -> (body, expected new text, expected (ref, answer) pairs)."""
     questions, single, batch = _load(language.questions)
     refs = [question["ref"] for question in questions]
     a0, a1, a2 = language.answers
@@ -459,29 +459,29 @@ def _cases(language: Language) -> dict[str, tuple[str, str, list[tuple[str, str]
     cases: dict[str, tuple[str, str, list[tuple[str, str]]]] = {}
     for client, header in language.attributions.items():
         name = f"{language.code}_{client}"
-        cases[f"{name}_top"] = (
+        cases[f"{name}_top.txt"] = (
             f"{a0}\n\n{closing}\n\n{header}\n{_quote(single)}\n",
             f"{a0}\n\n{closing}",
             [(refs[0], a0)],
         )
-        cases[f"{name}_numbered"] = (
+        cases[f"{name}_numbered.txt"] = (
             f"1. {a0}\n2. {a1}\n3. {a2}\n\n{closing}\n\n{header}\n{_quote(batch)}\n",
             f"1. {a0}\n2. {a1}\n3. {a2}\n\n{closing}",
             [(refs[0], a0), (refs[1], a1), (refs[2], a2)],
         )
-        cases[f"{name}_referenced"] = (
+        cases[f"{name}_referenced.txt"] = (
             f"{refs[2]}: {a2}\n{refs[0]}: {a0}\n\n{closing}\n\n{header}\n{_quote(batch)}\n",
             f"{refs[2]}: {a2}\n{refs[0]}: {a0}\n\n{closing}",
             [(refs[2], a2), (refs[0], a0)],
         )
-        cases[f"{name}_bottom"] = (
+        cases[f"{name}_bottom.txt"] = (
             f"{header}\n{_quote(single)}\n\n{a0}\n\n{closing}\n",
             f"{a0}\n\n{closing}",
             [(refs[0], a0)],
         )
         wrapped = language.code in {"hr", "bs", "sr_latn", "sr_cyrl"} and client == "thunderbird"
         quoted = [_quote(block, wrap_without_marker=wrapped) for block in blocks]
-        cases[f"{name}_inline" + ("_wrapped" if wrapped else "")] = (
+        cases[f"{name}_inline" + ("_wrapped" if wrapped else "") + ".txt"] = (
             f"{language.preamble}\n\n{header}\n{_quote(intro)}\n>\n{quoted[0]}\n\n{a0}\n\n"
             f"{quoted[1]}\n>\n{quoted[2]}\n\n{a2}\n\n{closing}\n",
             f"{language.preamble}\n\n{a0}\n\n{a2}\n\n{closing}",
@@ -491,12 +491,55 @@ def _cases(language: Language) -> dict[str, tuple[str, str, list[tuple[str, str]
     # the expert's answers typed into it, marked as Outlook marks them.
     paragraphs = batch.split("\n\n")
     unquoted = "\n\n".join([*paragraphs[:2], f"[Maria] {a0}", *paragraphs[2:]])
-    cases[f"{language.code}_k9-header_inline-unprefixed"] = (
+    cases[f"{language.code}_k9-header_inline-unprefixed.txt"] = (
         f"{language.preamble}\n\n{language.fields}\n\n{unquoted}\n",
         f"{language.preamble}\n\n{a0}",
         [(refs[0], a0)],
     )
+    for client, html in _HTML.items():
+        header = language.attributions.get(client)
+        if header is None:
+            continue
+        cases[f"{language.code}_{client}_html-top.html"] = (
+            html.format(
+                new=_paragraphs(a0, closing),
+                header=_escape(header),
+                quote=_escape(single).replace("\n", "<br>\n"),
+            ),
+            f"{a0}\n\n{closing}",
+            [(refs[0], a0)],
+        )
     return cases
+
+
+# The HTML each client writes around a quote (its markup, as these clients produce it): the
+# attribution in Thunderbird's "moz-cite-prefix" div or Roundcube's paragraph, the quote in a
+# <blockquote type="cite">.
+_HTML = {
+    "thunderbird": (
+        '<html><head><meta http-equiv="content-type" content="text/html; charset=UTF-8">'
+        "</head><body>{new}"
+        '<div class="moz-cite-prefix">{header}<br></div>\n'
+        '<blockquote type="cite" cite="mid:q1@conf.example.org">{quote}</blockquote>\n'
+        "</body></html>\n"
+    ),
+    "roundcube": (
+        '<html><head><meta http-equiv="Content-Type" content="text/html; charset=UTF-8">'
+        '</head><body style="font-size: 10pt; font-family: Verdana,Geneva,sans-serif">\n'
+        "{new}<p>{header}</p>\n"
+        '<blockquote type="cite" style="padding: 0 0.4em; border-left: #1010ff 2px solid;'
+        ' margin: 0"><div class="pre" style="margin: 0; padding: 0; font-family: monospace">'
+        "{quote}</div></blockquote>\n</body></html>\n"
+    ),
+}
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _paragraphs(*texts: str) -> str:
+    return "".join(f"<p>{_escape(text).replace(chr(10), '<br>')}</p>\n" for text in texts)
 
 
 def main() -> None:
@@ -506,13 +549,13 @@ def main() -> None:
             old.unlink()
     for language in LANGUAGES:
         for name, (body, new_text, answers) in _cases(language).items():
-            (HERE / "input" / f"{name}.txt").write_text(body, encoding="utf-8")
+            (HERE / "input" / name).write_text(body, encoding="utf-8")
             expected = {
                 "questions": language.questions,
                 "new_text": new_text,
                 "answers": [{"ref": ref, "answer": answer} for ref, answer in answers],
             }
-            (HERE / "expected" / f"{name}.json").write_text(
+            (HERE / "expected" / f"{Path(name).stem}.json").write_text(
                 json.dumps(expected, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
             )
 
