@@ -29,6 +29,8 @@ _MAX_WINDOW_SPAN = 6
 _VERB = rf"(?:{vocab.alternation(vocab.ATTRIBUTION_VERBS)})(?:\s*\(\w{{1,3}}\)|/\w{{1,3}})?"
 # The attribution verb closing the text, then a colon: "... wrote:", "... a écrit :".
 _VERB_COLON_END = re.compile(rf"(?:^|[\s,\"'>)\]])(?:{_VERB})\s*[:：]\s*$")
+# The verb first: Thunderbird nb "skrev #1:".
+_VERB_START = re.compile(rf"^(?:{_VERB})\s")
 # The verb anywhere in a line, as a whole word.
 _VERB_INSIDE = re.compile(rf"(?:^|(?<=[\s,\"'>)\]]))(?:{_VERB})(?=[\s:：]|$)")
 # The verb closing a line framed by dashes, colon optional: "---- John Smith wrote ----".
@@ -377,6 +379,11 @@ class NameFirstAttribution:
         text = found.texts[0]
         if len(text) > _MAX_NAME_FIRST or not text.endswith((":", "：")):
             return None
+        verb_first = _VERB_START.match(text)
+        if verb_first is not None:
+            # Thunderbird nb, reply_header_authorwrotesingle "skrev #1:".
+            name = text[verb_first.end() :].rstrip(" :：")
+            return start if name and not when(name) and _short_name(name) else None
         if not _starts_like_name(lines[start].body):
             # A name is written with a capital; "the commission wrote:" is a sentence.
             return None
@@ -409,7 +416,9 @@ class QuotingAttribution:
 
     def check(self, lines: Sequence[Line], start: int, found: Window) -> int | None:
         text = found.texts[0]
-        if len(text) > _MAX_NAME_FIRST or not text.endswith((":", "：")):
+        # Horde tr "Alinti %f" has no colon; the address closes it instead.
+        closed = text.endswith((":", "：")) or (text.endswith(">") and "@" in text)
+        if len(text) > _MAX_NAME_FIRST or not closed:
             return None
         opener = _QUOTING.match(text)
         if opener is None:
@@ -428,7 +437,8 @@ class VerblessDatedAttribution:
             return None
         raw = lines[start].body.strip().rstrip(":：").rstrip()
         date, comma, name = raw.rpartition(",")
-        if not comma or not when(date) or not looks_like_name(name.strip()):
+        name = name.strip()
+        if not comma or not when(date) or not _starts_like_name(name) or not _short_name(name):
             return None
         return start
 
@@ -577,7 +587,10 @@ def may_start_header(body: str) -> bool:
         or _FIELD.match(head[:MAX_LINE]) is not None
         # NameFirstAttribution: a name with a capital, a colon at the end (the date-first
         # VerblessDatedAttribution starts strong).
-        or (head.rstrip().endswith(FIELD_COLONS) and _starts_like_name(body))
+        or (
+            head.rstrip().endswith(FIELD_COLONS)
+            and (_starts_like_name(body) or _VERB_START.match(head) is not None)
+        )
     )
 
 

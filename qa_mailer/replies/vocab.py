@@ -95,7 +95,7 @@ ATTRIBUTION_VERBS = _words(
 # (horde/imp locale/<lang>/LC_MESSAGES/imp.po, config/prefs.php attrib_text).
 QUOTING_WORDS = _words(
     "quoting | цитирую | citiram | alinti | zitat von | cytowanie | citeren | citando | цитую"
-    " | cituji | citát | citerar | siterer | citat af | lainaus | idézet"
+    " | cituji | citát | citerar | siterer | citat af | lainaus | idézet | περιορίζοντας"
 )
 
 # Header field names of the block Outlook, Android and webmail put above a quoted message,

@@ -72,6 +72,14 @@ SOGO = [
     "03.03.2025 10:15 QA Mailer написав(ла):",  # Ukrainian
 ]
 
+# Seen after the rules above were written, and missed at first.
+LATER = [
+    "03.03.2025 10:15, Industrial Clusters Q&A VC3:",  # Thunderbird uk, a name with a digit
+    "skrev Industrial Clusters Q&A VC3:",  # Thunderbird nb, reply_header_authorwrotesingle
+    "Alinti Industrial Clusters Q&A VC3 <qa@conf.example.org>",  # Horde tr, no colon
+    "Περιορίζοντας Industrial Clusters Q&A VC3 <qa@conf.example.org>:",  # Horde el
+]
+
 HORDE = [
     # Horde IMP locale/<lang>/LC_MESSAGES/imp.po, "Quoting %f:" (config/prefs.php attrib_text)
     "Quoting QA Mailer <qa@conf.example.org>:",  # en
@@ -96,7 +104,7 @@ OTHER_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("header", NAME_FIRST + DATE_FIRST + SOGO + HORDE + OTHER_SHAPES)
+@pytest.mark.parametrize("header", NAME_FIRST + DATE_FIRST + SOGO + HORDE + LATER + OTHER_SHAPES)
 def test_attribution_above_a_quote_is_cut(header: str) -> None:
     parsed = parse_reply(text=f"Yes, as a partner member.\n\n{header}\n{QUOTE}\n")
     assert parsed.new_text == "Yes, as a partner member."
@@ -119,6 +127,8 @@ PROSE = [
     "11:00 AM, the session starts:",
     "03.03.2025 10:15, agenda:",
     "Quoting the report:",
+    "03.03.2025 10:15, Agenda and minutes of the meeting in Rome, items one to five:",
+    "Wrote the commission: clusters grow by trust.",
     "----- Message from the chair -----",
 ]
 

@@ -247,6 +247,8 @@ LANGUAGES = (
             "k9": f"3 Mar 2025 10:15:00 tarihinde {SENDER} yazdı:",
             # SOGo SOGoMailTurkishTurkeyReply.wo "# tarihinde, # şunu yazdı:"
             "sogo": f"2025-03-03 10:15 tarihinde, {SENDER} şunu yazdı:",
+            # Horde IMP tr imp.po, "Quoting %f:" -> "Alinti %f" (so written, no colon)
+            "horde": f"Alinti {SENDER} <{ADDRESS}>",
         },
         _k9(
             "-------- Özgün İleti --------",
@@ -415,6 +417,69 @@ LANGUAGES = (
             "3 marca 2025 10:15:00",
         ),
         "Odpowiedzi poniżej.",
+    ),
+)
+
+
+# Added once the first build had shown the rules; the uk and nb attributions were new to them.
+LANGUAGES += (
+    Language(
+        "uk",
+        "en",
+        (
+            "Як асоційований член кластера.",
+            "Програми Interreg і мережа EEN.",
+            "Лише частково: потрібна підтримка регіону.",
+        ),
+        "З повагою,\nМарія",
+        {
+            # Thunderbird uk, reply_header_ondateauthorwrote "#2 #3, #1:"
+            "thunderbird": f"03.03.2025 10:15, {SENDER}:",
+            # reply_header_authorwrotesingle "#1 написав:"
+            "thunderbird-name": f"{SENDER} написав:",
+            # Roundcube uk_UA mailreplyintro "$date, $sender написав:"
+            "roundcube": f"2025-03-03 10:15, {SENDER} написав:",
+            # K-9 Mail values-uk "%1$s, %2$s пише:"
+            "k9": f"3 бер. 2025 р. 10:15:00, {SENDER} пише:",
+        },
+        _k9(
+            "-------- Оригінальне Повідомлення --------",
+            "Від:",
+            "Надіслано:",
+            "Кому:",
+            "Тема:",
+            "3 бер. 2025 р. 10:15:00",
+        ),
+        "Відповіді нижче.",
+    ),
+    Language(
+        "nb",
+        "en",
+        (
+            "Som assosiert medlem av klyngen.",
+            "Interreg-programmene og EEN-nettverket.",
+            "Bare delvis: det trengs støtte fra regionen.",
+        ),
+        "Vennlig hilsen,\nMaria",
+        {
+            # Thunderbird nb-NO, reply_header_ondateauthorwrote "Den #2 #3, skrev #1:"
+            "thunderbird": f"Den 03.03.2025 10:15, skrev {SENDER}:",
+            # reply_header_authorwrotesingle "skrev #1:"
+            "thunderbird-name": f"skrev {SENDER}:",
+            # Roundcube nb_NO mailreplyintro "Den $date, skrev $sender:"
+            "roundcube": f"Den 2025-03-03 10:15, skrev {SENDER}:",
+            # K-9 Mail values-nb "Den %1$s, skrev %2$s:"
+            "k9": f"Den 3. mars 2025 10:15:00, skrev {SENDER}:",
+        },
+        _k9(
+            "-------- Original Melding --------",
+            "Fra:",
+            "Sendt:",
+            "Til:",
+            "Emne:",
+            "3. mars 2025 10:15:00",
+        ),
+        "Svarene står nedenfor.",
     ),
 )
 
