@@ -265,3 +265,16 @@ def test_a_list_item_above_an_attribution_is_not_taken_into_it() -> None:
         "On Mon, 3 Mar 2025 at 10:15, QA <qa@conf.example.org> wrote:\n> [Q-17] How?\n"
     )
     assert parse_reply(text=text).new_text == "1. As a partner member.\n2. The EEN and Interreg."
+
+
+def test_a_question_under_an_unrecognised_header_is_never_its_own_answer() -> None:
+    # The header is not sure enough to cut (no time, no address, no ">" under it), so the
+    # old question stays in the text; its "[Q-1]" must not make it a listed answer.
+    text = (
+        "The chamber should start it.\n\n"
+        "On 3 December 2026 the QA service wrote:\n[Q-1] Tko bi trebao voditi klaster?\n"
+    )
+    questions = (QuestionRef("Q-1", "Tko bi trebao voditi klaster?"),)
+    parsed = parse_reply(text=text, questions=questions)
+    assert [answer.ref for answer in parsed.answers] == ["Q-1"]
+    assert parsed.answers[0].answer.startswith("The chamber should start it.")
