@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from qa_mailer.replies import vocab
-from qa_mailer.replies.headers import closes_attribution, field_category, match_header, when
+from qa_mailer.replies.attribution_text import closes_attribution, when
+from qa_mailer.replies.headers import field_category, match_header
 from qa_mailer.replies.lines import MAX_LINE, Line, normalise, split_lines
 from qa_mailer.replies.signatures import is_signature_delimiter, is_tagline
 

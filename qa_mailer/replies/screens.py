@@ -7,9 +7,10 @@ a quote header or be a signature or tagline; the rules then look at those alone.
 Why that is enough: a quote header can start only on a line ``may_start_header`` holds for,
 and a line is a signature or tagline only when ``is_signature_delimiter``,
 ``is_underscore_rule`` or ``is_tagline`` holds for it. The screens flag a superset of those
-lines: ``HEADER_STARTS``, ``FIELD_START``, "@" and a colon at the end for headers (its "-" and "_" also catch
-"--" and underscore rules after white space), ``TAGLINE_STARTS`` and ``TAGLINE_WORDS`` for
-taglines. tests/unit/replies/test_unquoted.py checks them against the rules.
+lines: ``HEADER_STARTS``, ``FIELD_START``, "@" and a colon at the end for headers (its "-"
+and "_" also catch "--" and underscore rules after white space), ``TAGLINE_STARTS`` and
+``TAGLINE_WORDS`` for taglines. tests/unit/replies/test_unquoted.py checks them against the
+rules.
 """
 
 from __future__ import annotations

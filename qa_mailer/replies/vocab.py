@@ -2,8 +2,9 @@
 
 These are facts about clients (Gmail, Outlook, Apple Mail, Thunderbird, Yandex, Mail.ru, phone
 apps) in English, Russian, Bulgarian, Serbian (both scripts), Croatian, Turkish and the common
-European languages. The rules in ``headers.py``, ``signatures.py`` and ``closings.py`` turn them
-into patterns; keeping the words here lets a language be added without touching any rule.
+European languages. The rules in ``attribution_text.py``, ``headers.py``, ``signatures.py`` and
+``closings.py`` turn them into patterns; keeping the words here lets a language be added
+without touching any rule.
 
 Where a string was read in a client's own localisation files, the comment above it names the
 project and file: Thunderbird (thunderbird-l10n, mail/chrome/messenger/messengercompose/
