@@ -84,7 +84,7 @@ def stdlib_fetch(server: DovecotServer, user: ImapUser) -> int:
 
 
 async def aioimaplib_fetch(config: ImapConfig) -> int:
-    client = await connect(config, on_lost=lambda _exc: None)
+    client = (await connect(config)).client
     await client.select("INBOX")
     response = await client.uid_search("ALL", charset=None)
     uids = [int(t) for line in response.lines[:-1] for t in line.split() if t.isdigit()]
@@ -105,10 +105,10 @@ async def poller_ingest(config: ImapConfig, database: str) -> int:
     poller = ImapPoller(
         config, MessageStore(sessions, SystemClock(), lambda: None), sessions, workers
     )
-    client = await connect(config, on_lost=lambda _exc: None)
-    state = await poller._select(client)
-    stored = await poller.sync(client, state)
-    await client.logout()
+    connection = await connect(config)
+    state = await poller._select(connection)
+    stored = await poller.sync(connection, state)
+    await connection.logout()
     await engine.dispose()
     return stored
 

@@ -1,7 +1,7 @@
 """How fast reply parsing runs, next to baselines measured in the same run.
 
-Parses every reply in tests/data/replies (the Discourse and talon corpora and our own mails)
-many times and prints replies per second for:
+Parses every reply in tests/data/replies (the Discourse and talon corpora, our own mails and
+the own_clients corpus) many times and prints replies per second for:
 
 - read+decode: ``load_reply_file`` alone (the floor any parse pays before it starts);
 - render:      read+decode plus rendering HTML bodies to text (``html_to_text``), which is
@@ -16,6 +16,7 @@ Usage: python bench/bench_replies.py [ROUNDS]
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -39,6 +40,10 @@ def _inputs() -> list[tuple[Path, tuple[QuestionRef, ...]]]:
         if path.parent.name == "own":
             parts = path.stem.split("_")
             name = "_".join(parts[:2]) if parts[0] == "sr" else parts[0]
+            questions = load_questions(DATA / "own" / "questions" / f"{name}.json")
+        elif path.parent.parent.name == "own_clients":
+            expected = path.parent.parent / "expected" / f"{path.stem}.json"
+            name = json.loads(expected.read_text("utf-8"))["questions"]
             questions = load_questions(DATA / "own" / "questions" / f"{name}.json")
         found.append((path, questions))
     return found

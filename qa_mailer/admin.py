@@ -44,6 +44,10 @@ class NotFound(Exception):
     """No such quarantined message, held answer or held message."""
 
 
+class HeadersOnly(NotFound):
+    """A message over the size limit, kept by its headers alone: there is nothing to process."""
+
+
 async def make_digest(
     engine: AsyncEngine, config: Config, number: int, *, send: bool
 ) -> tuple[RenderedDigest, str | None]:
@@ -229,6 +233,22 @@ async def release_messages(
         missing = sorted(set(ids or []) - set(found))
         if missing:
             raise NotFound(f"not {state}: message(s) {', '.join(map(str, missing))}")
+        # Processing a message kept by its headers alone would answer an empty question; it
+        # stays quarantined (the mail itself is in the mailbox) and --all passes it over.
+        partial = set(
+            await session.scalars(
+                select(InboundMessage.id).where(
+                    InboundMessage.id.in_(found),
+                    func.length(InboundMessage.raw) < InboundMessage.size,
+                )
+            )
+        )
+        if partial and ids is not None:
+            raise HeadersOnly(
+                f"message(s) {', '.join(map(str, sorted(partial)))} were over the size limit: "
+                "only their headers are kept, so there is nothing to process"
+            )
+        found = [id_ for id_ in found if id_ not in partial]
         await session.execute(
             update(InboundMessage)
             .where(InboundMessage.id.in_(found))

@@ -24,7 +24,7 @@ from qa_mailer.db.migrate import require_current
 from qa_mailer.db.wakeups import listen
 from qa_mailer.digest.schedule import DigestScheduler
 from qa_mailer.ingest.authentication import MailAuthenticator
-from qa_mailer.ingest.imap import ImapPoller
+from qa_mailer.ingest.imap import FetchLimits, ImapPoller
 from qa_mailer.ingest.smtp import IntakeHandler, listening_port, start_listener
 from qa_mailer.ingest.store import MessageStore
 from qa_mailer.pipeline import Pipeline
@@ -94,7 +94,14 @@ class Service:
             on_outbox=self.sender.wakeup.set,
         )
         self.imap = (
-            ImapPoller(config.imap, self.store, self.sessions, self.workers)
+            ImapPoller(
+                config.imap,
+                self.store,
+                self.sessions,
+                self.workers,
+                # The listener's size limit holds for mail fetched by IMAP too.
+                FetchLimits(config.listener.max_message_bytes, config.imap.fetch_batch_bytes),
+            )
             if config.imap and Role.INTAKE in roles
             else None
         )

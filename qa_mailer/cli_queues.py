@@ -205,9 +205,10 @@ def held_dismiss(ctx: click.Context, message_id: str) -> None:
     help='JSON list of {"ref": "Q-17", "text": "..."}: the questions that were sent.',
 )
 def parse_reply_command(file: Path, as_json: bool, questions: Path | None) -> None:
-    """Show how an expert's reply (.eml, .txt or .html) is trimmed and split into answers."""
+    """Show how an expert's reply (.eml, .txt or .html) is trimmed and what each participant gets."""
     from qa_mailer.replies import QuestionRef, parse_reply
     from qa_mailer.replies.files import load_questions, load_reply_file, parsed_reply_to_json
+    from qa_mailer.replies.preview import preview_text
 
     refs: tuple[QuestionRef, ...] = ()
     if questions is not None:
@@ -220,7 +221,7 @@ def parse_reply_command(file: Path, as_json: bool, questions: Path | None) -> No
     if as_json:
         click.echo(json.dumps(parsed_reply_to_json(parsed), ensure_ascii=False, indent=2))
     else:
-        click.echo(parsed.reply)
+        click.echo(preview_text(parsed, refs), nl=False)
 
 
 def _id_range(ids: list[int]) -> str:

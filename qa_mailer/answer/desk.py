@@ -39,6 +39,7 @@ from qa_mailer.db import (
     QuestionState,
 )
 from qa_mailer.replies import ParsedReply, QuestionRef, parse_reply
+from qa_mailer.replies.leftovers import leftover_reason
 from qa_mailer.send.outbox import enqueue
 from qa_mailer.templates import Templates
 
@@ -94,19 +95,25 @@ class AnswerDesk:
                     outcome.already_held.append(question)
                 continue
             why = reason or further_answer_reason(question, vouched)
+            # Issue 9: an answer that still looks like mail history waits for the expert's
+            # correction (or an organiser's approval) instead of going out.
+            leftover = None if why else leftover_reason(text)
+            held_because = why or leftover
             answer = Answer(
                 question_id=question.id,
                 message_id=message_id,
                 expert_address=incoming.sender,
                 body=text,
-                state=AnswerState.HELD if why else AnswerState.PUBLISHED,
-                reason=why,
+                state=AnswerState.HELD if held_because else AnswerState.PUBLISHED,
+                reason=held_because,
                 created_at=self._clock.now(),
             )
             answer.question = question
             tx.add(answer)
             await tx.flush()
-            if why:
+            if leftover:
+                outcome.to_correct.append(answer)
+            elif held_because:
                 outcome.held.append(answer)
             else:
                 await self.publish(tx, answer)

@@ -17,6 +17,9 @@ class ReplyOutcome:
 
     published: list[Answer] = field(default_factory=list)
     held: list[Answer] = field(default_factory=list)
+    # Answers the last check held because they still look like mail history (issue 9): the
+    # expert's receipt asks for a correction.
+    to_correct: list[Answer] = field(default_factory=list)
     # Questions whose answer in this reply was already published (or already held) word for
     # word: nothing is sent again.
     already_published: list[Question] = field(default_factory=list)

@@ -38,6 +38,11 @@ def receipt_mail(
         held=[(a.question.ref, a.reason) for a in outcome.held],
         unmatched=outcome.unmatched,
         hold_reason=outcome.hold_reason,
+        # Answers held by the last check (issue 9), for the expert to correct.
+        to_correct=[
+            (question_view(config, a.question, a.question.thread), a.reason)
+            for a in outcome.to_correct
+        ],
     )
     original = incoming.mail.message_id
     return build_mail(

@@ -84,6 +84,8 @@ class ImapConfig:
     timeout_seconds: float
     fetch_batch: int
     ca_file: Path | None
+    # A fetch batch holds at most this many bytes of mail (a larger single message goes alone).
+    fetch_batch_bytes: int = 8 * 1024 * 1024
 
     def password(self) -> str:
         """The password from the environment variable the config names."""

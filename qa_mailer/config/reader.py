@@ -267,6 +267,9 @@ class Reader:
             timeout_seconds=section.number("timeout_seconds", 30, minimum=1),
             fetch_batch=section.integer("fetch_batch", 25, minimum=1, maximum=500),
             ca_file=section.path("ca_file", None),
+            fetch_batch_bytes=section.integer(
+                "fetch_batch_bytes", 8 * 1024 * 1024, minimum=64 * 1024
+            ),
         )
 
     def smtp(self, data: Mapping[str, Any]) -> SmtpRelayConfig:
@@ -545,6 +548,7 @@ _IMAP_KEYS = {
     "poll_seconds",
     "timeout_seconds",
     "fetch_batch",
+    "fetch_batch_bytes",
     "ca_file",
 }
 

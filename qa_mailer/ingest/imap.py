@@ -6,6 +6,10 @@ is the message marked (a keyword, or moved to a folder); \\Seen is never relied 
 is ever deleted. A message stored but not yet marked when the service stopped is marked on the
 next connection. With several processes on one database, one of them polls a mailbox: the one
 holding its lease (see workers.py); another takes over within seconds when that one dies.
+
+Messages are taken in UID order, so the cursor never passes one that is not stored. One over
+the size limit (the SMTP listener's) is recorded by its headers, quarantined with the reason,
+and marked like the others; the rest are fetched in batches cut by count and by bytes.
 """
 
 from __future__ import annotations
@@ -15,26 +19,51 @@ import contextlib
 import logging
 import random
 import re
-import ssl
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import aioimaplib
 
-from qa_mailer.backoff import Backoff, wait_or_stop
+from qa_mailer.backoff import Backoff, wait_for_wakeup, wait_or_stop
 from qa_mailer.config import ImapConfig
 from qa_mailer.db.engine import SessionFactory
-from qa_mailer.ingest.store import Envelope, ImapOrigin, MessageStore, read_cursor
+from qa_mailer.ingest.imap_connection import (
+    ConnectionLost,
+    ImapConnection,
+    ImapError,
+    Outage,
+    connect,
+    server_away,
+    text_of,
+)
+from qa_mailer.ingest.imap_fetch import (
+    SIZES_PER_FETCH,
+    FetchLimits,
+    TooLargeStep,
+    chunks,
+    parse_fetch,
+    parse_sizes,
+    plan,
+    uid_set,
+)
+from qa_mailer.ingest.store import Envelope, ImapOrigin, MessageStore, TooLarge, read_cursor
 from qa_mailer.workers import Workers
+
+__all__ = ["FetchLimits", "ImapError", "ImapPoller", "MailboxState", "connect", "parse_fetch"]
 
 log = logging.getLogger("qa_mailer.ingest.imap")
 
-_FETCH_START = re.compile(rb"^\d+ FETCH \(")
-_UID = re.compile(rb"UID (\d+)")
-
-
-class ImapError(Exception):
-    """The server refused something the poller needs."""
+# The server went away (a restart, the network): try again soon, so that ingest resumes
+# within seconds of its return. One TCP connection attempt every few seconds costs nothing.
+_RECONNECT = (0.5, 5.0)
+# The server refused us, or something else failed: back off up to five minutes, so that a
+# wrong password does not hammer the server (nor lock the account).
+_REFUSED = (1.0, 300.0)
+# A round that heard of new mail is followed by another; a server that announced mail it
+# then never shows would keep us searching, so a few empty rounds in a row end it.
+_EMPTY_ROUNDS = 3
+# Enough for any real header block; a hostile one is cut here rather than held whole.
+_HEADER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -52,11 +81,13 @@ class ImapPoller:
         store: MessageStore,
         sessions: SessionFactory,
         workers: Workers,
+        limits: FetchLimits | None = None,
     ):
         self._config = config
         self._store = store
         self._sessions = sessions
         self._workers = workers
+        self._limits = limits or FetchLimits()
         self.lease = f"imap:{config.account}/{config.mailbox}"
         self.connected = asyncio.Event()  # set while a session is open; tests wait on it
 
@@ -70,7 +101,15 @@ class ImapPoller:
                 await self._workers.release(self.lease)
 
     async def _run(self, stop: asyncio.Event) -> None:
-        backoff = Backoff(initial=1.0, maximum=300.0, rng=random.random)
+        reconnect = Backoff(*_RECONNECT, rng=random.random)
+        refused = Backoff(*_REFUSED, rng=random.random)
+        outage = Outage(self._config.account, log)
+
+        def connected() -> None:
+            reconnect.reset()
+            refused.reset()
+            outage.over()
+
         waiting_logged = False
         while not stop.is_set():
             try:
@@ -82,25 +121,21 @@ class ImapPoller:
                     continue
             except Exception:
                 log.exception("cannot take the IMAP lease (is the database reachable?)")
-                await wait_or_stop(stop, backoff.next_delay())
+                await wait_or_stop(stop, refused.next_delay())
                 continue
             waiting_logged = False
             halt = _either(stop, self._workers.lost(self.lease))
             try:
-                await self._session(halt, backoff)
+                await self._session(halt, connected)
             except (OSError, TimeoutError, aioimaplib.AioImapException, ImapError) as exc:
-                delay = backoff.next_delay()
-                log.warning(
-                    "IMAP %s: %s; reconnecting in %.1f s",
-                    self._config.account,
-                    _describe(exc),
-                    delay,
-                )
+                away = server_away(exc)
+                delay = (reconnect if away else refused).next_delay()
+                outage.failed(exc, away, delay)
                 await wait_or_stop(stop, delay)
             except Exception:
                 # The database may be down while the server is fine: the mail stays on the
                 # server and is fetched again after the wait.
-                delay = backoff.next_delay()
+                delay = refused.next_delay()
                 log.exception(
                     "IMAP %s: unexpected failure; retrying in %.1f s", self._config.account, delay
                 )
@@ -109,44 +144,61 @@ class ImapPoller:
                 self.connected.clear()
                 halt.cancel_watch()
 
-    async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
-        lost = asyncio.Event()
-        client = await connect(self._config, on_lost=lambda _exc: lost.set())
+    async def _session(self, stop: asyncio.Event, connected: Callable[[], None]) -> None:
+        connection = await connect(self._config)
         try:
-            state = await self._select(client)
-            backoff.reset()
+            state = await self._select(connection)
+            connected()
             self.connected.set()
-            idle = self._config.use_idle and client.has_capability("IDLE")
+            idle = self._config.use_idle and connection.has_capability("IDLE")
             if self._config.use_idle and not idle:
                 log.info("IMAP server has no IDLE; polling every %.0f s", self._config.poll_seconds)
             while not stop.is_set():
-                await self.sync(client, state)
-                if lost.is_set():
-                    raise ImapError("connection lost")
+                await self._catch_up(connection, state, stop)
                 if idle:
-                    await self._idle(client, stop, lost)
+                    await self._idle(connection, stop)
                 else:
-                    await wait_or_stop(stop, self._config.poll_seconds)
-                    await client.noop()
+                    await wait_for_wakeup(stop, connection.lost, self._config.poll_seconds)
+                    if not stop.is_set():
+                        await connection.command(connection.client.noop())
         finally:
-            await _logout(client, self._config.timeout_seconds)
+            await connection.logout()
 
-    async def _select(self, client: aioimaplib.IMAP4) -> MailboxState:
+    async def _select(self, connection: ImapConnection) -> MailboxState:
+        client = connection.client
         if self._config.processed == "folder":
             # CREATE answers NO when the folder exists already; that is fine.
-            await client.create(self._config.processed_folder)
-        response = await client.select(self._config.mailbox)
+            await connection.command(client.create(self._config.processed_folder))
+        response = await connection.command(client.select(self._config.mailbox))
         if response.result != "OK":
-            raise ImapError(f"cannot select {self._config.mailbox}: {_text(response.lines)}")
-        text = _text(response.lines)
+            raise ImapError(f"cannot select {self._config.mailbox}: {text_of(response.lines)}")
+        text = text_of(response.lines)
         validity = re.search(r"\[UIDVALIDITY (\d+)\]", text)
         exists = re.search(r"(\d+) EXISTS", text)
         if validity is None:
             raise ImapError(f"the server gave no UIDVALIDITY for {self._config.mailbox}")
         return MailboxState(int(validity.group(1)), int(exists.group(1)) if exists else 0)
 
-    async def sync(self, client: aioimaplib.IMAP4, state: MailboxState) -> int:
-        """Store every message newer than the cursor and mark it; return how many were new."""
+    async def _catch_up(
+        self, connection: ImapConnection, state: MailboxState, stop: asyncio.Event
+    ) -> None:
+        """Sync until a round hears of no new mail.
+
+        A server announces new mail once, in the response to whatever command is running:
+        one that lands during a FETCH, STORE or MOVE is announced there and not again in
+        IDLE. Going idle after such a round left the message waiting for the IDLE renewal.
+        """
+        empty_rounds = 0
+        while not stop.is_set() and empty_rounds < _EMPTY_ROUNDS:
+            connection.announced = False
+            found = await self.sync(connection, state)
+            if not connection.announced:
+                return
+            empty_rounds = 0 if found else empty_rounds + 1
+            log.debug("IMAP %s: mail announced during the round; looking again", self.lease)
+
+    async def sync(self, connection: ImapConnection, state: MailboxState) -> int:
+        """Take every message newer than the cursor and mark it; return how many there were."""
         config = self._config
         cursor = await read_cursor(self._sessions, config.account, config.mailbox)
         last_uid = 0
@@ -161,80 +213,145 @@ class ImapPoller:
                 state.uidvalidity,
             )
         if last_uid:
-            await self._mark(
-                client,
-                await self._search(
-                    client, f"UID 1:{last_uid} UNKEYWORD {config.processed_keyword}"
-                ),
-            )
+            # Stored but not yet marked when the service stopped. With MOVE that also means
+            # flagged but not moved (killed between STORE and MOVE): anything still in the
+            # mailbox below the cursor is stored, and goes. Without MOVE the copied originals
+            # stay, flagged, and must not be copied again.
+            leftovers = f"UID 1:{last_uid}"
+            if config.processed != "folder" or not connection.has_capability("MOVE"):
+                leftovers += f" UNKEYWORD {config.processed_keyword}"
+            await self._mark(connection, await self._search(connection, leftovers))
         # "n:*" always matches the newest message, even one below n: filter.
-        new = [uid for uid in await self._search(client, f"UID {last_uid + 1}:*") if uid > last_uid]
-        stored = 0
-        for batch in _batches(new, config.fetch_batch):
-            fetched = await self._fetch(client, batch)
-            envelope = Envelope(source="imap")
-            results = await self._store.store_many(
-                [
-                    (
-                        raw,
-                        envelope,
-                        ImapOrigin(config.account, config.mailbox, state.uidvalidity, uid),
-                    )
-                    for uid, raw in fetched
-                ]
-            )
-            stored += sum(not result.duplicate for result in results)
-            await self._mark(client, batch)
-        return stored
+        new = [u for u in await self._search(connection, f"UID {last_uid + 1}:*") if u > last_uid]
+        for some in chunks(new, SIZES_PER_FETCH):
+            sizes = await self._sizes(connection, some)
+            for step in plan(sizes, self._limits, config.fetch_batch):
+                if isinstance(step, TooLargeStep):
+                    await self._record_too_large(connection, state, step)
+                else:
+                    await self._take(connection, state, step)
+        return len(new)
 
-    async def _search(self, client: aioimaplib.IMAP4, criteria: str) -> list[int]:
-        response = await client.uid_search(criteria, charset=None)
+    async def _take(
+        self, connection: ImapConnection, state: MailboxState, batch: Sequence[int]
+    ) -> None:
+        config = self._config
+        fetched = await self._fetch(connection, batch)
+        envelope = Envelope(source="imap")
+        await self._store.store_many(
+            [
+                (raw, envelope, ImapOrigin(config.account, config.mailbox, state.uidvalidity, uid))
+                for uid, raw in fetched
+            ]
+        )
+        await self._mark(connection, batch)
+
+    async def _record_too_large(
+        self, connection: ImapConnection, state: MailboxState, step: TooLargeStep
+    ) -> None:
+        config, limit = self._config, self._limits.max_message_bytes
+        response = await connection.command(
+            connection.client.uid(
+                "fetch", str(step.uid), f"(UID BODY.PEEK[HEADER]<0.{_HEADER_BYTES}>)"
+            )
+        )
         if response.result != "OK":
-            raise ImapError(f"UID SEARCH {criteria} refused: {_text(response.lines)}")
-        # aioimaplib strips "* SEARCH" from the data lines; the last line is the tagged status.
+            raise ImapError(f"UID FETCH of headers refused: {text_of(response.lines)}")
+        heads = parse_fetch(response.lines)
+        if not heads:
+            return  # gone meanwhile (another client moved or deleted it)
+        where = (
+            f"moved to {config.processed_folder}"
+            if config.processed == "folder"
+            else f"left in {config.mailbox} with keyword {config.processed_keyword}"
+        )
+        reason = (
+            f"too large: {_megabytes(step.size)} > limit {_megabytes(limit)}; "
+            f"only its headers are kept here, the message was {where}"
+        )
+        origin = ImapOrigin(config.account, config.mailbox, state.uidvalidity, step.uid)
+        stored = await self._store.store_too_large(
+            heads[0][1], Envelope(source="imap"), origin, TooLarge(step.size, reason)
+        )
+        # Recorded once: after a resync the same headers are a duplicate, already shown.
+        log.log(
+            logging.INFO if stored.duplicate else logging.WARNING,
+            "message %d %s from %s is %s; quarantined by its headers",
+            stored.id,
+            stored.message_id,
+            self.lease,
+            reason,
+        )
+        await self._mark(connection, [step.uid])
+
+    async def _search(self, connection: ImapConnection, criteria: str) -> list[int]:
+        response = await connection.command(connection.client.uid_search(criteria, charset=None))
+        if response.result != "OK":
+            raise ImapError(f"UID SEARCH {criteria} refused: {text_of(response.lines)}")
+        # aioimaplib strips "* SEARCH" from the data lines ("3 4 5"); the last line is the
+        # tagged status. A line that is not all numbers ("7 EXISTS") holds no UIDs.
         uids: list[int] = []
         for line in response.lines[:-1]:
-            if isinstance(line, bytes):
-                uids.extend(int(token) for token in line.split() if token.isdigit())
+            if not isinstance(line, bytes):
+                continue
+            tokens = line.split()
+            if tokens[:1] == [b"SEARCH"]:
+                tokens = tokens[1:]
+            if all(token.isdigit() for token in tokens):
+                uids.extend(int(token) for token in tokens)
         return sorted(uids)
 
+    async def _sizes(
+        self, connection: ImapConnection, uids: Sequence[int]
+    ) -> list[tuple[int, int]]:
+        # The sizes come before any body, so that no batch, and no single message over the
+        # limit, is held in memory whole.
+        response = await connection.command(
+            connection.client.uid("fetch", uid_set(uids), "(UID RFC822.SIZE)")
+        )
+        if response.result != "OK":
+            raise ImapError(f"UID FETCH of sizes refused: {text_of(response.lines)}")
+        return parse_sizes(response.lines)
+
     async def _fetch(
-        self, client: aioimaplib.IMAP4, uids: Sequence[int]
+        self, connection: ImapConnection, uids: Sequence[int]
     ) -> list[tuple[int, bytes]]:
         # Small batches: aioimaplib handles each response line recursively and slows down as a
         # response grows (see shared/NOTES.md).
-        response = await client.uid("fetch", ",".join(map(str, uids)), "(UID BODY.PEEK[])")
-        if response.result != "OK":
-            raise ImapError(f"UID FETCH refused: {_text(response.lines)}")
-        return sorted(parse_fetch(response.lines))
-
-    async def _mark(self, client: aioimaplib.IMAP4, uids: Sequence[int]) -> None:
-        if not uids:
-            return
-        config = self._config
-        uid_set = ",".join(map(str, uids))
-        response = await client.uid(
-            "store", uid_set, "+FLAGS.SILENT", f"({config.processed_keyword})"
+        response = await connection.command(
+            connection.client.uid("fetch", uid_set(uids), "(UID BODY.PEEK[])")
         )
         if response.result != "OK":
-            raise ImapError(f"cannot set {config.processed_keyword}: {_text(response.lines)}")
+            raise ImapError(f"UID FETCH refused: {text_of(response.lines)}")
+        return sorted(parse_fetch(response.lines))
+
+    async def _mark(self, connection: ImapConnection, uids: Sequence[int]) -> None:
+        if not uids:
+            return
+        config, client = self._config, connection.client
+        uids_ = uid_set(uids)
+        response = await connection.command(
+            client.uid("store", uids_, "+FLAGS.SILENT", f"({config.processed_keyword})")
+        )
+        if response.result != "OK":
+            raise ImapError(f"cannot set {config.processed_keyword}: {text_of(response.lines)}")
         if config.processed != "folder":
             return
-        if client.has_capability("MOVE"):
-            response = await client.uid("move", uid_set, config.processed_folder)
+        if connection.has_capability("MOVE"):
+            response = await connection.command(client.uid("move", uids_, config.processed_folder))
         else:
             # Without MOVE the copy is made and the original keeps its keyword: deleting would
             # need EXPUNGE, and the poller never deletes mail.
-            response = await client.uid("copy", uid_set, config.processed_folder)
+            response = await connection.command(client.uid("copy", uids_, config.processed_folder))
         if response.result != "OK":
-            raise ImapError(f"cannot move to {config.processed_folder}: {_text(response.lines)}")
+            raise ImapError(f"cannot move to {config.processed_folder}: {text_of(response.lines)}")
 
-    async def _idle(
-        self, client: aioimaplib.IMAP4, stop: asyncio.Event, lost: asyncio.Event
-    ) -> None:
+    async def _idle(self, connection: ImapConnection, stop: asyncio.Event) -> None:
+        """Wait in IDLE until new mail is announced, the renewal is due, or ``stop``."""
+        client, lost = connection.client, connection.lost
         timeout = self._config.timeout_seconds
         renew = self._config.idle_renew_seconds
-        idle = await asyncio.wait_for(client.idle_start(timeout=renew), timeout)
+        idle = await connection.wait(client.idle_start(timeout=renew), timeout)
         try:
             while True:
                 push = asyncio.ensure_future(client.wait_server_push(timeout=renew + timeout))
@@ -246,104 +363,21 @@ class ImapPoller:
                 for task in pending:
                     task.cancel()
                 if push not in done:
+                    if lost.is_set():
+                        raise ConnectionLost("the server closed the connection")
                     return
                 lines = push.result()
                 # aioimaplib queues STOP_WAIT_SERVER_PUSH when the renewal time comes.
-                if lines == aioimaplib.STOP_WAIT_SERVER_PUSH or any(
-                    b"EXISTS" in line for line in lines
-                ):
+                if lines == aioimaplib.STOP_WAIT_SERVER_PUSH or connection.announced:
                     return
+                if any(bytes(line).startswith(b"BYE") for line in lines):
+                    # The server is going away (a restart): do not wait for the socket.
+                    raise ConnectionLost(f"the server said {text_of(lines)}")
         finally:
             if client.has_pending_idle() and not lost.is_set():
                 client.idle_done()
-                await asyncio.wait_for(idle, timeout)
-
-
-async def connect(
-    config: ImapConfig, on_lost: Callable[[Exception | None], None]
-) -> aioimaplib.IMAP4:
-    """Connect, secure (TLS or STARTTLS) and log in."""
-    context = _ssl_context(config) if config.security != "none" else None
-    client: aioimaplib.IMAP4
-    if config.security == "tls":
-        client = aioimaplib.IMAP4_SSL(
-            config.host, config.port, timeout=config.timeout_seconds, ssl_context=context
-        )
-    else:
-        client = aioimaplib.IMAP4(config.host, config.port, timeout=config.timeout_seconds)
-    client.protocol.conn_lost_cb = on_lost
-    try:
-        await client.wait_hello_from_server()
-        if config.security == "starttls":
-            assert context is not None
-            await _starttls(client, context, config)
-        response = await client.login(config.username, config.password())
-        if response.result != "OK":
-            raise ImapError(f"login refused for {config.username}")
-    except BaseException:
-        _close(client)
-        raise
-    return client
-
-
-async def _starttls(client: aioimaplib.IMAP4, context: ssl.SSLContext, config: ImapConfig) -> None:
-    # aioimaplib has no STARTTLS: issue the command, then upgrade the transport in place.
-    protocol = client.protocol
-    if "STARTTLS" not in protocol.capabilities:
-        raise ImapError(f"{config.host} does not offer STARTTLS")
-    command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
-    response = await asyncio.wait_for(protocol.execute(command), config.timeout_seconds)
-    if response.result != "OK":
-        raise ImapError(f"STARTTLS refused: {_text(response.lines)}")
-    loop = asyncio.get_running_loop()
-    protocol.transport = await asyncio.wait_for(
-        loop.start_tls(protocol.transport, protocol, context, server_hostname=config.host),
-        config.timeout_seconds,
-    )
-    # Capabilities may change once the channel is secure (LOGIN is often offered only then).
-    await asyncio.wait_for(protocol.capability(), config.timeout_seconds)
-
-
-def _ssl_context(config: ImapConfig) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
-    return context
-
-
-async def _logout(client: aioimaplib.IMAP4, timeout: float) -> None:
-    with contextlib.suppress(OSError, TimeoutError, aioimaplib.AioImapException):
-        await asyncio.wait_for(client.logout(), timeout)
-    _close(client)
-
-
-def _close(client: aioimaplib.IMAP4) -> None:
-    transport = client.protocol.transport
-    if transport is not None:
-        transport.close()
-
-
-def parse_fetch(lines: Iterable[bytes | bytearray]) -> list[tuple[int, bytes]]:
-    """(UID, message) pairs from a UID FETCH (UID BODY.PEEK[]) response.
-
-    Each message arrives as a ``n FETCH (... {size}`` line, the literal as a bytearray, and a
-    closing line; the UID may be on either side of the literal.
-    """
-    found: list[tuple[int, bytes]] = []
-    uid: int | None = None
-    literal: bytes | None = None
-    for line in lines:
-        if isinstance(line, bytearray):
-            literal = bytes(line)
-            continue
-        if _FETCH_START.match(line):
-            if uid is not None and literal is not None:
-                found.append((uid, literal))
-            uid, literal = None, None
-        match = _UID.search(line)
-        if match and uid is None:
-            uid = int(match.group(1))
-    if uid is not None and literal is not None:
-        found.append((uid, literal))
-    return found
+                with contextlib.suppress(ConnectionLost):
+                    await connection.wait(idle, timeout)
 
 
 class _Either(asyncio.Event):
@@ -370,16 +404,5 @@ def _either(first: asyncio.Event, second: asyncio.Event) -> _Either:
     return _Either(first, second)
 
 
-def _batches(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _text(lines: Iterable[bytes | bytearray]) -> str:
-    return " ".join(
-        bytes(line).decode("utf-8", "replace") for line in lines if isinstance(line, bytes)
-    )
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"

@@ -52,8 +52,16 @@ class Headline:
     subject: str | None
 
 
-# (raw, envelope, IMAP origin, headline)
-_Fingerprinted = tuple[bytes, Envelope, ImapOrigin | None, Headline]
+@dataclass(frozen=True)
+class TooLarge:
+    """A message over the size limit: only its headers are kept, parked for the organisers."""
+
+    size: int  # the size the server reported for the whole message
+    reason: str
+
+
+# (raw, envelope, IMAP origin, headline, too large or None)
+_Fingerprinted = tuple[bytes, Envelope, ImapOrigin | None, Headline, TooLarge | None]
 
 
 @dataclass(frozen=True)
@@ -71,14 +79,15 @@ def headline(raw: bytes) -> Headline:
     mail without Message-ID is fingerprinted whole. Sender and subject are kept for the lists
     organisers read, even of a message that later fails to be processed.
     """
-    head, body = _split(raw)
-    headers = BytesHeaderParser(policy=compat32).parsebytes(head)
+    head_end, body_start = _blank_line(raw)
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:head_end])
     message_id = first_message_id(headers.get("Message-ID"))
     digest = hashlib.sha256()
     if message_id:
-        digest.update(message_id.encode("utf-8", "replace") + b"\0" + _normalised(body))
+        digest.update(message_id.encode("utf-8", "replace") + b"\0")
+        _hash_normalised(digest, raw, body_start)
     else:
-        digest.update(_normalised(raw))
+        _hash_normalised(digest, raw, 0)
     senders = addresses_in(decoded(headers.get("From")))
     subject = _clean(decoded(headers.get("Subject"))) if "Subject" in headers else None
     return Headline(
@@ -110,12 +119,8 @@ class MessageStore:
         self, items: Sequence[tuple[bytes, Envelope, ImapOrigin | None]]
     ) -> list[Stored]:
         """Store several messages (one IMAP fetch batch) in one transaction, with the cursor."""
-        prints = [(raw, envelope, imap, headline(raw)) for raw, envelope, imap in items]
-        try:
-            results = await self._store_all(prints)
-        except IntegrityError:
-            # Another connection stored one of them between our check and our insert.
-            results = await self._store_all(prints)
+        prints = [(raw, envelope, imap, headline(raw), None) for raw, envelope, imap in items]
+        results = await self._store_retrying(prints)
         for result in results:
             if result.duplicate:
                 log.info("duplicate of message %d ignored: %s", result.id, result.message_id)
@@ -124,6 +129,24 @@ class MessageStore:
         if any(not r.duplicate for r in results):
             self._on_stored()
         return results
+
+    async def store_too_large(
+        self, head: bytes, envelope: Envelope, imap: ImapOrigin | None, too_large: TooLarge
+    ) -> Stored:
+        """Record a message by its headers alone, quarantined with ``too_large.reason``.
+
+        Nothing wakes the pipeline: there is nothing in it to process. It shows in the
+        organisers' quarantine list, with the sender, subject and size of the real message.
+        """
+        item = (head, envelope, imap, headline(head), too_large)
+        return (await self._store_retrying([item]))[0]
+
+    async def _store_retrying(self, items: Sequence[_Fingerprinted]) -> list[Stored]:
+        try:
+            return await self._store_all(items)
+        except IntegrityError:
+            # Another connection stored one of them between our check and our insert.
+            return await self._store_all(items)
 
     async def _store_all(self, items: Sequence[_Fingerprinted]) -> list[Stored]:
         async with self._sessions.begin() as session:
@@ -134,11 +157,11 @@ class MessageStore:
             )
             known = {fingerprint_: id_ for fingerprint_, id_ in found}
             rows: dict[str, InboundMessage] = {}
-            for raw, envelope, imap, head in items:
+            for raw, envelope, imap, head, too_large in items:
                 print_ = head.fingerprint
                 if print_ in known or print_ in rows:
                     continue
-                rows[print_] = self._row(raw, envelope, imap, head)
+                rows[print_] = self._row(raw, envelope, imap, head, too_large)
                 session.add(rows[print_])
             origins = [item[2] for item in items if item[2] is not None]
             if origins:
@@ -146,7 +169,7 @@ class MessageStore:
             await session.flush()
             results: list[Stored] = []
             created: set[str] = set()
-            for _, _, _, head in items:
+            for _, _, _, head, _ in items:
                 message_id, print_ = head.message_id, head.fingerprint
                 if print_ in known:
                     results.append(Stored(known[print_], message_id, duplicate=True))
@@ -161,6 +184,7 @@ class MessageStore:
         envelope: Envelope,
         imap: ImapOrigin | None,
         head: Headline,
+        too_large: TooLarge | None = None,
     ) -> InboundMessage:
         return InboundMessage(
             received_at=self._clock.now(),
@@ -176,9 +200,11 @@ class MessageStore:
             fingerprint=head.fingerprint,
             sender=head.sender,
             subject=head.subject,
-            size=len(raw),
+            size=too_large.size if too_large else len(raw),
             raw=raw,
-            state=MessageState.RECEIVED,
+            state=MessageState.QUARANTINED if too_large else MessageState.RECEIVED,
+            reason=too_large.reason if too_large else None,
+            processed_at=self._clock.now() if too_large else None,
         )
 
 
@@ -222,13 +248,39 @@ async def read_cursor(
     return None if row is None else (row[0], row[1])
 
 
-def _split(raw: bytes) -> tuple[bytes, bytes]:
+def _blank_line(raw: bytes) -> tuple[int, int]:
+    """Where the header block ends and where the body starts (the blank line between)."""
     for separator in (b"\r\n\r\n", b"\n\n"):
-        head, found, body = raw.partition(separator)
-        if found:
-            return head, body
-    return raw, b""
+        at = raw.find(separator)
+        if at >= 0:
+            return at, at + len(separator)
+    return len(raw), len(raw)
 
 
-def _normalised(data: bytes) -> bytes:
-    return b"\n".join(line.rstrip() for line in data.replace(b"\r\n", b"\n").split(b"\n")).strip()
+def _hash_normalised(digest: hashlib._Hash, data: bytes, start: int) -> None:
+    """Hash ``data[start:]`` with line ends normalised, one line at a time.
+
+    What is hashed is exactly ``b"\\n".join(lines with trailing white space removed).strip()``,
+    the form fingerprints have always had, but never built whole: a message near the size
+    limit used to be copied four times over while it was fingerprinted.
+    """
+    blank_lines = 0
+    first = True
+    end = len(data)
+    while start <= end:
+        stop = data.find(b"\n", start, end)
+        if stop < 0:
+            stop = end
+        # rstrip() also drops the CR of a CRLF line end.
+        line = data[start:stop].rstrip()
+        start = stop + 1
+        if not line:
+            # Blank lines count only between lines with text: strip() drops them at the ends.
+            blank_lines += 1
+            continue
+        if first:
+            digest.update(line.lstrip())
+            first = False
+        else:
+            digest.update(b"\n" * (blank_lines + 1) + line)
+        blank_lines = 0

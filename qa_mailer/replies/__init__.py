@@ -10,14 +10,17 @@ How a reply travels through the package:
 - ``html_quotes``: HTML structure (Gmail, Outlook, Apple, Thunderbird, Yahoo markup) marks
   quote headers before the body becomes text (``qa_mailer.parse.html``);
 - ``lines``: normalised lines with their quote depth;
-- ``classify``: each line gets a kind, by the rules in ``headers`` (quote headers in many
-  languages) and ``signatures`` (signature delimiters, phone/app taglines), words in ``vocab``;
+- ``classify``: each line gets a kind, by the rules in ``headers`` and ``attributions``
+  (quote headers in many languages, over the ``window`` of lines from a position) and
+  ``signatures`` (signature delimiters, phone/app taglines), words in ``vocab``;
 - ``trim``: the trimmed ``reply`` and ``new_text``;
 - ``split``: answers, from ``units`` (quoted blocks cut into questions, matched by
   ``questions``), ``items`` (numbered or referenced lists), ``closings`` and ``template`` (the
   service's own wording); ``history`` re-reads Outlook's unquoted original for inline answers.
 
-``files`` reads reply files and writes parses as JSON for the command line.
+``leftovers`` is the last check on an answer before it is sent; ``preview`` shows what each
+participant would receive, and ``files`` reads reply files and writes parses as JSON, for the
+command line.
 """
 
 from __future__ import annotations

@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Container, Iterator
 
 from qa_mailer.replies.headers import (
+    field_category,
     find_glued_attribution,
+    is_block_lead,
     is_forward_intro,
     is_rule_line,
     match_header,
@@ -23,6 +25,8 @@ from qa_mailer.replies.headers import (
 from qa_mailer.replies.lines import TEXT_OR_BLANK, Kind, Line
 from qa_mailer.replies.screens import ruled_lines
 from qa_mailer.replies.signatures import (
+    is_list_footer,
+    is_short_underscore_rule,
     is_signature_delimiter,
     is_tagline,
     is_underscore_rule,
@@ -102,6 +106,9 @@ def _quote_follows(lines: list[Line], end: int) -> bool:
 def _extend_headers_upwards(lines: list[Line]) -> None:
     for start in _header_starts(lines):
         index = start - 1
+        if index >= 0 and _leads_field_block(lines, index, start):
+            lines[index].kind, lines[index].header = Kind.HEADER, True
+            index -= 1
         blanks = 0
         while index >= 0 and blanks <= 1:
             line = lines[index]
@@ -114,6 +121,15 @@ def _extend_headers_upwards(lines: list[Line]) -> None:
             else:
                 break
             index -= 1
+
+
+def _leads_field_block(lines: list[Line], index: int, start: int) -> bool:
+    line = lines[index]
+    return (
+        line.kind is Kind.TEXT
+        and field_category(lines[start].body) is not None
+        and is_block_lead(line.body)
+    )
 
 
 def _header_starts(lines: list[Line]) -> Iterator[int]:
@@ -132,7 +148,7 @@ def _mark_signatures(lines: list[Line], ruled: Container[int]) -> None:
                 kind = Kind.SIGNATURE
             elif index in ruled and is_tagline(line.body):
                 kind = Kind.TAGLINE
-            elif is_underscore_rule(line.body) and _short_final_tail(lines, index):
+            elif _opens_footer(lines, index):
                 kind = Kind.SIGNATURE
         if kind is None:
             index += 1
@@ -147,6 +163,26 @@ def _mark_until_quote(lines: list[Line], start: int, kind: Kind) -> int:
             lines[index].kind = kind
         index += 1
     return index
+
+
+def _opens_footer(lines: list[Line], index: int) -> bool:
+    body = lines[index].body
+    if is_underscore_rule(body):
+        return _short_final_tail(lines, index)
+    return is_short_underscore_rule(body) and _list_footer(lines, index)
+
+
+def _list_footer(lines: list[Line], start: int) -> bool:
+    # "__" is a Markdown rule too: it opens a footer only above a short final tail that
+    # names a list.
+    if not _short_final_tail(lines, start):
+        return False
+    tail = []
+    for line in lines[start + 1 :]:
+        if line.kind is not Kind.TEXT and line.kind is not Kind.BLANK:
+            break
+        tail.append(line.body)
+    return is_list_footer(tail)
 
 
 def _short_final_tail(lines: list[Line], start: int) -> bool:

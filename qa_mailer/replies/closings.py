@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from qa_mailer.replies import vocab
-from qa_mailer.replies.headers import looks_like_name
+from qa_mailer.replies.attribution_text import looks_like_name
 from qa_mailer.replies.lines import MAX_LINE
 
 # A closing is the phrase alone or with a name: "Thanks,", "Best, Ana", "С уважением, Иван".

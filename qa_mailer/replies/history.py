@@ -21,12 +21,15 @@ from qa_mailer.replies.template import is_template
 _QUESTION_SHARE = 0.6
 # How people mark what they type into someone else's text: their initials or "Answer:",
 # or the "[Name]" prefix Outlook adds to inline comments.
+_NAME_MARK = r"\[(?![A-Za-z]{1,4}\s*[-‐‑‒–—]\s*\d)[^\]\n]{2,40}\]\s"
 _ANSWER_MARK = re.compile(
     r"^\s*(?:(?:[^\W\d_]{1,3}|answer|antwort|réponse|respuesta|risposta|odpowiedź|resposta"
-    r"|svar|ответ|отговор|odgovor|одговор|cevap|yanıt|відповідь)\s*:\s"
-    r"|\[(?![A-Za-z]{1,4}\s*[-‐‑‒–—]\s*\d)[^\]\n]{2,40}\]\s)",
+    rf"|svar|ответ|отговор|odgovor|одговор|cevap|yanıt|відповідь)\s*:\s|{_NAME_MARK})",
     re.IGNORECASE,
 )
+# The "[Maria Rossi] " mark itself is not part of the answer; initials and "Answer:" stay,
+# since "Da:" ("yes") may be a word of it.
+_STRIPPED_MARK = re.compile(rf"^\s*{_NAME_MARK}\s*")
 
 
 def reread_history(lines: Sequence[Line], questions: Questions) -> list[Line] | None:
@@ -56,7 +59,20 @@ def reread_history(lines: Sequence[Line], questions: Questions) -> list[Line] | 
     for index in range(first, last + 1):
         if lines[index].blank:
             labels[index] = Kind.BLANK
-    return [_relabel(line, labels.get(index)) for index, line in enumerate(lines)]
+    return [
+        _relabel(_unmarked(line, labels, index), labels.get(index))
+        for index, line in enumerate(lines)
+    ]
+
+
+def _unmarked(line: Line, labels: dict[int, Kind], index: int) -> Line:
+    # The first line of an answer may carry the mark Outlook puts before inline comments.
+    if labels.get(index) is not Kind.TEXT or labels.get(index - 1) is Kind.TEXT:
+        return line
+    mark = _STRIPPED_MARK.match(line.raw)
+    if mark is None or not line.raw[mark.end() :].strip():
+        return line
+    return Line(raw=line.raw[mark.end() :], depth=line.depth, body=line.raw[mark.end() :])
 
 
 def _paragraphs(lines: Sequence[Line], start: int) -> list[list[int]]:

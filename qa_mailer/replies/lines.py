@@ -41,6 +41,14 @@ _MARKERS = re.compile(r"[ \t]{0,3}(?:>[ \t]?)+")
 _INITIALS = re.compile(r"[ \t]{0,2}[A-Z]{1,3}>(?=[ \t>]|$)[ \t]?")
 
 
+# A quoted line at least this long was wrapped by the client (most wrap at 72 to 78).
+_WRAPPED_WIDTH = 60
+# The rest of a wrapped line is shorter than a line.
+_MAX_WRAPPED_TAIL = 78
+_SENTENCE_ENDS = (".", "?", "!", ":", ";", "…")
+_MAX_QUESTION_TAIL = 40
+
+
 class Kind(enum.Enum):
     """What a line is, as far as trimming cares."""
 
@@ -141,13 +149,47 @@ def _mend_broken_links(lines: list[Line]) -> None:
     # Clients wrap long links inside a quote without repeating the marker, which leaves a lone
     # unquoted fragment ("_nonce=3dd518)" or " (http://x/c/YzOT) >") between quoted lines.
     # Such a fragment belongs to the quote; a real answer line has words, not just a link.
-    for i in range(1, len(lines) - 1):
-        line, before, after = lines[i], lines[i - 1], lines[i + 1]
-        if line.depth or not before.depth or not after.depth or line.blank:
+    for i in range(1, len(lines)):
+        line, before = lines[i], lines[i - 1]
+        if line.depth or not before.depth or line.blank:
             continue
-        if _looks_like_link_fragment(line.raw, before.raw):
+        after = lines[i + 1] if i + 1 < len(lines) else None
+        if after is not None and after.depth:
+            mended = _looks_like_link_fragment(line.raw, before.raw) or _looks_like_wrapped_tail(
+                line.raw, before.body
+            )
+        else:
+            # The last line of a quote: only a question's tail, the rest of its sentence.
+            mended = (after is None or after.blank) and _looks_like_question_tail(
+                line.raw, before.body
+            )
+        if mended:
             line.depth = before.depth
             line.body = line.raw.strip()
+
+
+def _looks_like_wrapped_tail(raw: str, previous: str) -> bool:
+    # The tail of a long quoted line that the client wrapped without repeating ">": the
+    # line above it fills the width and stops mid-sentence. An answer typed between two
+    # quoted lines follows a finished one (a question ends on "?").
+    previous = previous.rstrip()
+    return (
+        len(previous) >= _WRAPPED_WIDTH
+        and not previous.endswith(_SENTENCE_ENDS)
+        and len(raw.strip()) <= _MAX_WRAPPED_TAIL
+    )
+
+
+def _looks_like_question_tail(raw: str, previous: str) -> bool:
+    # Under the last quoted line an answer may follow without a blank line, so the tail
+    # must read as the rest of the quoted sentence: lower case on, and a question mark.
+    tail = raw.strip()
+    return (
+        _looks_like_wrapped_tail(raw, previous)
+        and tail[:1].islower()
+        and tail.endswith("?")
+        and len(tail) <= _MAX_QUESTION_TAIL
+    )
 
 
 def _looks_like_link_fragment(raw: str, previous: str) -> bool:

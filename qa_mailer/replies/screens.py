@@ -7,9 +7,10 @@ a quote header or be a signature or tagline; the rules then look at those alone.
 Why that is enough: a quote header can start only on a line ``may_start_header`` holds for,
 and a line is a signature or tagline only when ``is_signature_delimiter``,
 ``is_underscore_rule`` or ``is_tagline`` holds for it. The screens flag a superset of those
-lines: ``HEADER_STARTS``, ``FIELD_START`` and "@" for headers (its "-" and "_" also catch
-"--" and underscore rules after white space), ``TAGLINE_STARTS`` and ``TAGLINE_WORDS`` for
-taglines. tests/unit/replies/test_unquoted.py checks them against the rules.
+lines: ``HEADER_STARTS``, ``FIELD_START``, "@" and a colon at the end for headers (its "-"
+and "_" also catch "--" and underscore rules after white space), ``TAGLINE_STARTS`` and
+``TAGLINE_WORDS`` for taglines. tests/unit/replies/test_unquoted.py checks them against the
+rules.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ _WORDS = ("@", *TAGLINE_WORDS)
 _FIELD_LINE = re.compile(rf"\n[ \t*]*+(?:{FIELD_START})")
 
 
+# A line ending on a colon (may_start_header's last clause: attributions that start with a
+# name, "QA Mailer пишет:").
+_COLON_END = re.compile(rf"[{''.join(FIELD_COLONS)}][ \t]*$", re.MULTILINE)
+
+
 def ruled_lines(bodies: str) -> list[int]:
     """Indexes, in order, of the lines a rule may take.
 
@@ -58,6 +64,7 @@ def _flagged(folded: str) -> list[int]:
             *(match.start() for match in _LINE_START.finditer(folded)),
             *_word_positions(folded),
             *_field_positions(folded),
+            *(match.start() for match in _COLON_END.finditer(folded)),
         }
     )
     flagged: list[int] = []

@@ -16,6 +16,8 @@ from qa_mailer.replies.lines import MAX_LINE
 
 # Shorter underscore lines are Markdown rules, not a signature's top.
 _MIN_RULE = 10
+# What a mailing list's footer names: its address, its page, the way to leave it.
+_LIST_FOOTER = re.compile(r"@|https?://|www\.|\blist|unsubscribe|abonn|подпис|претплат|pretplat")
 # Longer lines are sentences someone wrote, not taglines.
 _MAX_TAGLINE = 110
 
@@ -61,6 +63,18 @@ def is_underscore_rule(body: str) -> bool:
     """True for a long line of underscores, which Outlook users put above a signature."""
     stripped = body.strip()
     return len(stripped) >= _MIN_RULE and not stripped.strip("_")
+
+
+def is_short_underscore_rule(body: str) -> bool:
+    """True for "__" up to a Markdown-sized rule, which some list servers put above their
+    footer; it opens a signature only above a footer (``classify``)."""
+    stripped = body.strip()
+    return 2 <= len(stripped) < _MIN_RULE and not stripped.strip("_")
+
+
+def is_list_footer(lines: list[str]) -> bool:
+    """True when the lines under a short rule name a list: an address, a link, "list"."""
+    return any(_LIST_FOOTER.search(vocab.fold(line[:MAX_LINE])) for line in lines)
 
 
 class TaglineRule(Protocol):

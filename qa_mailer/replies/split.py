@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from qa_mailer.replies import vocab
 from qa_mailer.replies.closings import split_greeting, strip_closing
-from qa_mailer.replies.items import split_items
+from qa_mailer.replies.items import Item, split_items
 from qa_mailer.replies.lines import TEXT_OR_BLANK, Kind, Line
 from qa_mailer.replies.model import Answer
 from qa_mailer.replies.questions import BRACKETED_REF, MENTIONED_REF, Questions
@@ -23,6 +23,8 @@ from qa_mailer.replies.units import Unit, question_units
 
 # Quoted with markers, or unquoted history under a header.
 _QUOTED = frozenset({Kind.QUOTE, Kind.HISTORY})
+# An item whose words are this much its question's is the question, not an answer.
+_REPEATED_QUESTION = 0.9
 _BOTH = re.compile(rf"(?:^|[\s(])(?:{vocab.alternation(vocab.BOTH)})(?=[\s,.:;!)]|$)")
 
 
@@ -101,6 +103,10 @@ def _answers_on_top(
     if not top.strip():
         return "", ()
     listed = split_items(top, order if len(asked) >= 2 else (), questions)
+    if listed is not None and not any(_is_answer_item(item, questions) for item in listed[1]):
+        # Every "item" is a question quoted without markers (under a header too unsure to
+        # cut): the question is never its own answer.
+        listed = None
     if listed is not None:
         preamble, items = listed
         answers = [
@@ -115,6 +121,13 @@ def _answers_on_top(
         body = strip_closing(rest)
         return greeting, (Answer("", asked[0], body),) if body else ()
     return top, ()
+
+
+def _is_answer_item(item: Item, questions: Questions) -> bool:
+    text = item.text.strip()
+    return bool(text) and not all(
+        questions.share(ref, text) >= _REPEATED_QUESTION for ref in item.refs if ref
+    )
 
 
 def _merge(answers: Sequence[Answer]) -> tuple[Answer, ...]:

@@ -16,7 +16,12 @@ from typing import overload
 from qa_mailer.replies.headers import match_header, may_start_header
 from qa_mailer.replies.lines import MAX_LINES, Kind, Line
 from qa_mailer.replies.screens import ruled_lines
-from qa_mailer.replies.signatures import is_signature_delimiter, is_tagline, is_underscore_rule
+from qa_mailer.replies.signatures import (
+    is_short_underscore_rule,
+    is_signature_delimiter,
+    is_tagline,
+    is_underscore_rule,
+)
 from qa_mailer.replies.trim import join
 
 # Every quote prefix (lines.quote_prefix) is a match of this at the start of a line; searched
@@ -40,7 +45,7 @@ def unquoted_reply(text: str) -> str | None:
             continue
         if may_start_header(raw) and _is_header(lines, index):
             return None
-        if is_underscore_rule(raw):
+        if is_underscore_rule(raw) or is_short_underscore_rule(raw):
             # Underscores open a signature or not by what follows them: classify() decides.
             return None
         if index < cut and (is_signature_delimiter(raw) or is_tagline(raw)):

@@ -2,8 +2,16 @@
 
 These are facts about clients (Gmail, Outlook, Apple Mail, Thunderbird, Yandex, Mail.ru, phone
 apps) in English, Russian, Bulgarian, Serbian (both scripts), Croatian, Turkish and the common
-European languages. The rules in ``headers.py``, ``signatures.py`` and ``closings.py`` turn them
-into patterns; keeping the words here lets a language be added without touching any rule.
+European languages. The rules in ``attribution_text.py``, ``headers.py``, ``signatures.py`` and
+``closings.py`` turn them into patterns; keeping the words here lets a language be added
+without touching any rule.
+
+Where a string was read in a client's own localisation files, the comment above it names the
+project and file: Thunderbird (thunderbird-l10n, mail/chrome/messenger/messengercompose/
+composeMsgs.properties, mailnews.reply_header_*), K-9 Mail / Thunderbird for Android
+(legacy/ui/legacy/src/main/res/values-<lang>/strings.xml, message_compose_*), Roundcube
+(program/localization/<lang>/labels.inc), SOGo (SoObjects/Mailer/SOGoMail<Language>Reply.wo)
+and Horde IMP (locale/<lang>/LC_MESSAGES/imp.po).
 
 Lists are written as ``|``-separated strings so that a phrase of several words stays one entry.
 Everything is compared after ``fold()``.
@@ -50,7 +58,18 @@ def _words(text: str) -> tuple[str, ...]:
 ATTRIBUTION_OPENERS = _words(
     "on | at | le | am | el | il | il giorno | em | op | w dniu | dnia | den | på | dana"
     " | дана | на | dne | vào | pe"
+    # Thunderbird composeMsgs.properties (reply_header_ondateauthorwrote): el "Στις", sq
+    # "Më", pt-PT "Às", sk "Dňa"; Roundcube labels.inc (mailreplyintro): ro_RO "În"; K-9 Mail
+    # strings.xml (message_compose_reply_header_fmt_with_date): hu "Ekkor:".
+    " | στις | më | în | às | dňa | ekkor:"
+    # SOGo SoObjects/Mailer/SOGoMailPolishReply.wo: "W dniu: #, # napisał(a):".
+    " | w dniu:"
 )
+
+# Openers so common as words that they count only right before the date's first digit:
+# Thunderbird ro "La #2 #3, #1 a scris:", Roundcube pt_PT "A $date, $sender escreveu:", K-9
+# Mail hr "Na %1$s, %2$s wrote:".
+DATE_OPENERS = _words("a | la | na")
 
 # Verbs that close an attribution line. A feminine ending in brackets or after a slash
 # ("napisał(a)", "написал(а)", "je napisao/la", "је написао/ла") is allowed by the pattern.
@@ -61,6 +80,23 @@ ATTRIBUTION_VERBS = _words(
     " | написав | пише | написа | је написао | је написала | написао је | написала је"
     " | je napisao | je napisala | napisao je | napisala je | piše | pise | yazdı | đã viết"
     " | napsal | napsala | írta | kirjoitti | a scris | 写道 | 寫道"
+    # Roundcube program/localization/<lang>/labels.inc, mailreplyintro: ru_RU "$sender
+    # писал(а) $date:", tr_TR "$date, $sender yazmış:", hr_HR "je napisao(la)", hu_HU "ezt
+    # írta", sk_SK "napísal(a)".
+    " | писал | писала | yazmış | ezt írta | napísal | napísala"
+    # Thunderbird composeMsgs.properties (mailnews.reply_header_*): el "έγραψε", sq "shkroi",
+    # sl "je napisal(a)"; K-9 Mail values-sl/strings.xml "sporoča".
+    " | έγραψε | shkroi | je napisal | sporoča"
+    # SOGo SoObjects/Mailer/SOGoMail<Language>Reply.wo: bs "napisao/napisala", sl
+    # "napisal-a", hu "ezt írta", tr "şunu yazdı".
+    " | napisao/napisala | napisal-a"
+)
+
+# Words that open Horde IMP's attribution, "Quoting %f:" with the sender's name and address
+# (horde/imp locale/<lang>/LC_MESSAGES/imp.po, config/prefs.php attrib_text).
+QUOTING_WORDS = _words(
+    "quoting | цитирую | citiram | alinti | zitat von | cytowanie | citeren | citando | цитую"
+    " | cituji | citát | citerar | siterer | citat af | lainaus | idézet | περιορίζοντας"
 )
 
 # Header field names of the block Outlook, Android and webmail put above a quoted message,
@@ -69,29 +105,63 @@ HEADER_FIELDS: dict[str, tuple[str, ...]] = {
     "from": _words(
         "from | von | de | da | van | od | од | от | від | från | fra | šalje | salje | kimden"
         " | gönderen | feladó | lähettäjä | odesílatel | absender"
+        # Roundcube labels.inc 'from': it_IT, nl_NL, nb_NO, da_DK, tr_TR, ro_RO, uk_UA; K-9
+        # Mail quote_header_from: ro, sq, el.
+        " | mittente | afzender | avsender | afsender | gönderici | expeditor | від кого"
+        " | de la | nga | από"
+        # SOGo SoObjects/Mailer/SOGoMailFinnishForward.wo (and Reply.wo): "Keneltä".
+        " | keneltä"
     ),
     "sent": _words(
         "sent | gesendet | envoyé | envoye | enviado | enviada em | enviado el | inviato"
         " | verzonden | verstuurd | wysłano | wysłane | skickat | sendt | отправлено"
         " | изпратено | послато | poslato | poslano | gönderildi | gönderilme tarihi"
         " | надіслано | odesláno | elküldve | lähetetty"
+        # K-9 Mail quote_header_send_date: tr, it, sk, ro, sq, el, bg ("Изпрати до").
+        " | gönderilme | inviato il | odoslané | trimis | dërguar më | αποστολή | изпрати до"
+        # Orange and La Poste webmail: "Message du 03/03/25 10:15" above "De :", "A :".
+        " | message du"
     ),
-    "date": _words("date | datum | fecha | data | dato | дата | датум | tarih | päivämäärä"),
+    "date": _words(
+        "date | datum | fecha | data | dato | дата | датум | tarih | päivämäärä"
+        # Roundcube labels.inc 'date': fi_FI, sk_SK, hu_HU.
+        " | päiväys | dátum"
+        # SOGo SoObjects/Mailer/SOGoMailFinnishReply.wo: "Pvm".
+        " | pvm"
+    ),
     "to": _words(
         "to | an | à | a | para | aan | do | till | til | кому | до | за | za | prima | kime"
         " | címzett | komu | vastaanottaja"
+        # Roundcube labels.inc 'to': it_IT, es_ES, nl_NL, sv_SE, nb_NO, da_DK, cs_CZ, tr_TR,
+        # ro_RO, mk_MK; K-9 Mail quote_header_to: sq, el.
+        " | destinatario | ontvanger | mottagare | mottaker | modtager | adresát | alıcı"
+        " | destinatar | примач | për | προς"
+        # SOGo SoObjects/Mailer/SOGoMail<Language>Reply.wo: fr "Pour", fi "Kenelle".
+        " | pour | kenelle"
     ),
     "cc": _words(
         "cc | bcc | kopie | копия | копие | копија | kopija | bilgi | dw | kopia | kopi | копія"
         " | cci | cco | másolat"
+        # Roundcube labels.inc 'cc': bg_BG, sr_CS, tr_TR, en_GB, pt_BR, nb_NO, sk_SK, sl_SI,
+        # fi_FI, mk_MK; K-9 Mail quote_header_cc: el; Orange and La Poste webmail "Copie à".
+        " | копие до | цц | kopya | copy | cópia | kopi til | kópia | kp | kopio | копирај"
+        " | κοιν | copie à"
+        # SOGo SoObjects/Mailer/SOGoMail<Language>Reply.wo: fr "Copie", bs "Kopiraj".
+        " | copie | kopiraj"
     ),
     "subject": _words(
         "subject | betreff | objet | sujet | asunto | oggetto | onderwerp | temat | assunto"
         " | ämne | emne | тема | относно | tema | predmet | konu | tárgy | aihe | předmět"
+        # Roundcube labels.inc 'subject': bg_BG, sr_CS, hr_HR, sl_SI, ro_RO; K-9 Mail
+        # quote_header_subject: sq, el.
+        " | заглавие | наслов | naslov | zadeva | subiect | subjekt | θέμα"
     ),
     "reply": _words(
         "reply-to | reply to | antwort an | répondre à | responder a | rispondi a | risposta"
         " | odpowiedz do | yanıtla"
+        # SOGo SoObjects/Mailer/SOGoMail<Language>Reply.wo, the Reply-To label.
+        " | odpowiedź do | ответить | відповісти | одговори | odgovori | responder-a"
+        " | svar-till | svar-til | válaszcím | răspunde la | odpověď pro | odpoveď pre"
     ),
     "other": _words("importance | wichtigkeit | priorité | attachments | anlagen | важность"),
 }
@@ -103,6 +173,12 @@ MESSAGE_NOUNS = _words(
     " | mesaj | ileti | iletisi | bericht | wiadomość | wiadomosc | mensagem | mensaje"
     " | messaggio | meddelande | melding | meddelelse | besked | повідомлення | лист | mail"
     " | e-mail | email | zpráva | üzenet | viesti | correo | courriel | писмо | pismo"
+    # Thunderbird composeMsgs.properties (mailnews.reply_header_originalmessage): pl "Treść
+    # oryginalnej wiadomości", sl "Izvirno sporočilo", sk "Pôvodná správa", el "Αρχικό
+    # μήνυμα", mk "Оригинална порака", sq "Mesazhi Origjinal".
+    " | wiadomości | sporočilo | správa | порака | μήνυμα | mesazhi"
+    # SOGo SoObjects/Mailer/SOGoMailNorwegianBokmalReply.wo: "Orginalpost".
+    " | orginalpost"
 )
 
 # Stems of "original" that, with a message noun, make a dashed divider ("Original Message",
@@ -110,6 +186,13 @@ MESSAGE_NOUNS = _words(
 ORIGINAL_STEMS = _words(
     "origin | исходн | оригинал | оригінал | вихідн | izvorn | originaln | orijinal | оригинaлн"
     " | özgün | ursprüng | oorspr | oryginal | ursprung | opprinn | oprind | d'origine"
+    # Thunderbird composeMsgs.properties (mailnews.reply_header_originalmessage): sr
+    # "Изворна порука", sl, sk, uk "Початкове повідомлення", el, sq; K-9 Mail strings.xml
+    # (message_compose_quote_header_separator): fr "Courriel initial", el "Πρωτότυπο".
+    " | изворн | izvirn | pôvodn | початков | αρχικ | πρωτότυπ | origjinal | initial"
+    # SOGo SoObjects/Mailer/SOGoMail<Language>Reply.wo: sv "Orginalmeddelande", nb
+    # "Orginalpost" (both so spelt), ro "Mesaj Inițial".
+    " | orginal | inițial"
 )
 
 # Stems of "forwarded", for Apple Mail's "Begin forwarded message:" and its translations.

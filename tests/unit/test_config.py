@@ -69,6 +69,10 @@ def test_relative_sqlite_path_is_relative_to_the_file(tmp_path: Path) -> None:
             "imap.idle_renew_seconds: expected fewer than 1740 seconds",
         ),
         (
+            {"imap": {"enabled": True, "host": "h", "username": "u", "fetch_batch_bytes": 1000}},
+            "imap.fetch_batch_bytes: expected an integer >= 65536",
+        ),
+        (
             {"programme": {"organisers": ["boss"]}},
             "programme.organisers[0]: expected an e-mail address",
         ),

@@ -12,7 +12,8 @@ import sys
 import pytest
 
 from qa_mailer.replies import QuestionRef, items, vocab
-from qa_mailer.replies.headers import _FRAME, HEADER_RULES, _markers, may_start_header, window
+from qa_mailer.replies.attribution_text import FRAME
+from qa_mailer.replies.headers import HEADER_RULES, may_start_header
 from qa_mailer.replies.items import Item, split_items
 from qa_mailer.replies.lines import (
     _INITIALS,
@@ -35,6 +36,7 @@ from qa_mailer.replies.signatures import (
     plain,
 )
 from qa_mailer.replies.trim import join
+from qa_mailer.replies.window import markers, window
 
 _ALL = "".join(chr(code) for code in range(sys.maxunicode + 1) if not 0xD800 <= code < 0xE000)
 
@@ -148,7 +150,7 @@ def test_join_collapses_blank_runs_as_before() -> None:
 )
 def test_a_line_of_frame_characters_starts_no_header(frame: str, after: str) -> None:
     # may_start_header answers no at once for these; every rule must agree.
-    assert not frame.strip(_FRAME)
+    assert not frame.strip(FRAME)
     lines = split_lines(f"{frame}\n{after}")
     assert not may_start_header(lines[0].body)
     found = window(lines, 0, 0)
@@ -204,7 +206,7 @@ def _window_first(lines: list[Line], start: int, depth: int) -> tuple[list[int],
         if line.blank:
             continue
         raw = line.raw[:MAX_LINE]
-        text = raw if depth == 0 else _markers(depth).sub("", raw)
+        text = raw if depth == 0 else markers(depth).sub("", raw)
         indexes.append(index)
         texts.append(vocab.fold(text.strip()))
         if len(indexes) == 4:

@@ -8,19 +8,27 @@ Each corpus is compared the way its upstream test compares:
   the text/plain part is read);
 - talon_html: ``new_text`` equals the expected reply with all white space removed.
 
+Our own corpus built from real clients' localised strings (own_clients, see its README.md) is
+scored twice: ``new_text`` equal to the expert's text (white space normalised), and the
+question/answer pairs (a pair is right when both its reference and its answer are).
+
 Cases where our semantics differ from upstream's by design are in ``ACCEPTED_MISSES`` with
 the reason; they are strict xfails, so a change that makes one pass shows up.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from qa_mailer.replies import parse_reply
-from qa_mailer.replies.files import load_reply_file
+from qa_mailer.replies.files import load_questions, load_reply_file
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "replies"
 CORPORA = ("email_reply_trimmer", "talon", "talon_html")
@@ -124,3 +132,75 @@ def test_standard_reply_html_parts(name: str) -> None:
     text, html = load_reply_file(DATA / "talon" / "input" / f"{name}.eml")
     assert html is not None
     assert parse_reply(text=text, html=html).new_text == STANDARD_HTML[name]
+
+
+# Our own corpus built from real clients' strings (tests/data/replies/own_clients).
+
+OWN_CLIENTS = DATA / "own_clients"
+CLIENT_CASES = sorted((OWN_CLIENTS / "input").iterdir())
+
+
+@dataclass(frozen=True)
+class ClientOutcome:
+    new_text: bool
+    right_pairs: int
+    all_pairs: int  # expected and found, counted once
+
+    @property
+    def passed(self) -> bool:
+        return self.new_text and self.right_pairs == self.all_pairs
+
+
+def _client_outcome(source: Path) -> ClientOutcome:
+    expected = json.loads((OWN_CLIENTS / "expected" / f"{source.stem}.json").read_text("utf-8"))
+    questions = load_questions(DATA / "own" / "questions" / f"{expected['questions']}.json")
+    text, html = load_reply_file(source)
+    parsed = parse_reply(text, html, questions)
+    wanted = {(answer["ref"], " ".join(answer["answer"].split())) for answer in expected["answers"]}
+    got = {(answer.ref, " ".join(answer.answer.split())) for answer in parsed.answers}
+    same_text = " ".join(parsed.new_text.split()) == " ".join(expected["new_text"].split())
+    return ClientOutcome(same_text, len(wanted & got), len(wanted | got))
+
+
+@pytest.mark.parametrize("source", CLIENT_CASES, ids=[case.stem for case in CLIENT_CASES])
+def test_own_clients_case(source: Path) -> None:
+    assert _client_outcome(source).passed
+
+
+def test_own_clients_score(capsys: pytest.CaptureFixture[str]) -> None:
+    outcomes = [_client_outcome(source) for source in CLIENT_CASES]
+    texts = sum(outcome.new_text for outcome in outcomes)
+    right = sum(outcome.right_pairs for outcome in outcomes)
+    pairs = sum(outcome.all_pairs for outcome in outcomes)
+    with capsys.disabled():
+        print(
+            f"\nown_clients: new_text {texts}/{len(outcomes)} = {100 * texts / len(outcomes):.1f}%,"
+            f" pairs {right}/{pairs} = {100 * right / pairs:.1f}%"
+        )
+    assert texts / len(outcomes) >= 0.95 and right / pairs >= 0.95
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_cases", OWN_CLIENTS / "make_cases.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # Its dataclasses look their module up by name while the module runs.
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def test_own_clients_files_are_what_their_generator_writes() -> None:
+    generator = _generator()
+    written = {
+        name: body
+        for language in generator.LANGUAGES
+        for name, (body, _, _) in generator._cases(language).items()
+    }
+    assert sorted(written) == [case.name for case in CLIENT_CASES]
+    assert all(
+        (OWN_CLIENTS / "input" / name).read_text("utf-8") == body for name, body in written.items()
+    )

@@ -183,7 +183,7 @@ def test_outlook_inline_comments_marked_with_a_name_are_answers() -> None:
     )
     parsed = parse_reply(text=text)
     assert [(answer.ref, answer.answer) for answer in parsed.answers] == [
-        ("Q-17", "[Maria Rossi] As a partner member.")
+        ("Q-17", "As a partner member.")
     ]
     assert parsed.preamble == "See inline."
 
@@ -260,6 +260,9 @@ HOSTILE_LINES = (
     " " * 990 + "x:",
     "( " * 250 + "(" * 240 + " " * 200 + "x",
     "a" * 998 + "@",
+    "Ana wrote " * 15 + ":",
+    "12. 02. " * 124 + ":",
+    "11:00 " * 166 + ":",
 )
 
 

@@ -1,0 +1,240 @@
+"""One logged-in IMAP connection for the poller, and what it hears besides the answers.
+
+aioimaplib leaves two things to its caller. A command sent on a connection that has gone
+waits for its timeout (and the logout after it for another), so the poller used to learn of a
+server restart a minute late: here every command also ends the moment the transport closes.
+And a server announces new mail (``* n EXISTS``) in the response to whatever command is
+running, FETCH, STORE or MOVE included, and never again; aioimaplib drops it during some of
+them: here every response line is read for it, so the poller can look again before it idles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import ssl
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+import aioimaplib
+
+from qa_mailer.config import ImapConfig
+
+_EXISTS = re.compile(rb"^\* \d+ EXISTS$")
+
+T = TypeVar("T")
+
+
+class ImapError(Exception):
+    """The server refused something the poller needs."""
+
+
+class ConnectionLost(OSError):
+    """The server closed the connection (a restart, a network failure, an idle timeout)."""
+
+
+class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
+    """aioimaplib's protocol, noting every untagged EXISTS the server sends.
+
+    aioimaplib hands an untagged response to the command it belongs to, and drops one that
+    arrives while an asynchronous command (SEARCH, FETCH, STORE, COPY) runs, logging
+    "ignored untagged response". Every response line passes through ``_handle_line`` (the
+    literals, that is the mail itself, do not), so this is the one place that sees them all.
+    """
+
+    announced = False
+
+    def _handle_line(self, line: bytes, current_cmd: aioimaplib.Command | None) -> object:
+        if _EXISTS.match(line):
+            self.announced = True
+        return super()._handle_line(line, current_cmd)
+
+
+class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
+    """aioimaplib's client, built on the protocol above (the same three lines as its own)."""
+
+    def create_client(
+        self,
+        host: str,
+        port: int,
+        loop: asyncio.AbstractEventLoop | None,
+        conn_lost_cb: Callable[[Exception | None], None] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        local_loop = loop if loop is not None else asyncio.get_running_loop()
+        self.protocol = _Protocol(local_loop, conn_lost_cb)
+        self._client_task = local_loop.create_task(
+            local_loop.create_connection(lambda: self.protocol, host, port, ssl=ssl_context)
+        )
+
+
+class ImapConnection:
+    """A logged-in client whose commands time out, fail at once when it drops, and report
+    whether the server announced new mail in any response since ``announced`` was cleared."""
+
+    def __init__(self, client: _Client, lost: asyncio.Event, timeout: float):
+        self.client = client
+        self.lost = lost
+        self.timeout = timeout
+
+    @property
+    def announced(self) -> bool:
+        """Whether the server announced new mail (``* n EXISTS``) since this was cleared.
+
+        Mail announced in the middle of a round may be newer than the round's search, and
+        the server will not announce it again: it must be looked for before going idle.
+        """
+        return bool(self.client.protocol.announced)
+
+    @announced.setter
+    def announced(self, value: bool) -> None:
+        self.client.protocol.announced = value
+
+    async def command(self, call: Awaitable[aioimaplib.Response]) -> aioimaplib.Response:
+        """Run one IMAP command: its response, or ConnectionLost or TimeoutError."""
+        return await self.wait(call, self.timeout)
+
+    async def wait(self, call: Awaitable[T], timeout: float | None) -> T:
+        """Await ``call``, but give up the moment the connection drops, or after ``timeout``."""
+        if self.lost.is_set():
+            _discard(call)
+            raise ConnectionLost("the connection is closed")
+        task = asyncio.ensure_future(call)
+        dropped = asyncio.ensure_future(self.lost.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {task, dropped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            dropped.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        if self.lost.is_set():
+            raise ConnectionLost("the server closed the connection")
+        raise TimeoutError(f"no answer within {timeout:.0f} s")
+
+    def has_capability(self, name: str) -> bool:
+        return bool(self.client.has_capability(name))
+
+    async def logout(self) -> None:
+        """Say goodbye if the connection is still there, then close it either way."""
+        if not self.lost.is_set():
+            with contextlib.suppress(OSError, TimeoutError, aioimaplib.AioImapException):
+                await self.wait(self.client.logout(), self.timeout)
+        close(self.client)
+
+
+class Outage:
+    """Logs a lost connection once when it goes and once when it is back.
+
+    Reconnection attempts in between are logged at DEBUG, unless the cause changes from an
+    absent server to a refusal (or back): that is news an operator needs.
+    """
+
+    def __init__(self, account: str, log: logging.Logger):
+        self._account = account
+        self._log = log
+        self._since: float | None = None
+        self._away: bool | None = None
+
+    def failed(self, exc: BaseException, away: bool, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+        level = logging.WARNING if self._since is None or away != self._away else logging.DEBUG
+        self._log.log(
+            level, "IMAP %s: %s; reconnecting in %.1f s", self._account, _describe(exc), delay
+        )
+        if self._since is None:
+            self._since = loop.time()
+        self._away = away
+
+    def over(self) -> None:
+        if self._since is not None:
+            took = asyncio.get_running_loop().time() - self._since
+            self._log.info("IMAP %s: connected again after %.1f s", self._account, took)
+        self._since, self._away = None, None
+
+
+def server_away(exc: BaseException) -> bool:
+    """True when the server is not there (as in a restart), not when it refused us."""
+    if isinstance(exc, ssl.SSLError | ImapError | aioimaplib.AioImapException):
+        return False
+    return isinstance(exc, OSError | TimeoutError)
+
+
+async def connect(config: ImapConfig) -> ImapConnection:
+    """Connect, secure (TLS or STARTTLS) and log in."""
+    context = _ssl_context(config) if config.security != "none" else None
+    client = _Client(
+        config.host,
+        config.port,
+        timeout=config.timeout_seconds,
+        ssl_context=context if config.security == "tls" else None,
+    )
+    lost = asyncio.Event()
+    client.protocol.conn_lost_cb = lambda _exc: lost.set()
+    connection = ImapConnection(client, lost, config.timeout_seconds)
+    try:
+        # A server going down may accept a connection and never greet: the closing socket
+        # ends the wait, not the timeout.
+        await connection.wait(client.wait_hello_from_server(), config.timeout_seconds)
+        if config.security == "starttls":
+            assert context is not None
+            await connection.wait(_starttls(client, context, config), None)
+        response = await connection.command(client.login(config.username, config.password()))
+        if response.result != "OK":
+            raise ImapError(f"login refused for {config.username}")
+    except BaseException:
+        close(client)
+        raise
+    return connection
+
+
+async def _starttls(client: aioimaplib.IMAP4, context: ssl.SSLContext, config: ImapConfig) -> None:
+    # aioimaplib has no STARTTLS: issue the command, then upgrade the transport in place.
+    protocol = client.protocol
+    if "STARTTLS" not in protocol.capabilities:
+        raise ImapError(f"{config.host} does not offer STARTTLS")
+    command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+    response = await asyncio.wait_for(protocol.execute(command), config.timeout_seconds)
+    if response.result != "OK":
+        raise ImapError(f"STARTTLS refused: {text_of(response.lines)}")
+    loop = asyncio.get_running_loop()
+    protocol.transport = await asyncio.wait_for(
+        loop.start_tls(protocol.transport, protocol, context, server_hostname=config.host),
+        config.timeout_seconds,
+    )
+    # Capabilities may change once the channel is secure (LOGIN is often offered only then).
+    await asyncio.wait_for(protocol.capability(), config.timeout_seconds)
+
+
+def _ssl_context(config: ImapConfig) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+
+
+def close(client: aioimaplib.IMAP4) -> None:
+    """Close the transport without a word to the server."""
+    transport = client.protocol.transport
+    if transport is not None:
+        transport.close()
+
+
+def text_of(lines: Iterable[bytes | bytearray]) -> str:
+    """Response lines as text, for error messages (literals left out)."""
+    return " ".join(
+        bytes(line).decode("utf-8", "replace") for line in lines if isinstance(line, bytes)
+    )
+
+
+def _discard(call: Awaitable[object]) -> None:
+    # A coroutine that is never awaited would warn; close it quietly.
+    if asyncio.iscoroutine(call):
+        call.close()
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
