@@ -36,9 +36,11 @@ from qa_mailer.db.claims import (
 )
 from qa_mailer.db.engine import SessionFactory
 from qa_mailer.offload import Failed, HelpersUnavailable, Offload
+from qa_mailer.replies.template import learn as learn_wording
 from qa_mailer.route.questions import Asked, QuestionDesk
 from qa_mailer.sorting import Outcome, Sorted, sort_in_helper, sort_message, use_config
 from qa_mailer.templates import Templates
+from qa_mailer.wording import wording_patterns
 from qa_mailer.workers import Workers
 
 log = logging.getLogger("qa_mailer.pipeline")
@@ -81,6 +83,9 @@ class Pipeline:
         self._workers = workers
         self._on_outbox = on_outbox
         self._batch = batch
+        # The reply parser recognises our own wording as these templates write it, in every
+        # language (a translated or overridden to_expert.txt must not break answer splitting).
+        learn_wording(wording_patterns(config, templates))
         self.questions = QuestionDesk(config, roster, templates, clock)
         self.answers = AnswerDesk(config, templates, clock)
         self.wakeup = asyncio.Event()

@@ -19,7 +19,10 @@ from qa_mailer.config import Config
 from qa_mailer.db import MessageKind, MessageState
 from qa_mailer.db.claims import MAX_MESSAGE_ATTEMPTS, ClaimedMessage
 from qa_mailer.parse import ParsedMail, parse_mail
+from qa_mailer.replies.template import learn as learn_wording
 from qa_mailer.route.questions import question_text
+from qa_mailer.templates import Templates
+from qa_mailer.wording import wording_patterns
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ def use_config(config: Config) -> None:
     """In a new parsing helper: keep the configuration that sort_in_helper sorts with."""
     global _helper_config
     _helper_config = config
+    learn_wording(wording_patterns(config, Templates.of(config)))
 
 
 def sort_in_helper(claimed: Sequence[ClaimedMessage]) -> list[Sorted]:

@@ -53,15 +53,54 @@ TEMPLATE_SENTENCES: tuple[TemplateSentence, ...] = (
 
 def is_template(lines: Sequence[str]) -> bool:
     """True when the lines hold nothing but the service's own wording."""
+    return _matches_sentences(lines) or _matches_learnt(lines)
+
+
+def _matches_sentences(lines: Sequence[str]) -> bool:
     rest = fold(" ".join(" ".join(lines).split()))
     if not rest or len(rest) > _MAX_PARAGRAPH:
         return False
     progress = True
     while rest and progress:
         progress = False
-        for sentence in TEMPLATE_SENTENCES:
-            match = sentence.pattern.match(rest)
+        for pattern in _SENTENCE_PATTERNS:
+            match = pattern.match(rest)
             if match and match.end():
                 rest = rest[match.end() :].lstrip(" .;:")
                 progress = True
     return not rest
+
+
+def _matches_learnt(lines: Sequence[str]) -> bool:
+    """Every line is a whole line of a template's wording (a mail client may have wrapped it
+    onto up to three lines)."""
+    if not _learnt:
+        return False
+    texts = [" ".join(line.split()) for line in lines if line.strip()]
+    if not texts or sum(map(len, texts)) > _MAX_PARAGRAPH:
+        return False
+    position = 0
+    while position < len(texts):
+        for end in range(position + 1, min(position + 3, len(texts)) + 1):
+            candidate = fold(" ".join(texts[position:end]))
+            if any(pattern.fullmatch(candidate) for pattern in _learnt):
+                position = end
+                break
+        else:
+            return False
+    return True
+
+
+_SENTENCE_PATTERNS = tuple(sentence.pattern for sentence in TEMPLATE_SENTENCES)
+# The wording of the templates this service renders, in every language (qa_mailer/wording.py).
+_learnt: tuple[re.Pattern[str], ...] = ()
+
+
+def learn(patterns: Sequence[re.Pattern[str]]) -> None:
+    """Recognise these lines of our own wording too (the service's templates, read at start).
+
+    Process-wide: the reply parser is called from many places, all of which read mail that
+    quotes the same templates. A service calls this once it has its templates.
+    """
+    global _learnt
+    _learnt = tuple(patterns)
