@@ -119,8 +119,22 @@ async def _participants_ask(config: Config, port: int, echo: Echo) -> None:
         echo(f"   {sender.addresses[0].addr_spec!s:40} {note}")
 
 
+def _acknowledgements(config: Config, echo: Echo) -> None:
+    """Each participant's acknowledgement, in their own language: its greeting and first line."""
+    echo("   Each is acknowledged in the language they wrote in:")
+    for _, message in sorted(mailbox.Maildir(config.outgoing.maildir, create=False).items()):
+        parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+        if not str(parsed["Message-ID"]).startswith("<qa.ack."):
+            continue
+        body = parsed.get_body(("plain",))
+        lines = [line for line in str(body.get_content() if body else "").splitlines() if line]
+        to = parsed["To"].addresses[0].addr_spec
+        echo(f"   {to:40} {' '.join(lines[:2])[:90]}")
+
+
 async def _expert_answers(service: Service, port: int, echo: Echo) -> None:
     config = service.config
+    _acknowledgements(config, echo)
     await service.batches.send_due(now=True)
     await _settle(service, echo)
     echo("")

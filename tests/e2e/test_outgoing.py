@@ -190,8 +190,7 @@ async def test_an_address_no_mail_can_carry_loses_its_acknowledgement_not_its_qu
         await wait_until(lambda: _state(engine, "ack:Q-2", OutboxState.SENT), what="the ack")
     rows = await outbox(engine)
     assert "ack:Q-1" not in rows and rows["ack:Q-2"].recipients == [literal]
-    assert [r.text().split("\r\n")[2] for r in smtp_sink.to(EXPERT)] == [
-        "[Q-1] Can you hear me?",
-        "[Q-2] And me?",
-    ]
+    copies = [r.text() for r in smtp_sink.to(EXPERT)]
+    assert len(copies) == 2
+    assert "[Q-1] Can you hear me?" in copies[0] and "[Q-2] And me?" in copies[1]
     assert await quarantined(engine) == 0
