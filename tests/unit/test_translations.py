@@ -23,7 +23,7 @@ TEMPLATES = templates_dir()
 LANGUAGES = sorted(path.name for path in TEMPLATES.iterdir() if path.is_dir())
 
 PARTICIPANT_TEMPLATES = ("ack.txt", "answer.txt")
-EXPERT_TEMPLATES = ("to_expert.txt", "receipt.txt")
+EXPERT_TEMPLATES = ("to_expert.txt", "receipt.txt", "held.txt")
 EXPECTED_FILES = {
     "bg": PARTICIPANT_TEMPLATES,
     "ru": PARTICIPANT_TEMPLATES,
@@ -131,6 +131,7 @@ def _receipt_context(full: bool) -> dict[str, Any]:
         "held": [("Q-24", "ragione di prova")] if full else [],
         "unmatched": ["Saluti da Lissone,\nMarco"] if full else [],
         "hold_reason": "ragione di prova" if full else None,
+        "to_correct": [(_question("Q-25"), "ragione di prova")] if full else [],
     }
 
 
@@ -171,6 +172,20 @@ def _renders(language: str, name: str) -> list[str]:
         ]
     if name == "receipt.txt":
         return [templates.render(path, **_receipt_context(full)) for full in (True, False)]
+    if name == "held.txt":
+        return [
+            templates.render(
+                path,
+                session=SESSION,
+                service_name=SERVICE,
+                subject="Re: [VC4] Brianza 2026",
+                refs="Q-17, Q-18",
+                reason="fuori ufficio",
+                held=held,
+                expert="esperto@brianza.example.it",
+            )
+            for held in (["A-5"], [])
+        ]
     raise AssertionError(f"no sample data for {path}")
 
 
@@ -199,6 +214,8 @@ def test_first_line_names_the_language(language: str, name: str) -> None:
 @pytest.mark.parametrize(("language", "name"), CASES)
 def test_renders_without_english(language: str, name: str) -> None:
     for text in [_own_words(language, name), *_renders(language, name)]:
+        # A command in backticks (`qa-mailer held list`) is the command's name, not prose.
+        text = re.sub(r"`[^`]*`", " ", text)
         assert not ENGLISH.findall(text), (language, name, ENGLISH.findall(text))
 
 
