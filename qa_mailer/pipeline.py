@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.answer.desk import AnswerDesk
 from qa_mailer.backoff import wait_for_wakeup
+from qa_mailer.classify.language import warm_up as warm_up_language_detector
 from qa_mailer.classify.roster import Roster
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
@@ -118,7 +119,12 @@ class Pipeline:
             self.close()
 
     async def start(self) -> None:
-        """Start the parsing helpers, if any (they take a second), before mail is waiting."""
+        """Start the parsing helpers, if any (they take a second), before mail is waiting.
+
+        The language detector's model (half a second to load) is loaded now too, in a thread,
+        rather than by the first question.
+        """
+        await asyncio.to_thread(warm_up_language_detector)
         if self._helpers is not None:
             try:
                 await self._helpers.start()

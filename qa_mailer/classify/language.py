@@ -107,6 +107,12 @@ SERBIAN_DA = re.compile(
 CROATIAN_INFINITIVE_QUESTION = re.compile(r"\bje li\b")
 
 _FOLDING = str.maketrans({"đ": "dj", "ð": "dj"})
+# Marks that NFKD splits off letters (the accents of Latin letters, the breve of "й").
+_COMBINING = re.compile("[\u0300-\u036f]")
+_LETTER = re.compile(r"[^\W\d_]")
+_CYRILLIC_LETTER = re.compile("[\u0400-\u04ff]")
+# How much of a question the language is told from.
+SAMPLE_CHARACTERS = 600
 _WORD = re.compile(r"[^\W\d_]+")
 
 # A guesser gives confidence values (0..1, summing to at most 1) per ISO 639-1 code.
@@ -120,7 +126,8 @@ def detect_language(text: str, *, country: str | None = None) -> str | None:
     ISO code of the sender's country as far as the service knows it, used to break ties between
     close languages (Serbian Latin, Croatian; Serbian Cyrillic, Macedonian).
     """
-    return decide(text, country, _py3langid_confidences)
+    # The first sentences tell the language; a long question costs no more than a short one.
+    return decide(text[:SAMPLE_CHARACTERS], country, _py3langid_confidences)
 
 
 def language_for(text: str, country: str | None, roster_language: str | None) -> str:
@@ -139,13 +146,14 @@ def language_for(text: str, country: str | None, roster_language: str | None) ->
 
 def decide(text: str, country: str | None, guess: Guesser) -> str | None:
     """``detect_language`` with the detector passed in (the benchmark compares detectors)."""
-    letters = [char for char in text.lower() if char.isalpha()]
+    lower = text.lower()
+    letters = _LETTER.findall(lower)
     if len(letters) < MIN_LETTERS:
         return None
     country = (country or "").upper() or None
-    cyrillic = sum(1 for char in letters if "CYRILLIC" in unicodedata.name(char, ""))
+    cyrillic = len(_CYRILLIC_LETTER.findall(lower))
     if cyrillic * 2 >= len(letters):
-        return _cyrillic(text.lower(), set(letters), country, guess)
+        return _cyrillic(lower, set(letters), country, guess)
     return _latin(text, country, guess)
 
 
@@ -206,7 +214,7 @@ def cue_scores(text: str) -> tuple[int, int]:
 def fold(text: str) -> str:
     """Lower case without diacritics, "đ" as "dj", as people type on phones and cues are kept."""
     decomposed = unicodedata.normalize("NFKD", text.lower().translate(_FOLDING))
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
+    return _COMBINING.sub("", decomposed)
 
 
 def _cue_table(cues: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -240,6 +248,11 @@ def _best(confidences: Mapping[str, float], country: str | None) -> str | None:
         if value >= top_value - OWN_LANGUAGE_MARGIN:
             return code
     return top
+
+
+def warm_up() -> None:
+    """Load the detector's model now (a service does it at start, not at its first question)."""
+    _identifier()
 
 
 @functools.cache
