@@ -223,6 +223,7 @@ async def fill_history(url: str, count: int) -> None:
                     {
                         "id": n,
                         "token": uuid.uuid4().hex[:20],
+                        "route_key": uuid.uuid4().hex[:20],
                         "session_no": n % 5 + 1,
                         "experts": "expert@clusters.example.org",
                         "created_at": now,
@@ -243,7 +244,7 @@ async def fill_history(url: str, count: int) -> None:
                         "question_id": n,
                         "dispatch_id": n if kind == "route" else None,
                         "envelope_from": "qa@clusters.example.org",
-                        "recipients": "p@firm.example.bg",
+                        "recipients": ["p@firm.example.bg"],
                         "raw": ack,
                         "state": "sent",
                         "attempts": 1,
