@@ -85,14 +85,6 @@ class Service:
         self.batches = BatchDispatcher(
             config, self.sessions, self.templates, clock, on_outbox=self.sender.wakeup.set
         )
-        self.digests = DigestScheduler(
-            config,
-            self.sessions,
-            self.roster,
-            self.templates,
-            clock,
-            on_outbox=self.sender.wakeup.set,
-        )
         self.imap = (
             ImapPoller(
                 config.imap,
@@ -104,6 +96,15 @@ class Service:
             )
             if config.imap and Role.INTAKE in roles
             else None
+        )
+        self.digests = DigestScheduler(
+            config,
+            self.sessions,
+            self.roster,
+            self.templates,
+            clock,
+            on_outbox=self.sender.wakeup.set,
+            intake_ready=[self.imap.caught_up] if self.imap is not None else [],
         )
         self.listener: asyncio.Server | None = None
         self.ready = asyncio.Event()

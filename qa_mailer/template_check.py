@@ -177,14 +177,21 @@ def _sample_digest(config: Config, question: Question) -> Digest:
         asked_at="2026-12-03 10:00",
         waited_seconds=3600.0,
         follow_up_to=None,
+        changed_at=question.asked_at,
+        asked=question.asked_at,
     )
+    # One question of each kind: still waiting, answered since the last digest, answered before.
+    waiting = replace(sample, state=QuestionState.WITH_EXPERT, state_label="with the expert")
+    earlier = replace(sample, changed=False)
     countries = tuple(
-        CountryDigest(country.code, country.name, (sample,) if index == 0 else ())
+        CountryDigest(country.code, country.name, (waiting, sample, earlier) if index == 0 else ())
         for index, country in enumerate(config.countries)
     )
     return Digest(
         session=config.sessions[0],
         generated_at="2026-12-03 12:00",
-        timezone=str(config.timezone.key),
+        timezone=str(config.digest.timezone.key),
         countries=countries,
+        since="2026-12-02 08:00",
+        closing=True,
     )

@@ -130,8 +130,16 @@ class DigestConfig:
     """When and how the organisers' digest is produced."""
 
     automatic: bool
+    # No automatic digest of a session before its end plus this delay.
     delay: timedelta
     write_to: Path | None
+    # The organisers' time zone: the daily digest goes at ``hour`` there, and it shows times
+    # in it.
+    timezone: ZoneInfo
+    hour: int
+    # A session's closing digest goes when all its questions are answered, or this long after
+    # its end, whichever comes first.
+    closing_after: timedelta
 
 
 @dataclass(frozen=True)

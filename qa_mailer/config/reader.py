@@ -191,7 +191,7 @@ class Reader:
             expert_check=self.expert_check(data, authentication, listener),
             authentication=authentication,
             answers=self.answers(data),
-            digest=self.digest(data),
+            digest=self.digest(data, timezone),
             workers=self.workers(data),
             countries=countries,
             sessions=self.sessions(
@@ -380,12 +380,19 @@ class Reader:
             ),
         )
 
-    def digest(self, data: Mapping[str, Any]) -> DigestConfig:
-        section = self.table(data, "digest", {"automatic", "delay_minutes", "write_to"})
+    def digest(self, data: Mapping[str, Any], timezone: ZoneInfo) -> DigestConfig:
+        section = self.table(
+            data,
+            "digest",
+            {"automatic", "delay_minutes", "write_to", "timezone", "hour", "closing_days"},
+        )
         return DigestConfig(
             automatic=section.flag("automatic", True),
             delay=timedelta(minutes=section.number("delay_minutes", 60)),
             write_to=section.path("write_to", None),
+            timezone=self.zone(section, "timezone", str(timezone.key)),
+            hour=section.integer("hour", 8, minimum=0, maximum=23),
+            closing_after=timedelta(days=section.number("closing_days", 14)),
         )
 
     def workers(self, data: Mapping[str, Any]) -> WorkersConfig:

@@ -36,6 +36,11 @@ class DigestQuestion:
     asked_at: str
     waited_seconds: float
     follow_up_to: str | None
+    # When it was last asked, answered or had a reply held, and whether that was after the
+    # digest before this one (always true in a session's first digest).
+    changed_at: datetime
+    asked: datetime
+    changed: bool = True
 
     @property
     def answered(self) -> bool:
@@ -77,6 +82,38 @@ class Digest:
     generated_at: str
     timezone: str
     countries: tuple[CountryDigest, ...]
+    # When the digest before this one was made (in the organisers' time zone), if any.
+    since: str | None = None
+    # The session's closing digest: all its questions answered, or its closing delay passed.
+    closing: bool = False
+
+    @property
+    def questions(self) -> tuple[DigestQuestion, ...]:
+        return tuple(q for c in self.countries for q in c.questions)
+
+    @property
+    def waiting(self) -> tuple[DigestQuestion, ...]:
+        """The questions still without an answer, the longest-waiting first."""
+        pending = [q for q in self.questions if not q.answered]
+        return tuple(sorted(pending, key=lambda q: -q.waited_seconds))
+
+    @property
+    def answered_since(self) -> tuple[DigestQuestion, ...]:
+        """Questions answered since the digest before this one, in the order they were asked."""
+        return tuple(q for q in self.questions if q.answered and q.changed)
+
+    @property
+    def answered_before(self) -> tuple[DigestQuestion, ...]:
+        """The rest: questions answered by the time of the digest before this one."""
+        return tuple(q for q in self.questions if q.answered and not q.changed)
+
+    def news_between(self, since: datetime | None, until: datetime) -> int:
+        """How many questions were asked, answered or had a reply held in (since, until]."""
+        return sum(
+            1
+            for q in self.questions
+            if q.changed_at <= until and (since is None or q.changed_at > since)
+        )
 
     @property
     def asked(self) -> int:
@@ -104,9 +141,17 @@ UNASSIGNED = "--"
 
 
 async def build_digest(
-    session: AsyncSession, config: Config, roster: Roster, number: int, now: datetime
+    session: AsyncSession,
+    config: Config,
+    roster: Roster,
+    number: int,
+    now: datetime,
+    since: datetime | None = None,
 ) -> Digest:
-    """Gather every question of session ``number``, grouped by country in the configured order."""
+    """Gather every question of session ``number``, grouped by country in the configured order.
+
+    ``since`` is when the digest before this one was made: what changed after it is marked.
+    """
     questions = list(
         await session.scalars(
             select(Question)
@@ -117,15 +162,19 @@ async def build_digest(
         )
     )
     answers = await _answers(session, [q.id for q in questions])
-    zone = config.timezone
+    zone = config.digest.timezone
     grouped: dict[str, list[DigestQuestion]] = {c.code: [] for c in config.countries}
     grouped[UNASSIGNED] = []
     for question in questions:
         thread = question.thread
-        published = [
-            a.body for a in answers.get(question.id, []) if a.state == AnswerState.PUBLISHED
-        ]
-        held = sum(1 for a in answers.get(question.id, []) if a.state == AnswerState.HELD)
+        mine = answers.get(question.id, [])
+        published = [a.body for a in mine if a.state == AnswerState.PUBLISHED]
+        held = sum(1 for a in mine if a.state == AnswerState.HELD)
+        changed_at = max(
+            [question.asked_at]
+            + [a.published_at for a in mine if a.published_at is not None]
+            + [a.created_at for a in mine if a.state == AnswerState.HELD]
+        )
         end = question.answered_at if question.answered_at else now
         participant = roster.get(thread.participant_email)
         grouped.setdefault(thread.country or UNASSIGNED, []).append(
@@ -144,6 +193,9 @@ async def build_digest(
                 asked_at=question.asked_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
                 waited_seconds=max(0.0, (end - question.asked_at).total_seconds()),
                 follow_up_to=f"Q-{question.follow_up_to}" if question.follow_up_to else None,
+                changed_at=changed_at,
+                asked=question.asked_at,
+                changed=since is None or changed_at > since,
             )
         )
     names = {c.code: c.name for c in config.countries} | {UNASSIGNED: "Country not assigned"}
@@ -157,6 +209,7 @@ async def build_digest(
         generated_at=now.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
         timezone=str(zone.key),
         countries=countries,
+        since=since.astimezone(zone).strftime("%Y-%m-%d %H:%M") if since else None,
     )
 
 
