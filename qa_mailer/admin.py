@@ -258,6 +258,8 @@ async def release_messages(
                 traceback=None,
                 processed_at=None,
                 attempts=0,
+                # Held or quarantined again, it is news to the organisers again.
+                organisers_told_at=None,
                 claimed_by=None,
                 lease_until=None,
             )

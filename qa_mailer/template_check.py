@@ -20,9 +20,18 @@ from qa_mailer.answer.receipt import receipt_mail
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
-from qa_mailer.db import Answer, AnswerState, Dispatch, Question, QuestionState, Thread
+from qa_mailer.db import (
+    Answer,
+    AnswerState,
+    Dispatch,
+    MessageState,
+    Question,
+    QuestionState,
+    Thread,
+)
 from qa_mailer.digest.build import CountryDigest, Digest, DigestQuestion
 from qa_mailer.digest.deliver import render_digest
+from qa_mailer.digest.notices import HeldAnswer, WaitingMessage, notice_mail
 from qa_mailer.parse import parse_mail
 from qa_mailer.route.mails import acknowledgement, expert_mail
 from qa_mailer.templates import RENDER_ERRORS, TemplateProblem, Templates, describe
@@ -146,6 +155,7 @@ def _check_language(config: Config, templates: Templates, clock: Clock, language
             receipt_mail(config, templates, clock, dispatch, incoming, ReplyOutcome()),
         ),
         "held.txt": lambda: held_notice_mail(config, templates, clock, dispatch, incoming, outcome),
+        "notice.txt": lambda: notice_mail(config, templates, clock, _sample_waiting()),
         "digest.txt and digest.html": lambda: render_digest(
             templates, _sample_digest(config, question), language
         ),
@@ -160,6 +170,24 @@ def _check_language(config: Config, templates: Templates, clock: Clock, language
                 f"{templates.source_of(first, language)} ({language}) cannot be rendered: "
                 f"{describe(exc)}"
             ) from exc
+
+
+def _sample_waiting() -> list[WaitingMessage]:
+    held = WaitingMessage(
+        "M-3",
+        3,
+        MessageState.HELD,
+        "someone@example.org",
+        "Re: sample",
+        "sample reason",
+        "2026-12-03 12:00",
+        (HeldAnswer("A-2", "Q-2", "sample reason"),),
+    )
+    return [
+        held,
+        replace(held, ref="M-4", number=4, answers=()),
+        replace(held, ref="M-5", number=5, state=MessageState.QUARANTINED, answers=()),
+    ]
 
 
 def _sample_digest(config: Config, question: Question) -> Digest:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.answer.checks import authenticated, check_context, held_as_automatic, hold_reason
@@ -130,6 +130,13 @@ class AnswerDesk:
         if automatic:
             await tell_held(
                 tx, self._config, self._templates, self._clock, dispatch, incoming, outcome
+            )
+            # The organisers had a copy of that notice: the next one to them leaves it out.
+            await tx.execute(
+                update(InboundMessage)
+                .where(InboundMessage.id == message_id)
+                .values(organisers_told_at=self._clock.now())
+                .execution_options(synchronize_session=False)
             )
         elif incoming.sender in context.experts:
             enqueue(

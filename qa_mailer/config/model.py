@@ -140,6 +140,10 @@ class DigestConfig:
     # A session's closing digest goes when all its questions are answered, or this long after
     # its end, whichever comes first.
     closing_after: timedelta
+    # Mail the organisers when messages are held or quarantined: at most one notice per
+    # ``notice_every``, listing every message not yet told.
+    notices: bool
+    notice_every: timedelta
 
 
 @dataclass(frozen=True)

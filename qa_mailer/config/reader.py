@@ -384,7 +384,16 @@ class Reader:
         section = self.table(
             data,
             "digest",
-            {"automatic", "delay_minutes", "write_to", "timezone", "hour", "closing_days"},
+            {
+                "automatic",
+                "delay_minutes",
+                "write_to",
+                "timezone",
+                "hour",
+                "closing_days",
+                "notices",
+                "notice_minutes",
+            },
         )
         return DigestConfig(
             automatic=section.flag("automatic", True),
@@ -393,6 +402,8 @@ class Reader:
             timezone=self.zone(section, "timezone", str(timezone.key)),
             hour=section.integer("hour", 8, minimum=0, maximum=23),
             closing_after=timedelta(days=section.number("closing_days", 14)),
+            notices=section.flag("notices", True),
+            notice_every=timedelta(minutes=section.number("notice_minutes", 15)),
         )
 
     def workers(self, data: Mapping[str, Any]) -> WorkersConfig:
