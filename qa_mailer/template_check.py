@@ -210,7 +210,9 @@ def _sample_digest(config: Config, question: Question) -> Digest:
     )
     # One question of each kind: still waiting, answered since the last digest, answered before.
     waiting = replace(sample, state=QuestionState.WITH_EXPERT, state_label="with the expert")
-    earlier = replace(sample, changed=False)
+    earlier = replace(
+        sample, changed=False, bounced=("participant@example.org (answer, permanent)",)
+    )
     countries = tuple(
         CountryDigest(country.code, country.name, (waiting, sample, earlier) if index == 0 else ())
         for index, country in enumerate(config.countries)

@@ -1,4 +1,7 @@
-"""digest policy and notices: the closing digest of a session is marked; organisers told
+"""digest policy, notices and bounces
+
+- bounces: one row per address a bounce reports failed, with the mail of ours it returns
+  (outbox_id, question_id, kind) when its Message-ID is ours.
 
 - outbox.kind may be "notice": a mail telling the organisers which held and quarantined
   messages wait for them.
@@ -44,6 +47,30 @@ def _set_kinds(kinds: tuple[str, ...]) -> None:
 
 
 def upgrade() -> None:
+    op.create_table(
+        "bounces",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("message_id", sa.Integer(), nullable=False),
+        sa.Column("address", sa.String(length=320), nullable=False),
+        sa.Column("permanent", sa.Boolean(), nullable=False),
+        sa.Column("outbox_id", sa.Integer(), nullable=True),
+        sa.Column("question_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=16), nullable=True),
+        sa.Column("created_at", qa_mailer.db.base.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["message_id"], ["messages.id"], name=op.f("fk_bounces_message_id_messages")
+        ),
+        sa.ForeignKeyConstraint(
+            ["outbox_id"], ["outbox.id"], name=op.f("fk_bounces_outbox_id_outbox")
+        ),
+        sa.ForeignKeyConstraint(
+            ["question_id"], ["questions.id"], name=op.f("fk_bounces_question_id_questions")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bounces")),
+        sa.UniqueConstraint("message_id", "address", name=op.f("uq_bounces_message_id_address")),
+    )
+    op.create_index(op.f("ix_bounces_address"), "bounces", ["address"], unique=False)
+    op.create_index(op.f("ix_bounces_question_id"), "bounces", ["question_id"], unique=False)
     with op.batch_alter_table("digest_runs") as batch_op:
         batch_op.add_column(
             sa.Column("closing", sa.Boolean(), nullable=False, server_default=sa.false())
@@ -67,3 +94,6 @@ def downgrade() -> None:
         batch_op.drop_column("organisers_told_at")
     with op.batch_alter_table("digest_runs") as batch_op:
         batch_op.drop_column("closing")
+    op.drop_index(op.f("ix_bounces_question_id"), table_name="bounces")
+    op.drop_index(op.f("ix_bounces_address"), table_name="bounces")
+    op.drop_table("bounces")

@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from qa_mailer.classify.roster import Roster
 from qa_mailer.config import Config, SessionConfig
-from qa_mailer.db import Answer, AnswerState, Question, QuestionState, Thread
+from qa_mailer.db import Answer, AnswerState, Bounce, Question, QuestionState, Thread
 
 STATE_LABELS = {
     QuestionState.NEW: "new (not yet delivered to the expert)",
@@ -41,6 +41,8 @@ class DigestQuestion:
     changed_at: datetime
     asked: datetime
     changed: bool = True
+    # Our mails about this question that bounced: "ana@drvo.example.hr (answer, permanent)".
+    bounced: tuple[str, ...] = ()
 
     @property
     def answered(self) -> bool:
@@ -132,6 +134,11 @@ class Digest:
         return sum(q.held_answers for c in self.countries for q in c.questions)
 
     @property
+    def bounced(self) -> int:
+        """Questions with a mail to the participant that bounced."""
+        return sum(1 for q in self.questions if q.bounced)
+
+    @property
     def median_wait_answered(self) -> float | None:
         waits = [q.waited_seconds for c in self.countries for q in c.questions if q.answered]
         return statistics.median(waits) if waits else None
@@ -162,6 +169,7 @@ async def build_digest(
         )
     )
     answers = await _answers(session, [q.id for q in questions])
+    bounces = await _bounces(session, [q.id for q in questions])
     zone = config.digest.timezone
     grouped: dict[str, list[DigestQuestion]] = {c.code: [] for c in config.countries}
     grouped[UNASSIGNED] = []
@@ -170,10 +178,12 @@ async def build_digest(
         mine = answers.get(question.id, [])
         published = [a.body for a in mine if a.state == AnswerState.PUBLISHED]
         held = sum(1 for a in mine if a.state == AnswerState.HELD)
+        bounced = bounces.get(question.id, [])
         changed_at = max(
             [question.asked_at]
             + [a.published_at for a in mine if a.published_at is not None]
             + [a.created_at for a in mine if a.state == AnswerState.HELD]
+            + [b.created_at for b in bounced]
         )
         end = question.answered_at if question.answered_at else now
         participant = roster.get(thread.participant_email)
@@ -195,6 +205,11 @@ async def build_digest(
                 follow_up_to=f"Q-{question.follow_up_to}" if question.follow_up_to else None,
                 changed_at=changed_at,
                 asked=question.asked_at,
+                bounced=tuple(
+                    f"{b.address} ({b.kind or 'mail'}, "
+                    f"{'permanent' if b.permanent else 'temporary'})"
+                    for b in bounced
+                ),
                 changed=since is None or changed_at > since,
             )
         )
@@ -211,6 +226,19 @@ async def build_digest(
         countries=countries,
         since=since.astimezone(zone).strftime("%Y-%m-%d %H:%M") if since else None,
     )
+
+
+async def _bounces(session: AsyncSession, question_ids: list[int]) -> dict[int, list[Bounce]]:
+    found: dict[int, list[Bounce]] = {}
+    if not question_ids:
+        return found
+    rows = await session.scalars(
+        select(Bounce).where(Bounce.question_id.in_(question_ids)).order_by(Bounce.id)
+    )
+    for bounce in rows:
+        if bounce.question_id is not None:
+            found.setdefault(bounce.question_id, []).append(bounce)
+    return found
 
 
 async def _answers(session: AsyncSession, question_ids: list[int]) -> dict[int, list[Answer]]:
