@@ -32,6 +32,7 @@ from qa_mailer.db import (
 from qa_mailer.digest.build import CountryDigest, Digest, DigestQuestion
 from qa_mailer.digest.deliver import render_digest
 from qa_mailer.digest.notices import HeldAnswer, WaitingMessage, notice_mail
+from qa_mailer.digest.programme import OpenQuestion, Programme, bars, render_programme, tally
 from qa_mailer.parse import parse_mail
 from qa_mailer.route.mails import acknowledgement, expert_mail
 from qa_mailer.templates import RENDER_ERRORS, TemplateProblem, Templates, describe
@@ -156,6 +157,9 @@ def _check_language(config: Config, templates: Templates, clock: Clock, language
         ),
         "held.txt": lambda: held_notice_mail(config, templates, clock, dispatch, incoming, outcome),
         "notice.txt": lambda: notice_mail(config, templates, clock, _sample_waiting()),
+        "programme.txt and programme.html": lambda: render_programme(
+            templates, _sample_programme(config, question), language
+        ),
         "digest.txt and digest.html": lambda: render_digest(
             templates, _sample_digest(config, question), language
         ),
@@ -170,6 +174,22 @@ def _check_language(config: Config, templates: Templates, clock: Clock, language
                 f"{templates.source_of(first, language)} ({language}) cannot be rendered: "
                 f"{describe(exc)}"
             ) from exc
+
+
+def _sample_programme(config: Config, question: Question) -> Programme:
+    digest = _sample_digest(config, question)
+    tallies = [tally(c.code, c.name, list(c.questions)) for c in digest.countries]
+    return Programme(
+        service_name=config.service_name,
+        generated_at=digest.generated_at,
+        timezone=digest.timezone,
+        total=tally("", "", list(digest.questions)),
+        sessions=(tally(digest.session.code, digest.session.title, list(digest.questions)),),
+        countries=bars(tallies),
+        open=tuple(
+            OpenQuestion(digest.session.code, "BG", q) for q in digest.questions if not q.answered
+        ),
+    )
 
 
 def _sample_waiting() -> list[WaitingMessage]:

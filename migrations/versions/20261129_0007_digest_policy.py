@@ -1,5 +1,7 @@
 """digest policy, notices and bounces
 
+- digest_runs.automatic_key is 32 characters long: the programme report (session 0) is
+  recorded as "programme:2026-12-13".
 - bounces: one row per address a bounce reports failed, with the mail of ours it returns
   (outbox_id, question_id, kind) when its Message-ID is ours.
 
@@ -75,6 +77,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("closing", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch_op.alter_column(
+            "automatic_key", existing_type=sa.String(length=16), type_=sa.String(length=32)
+        )
     with op.batch_alter_table("messages") as batch_op:
         batch_op.add_column(
             sa.Column("organisers_told_at", qa_mailer.db.base.UTCDateTime(), nullable=True)
@@ -92,8 +97,13 @@ def downgrade() -> None:
     _set_kinds(KINDS_BEFORE)
     with op.batch_alter_table("messages") as batch_op:
         batch_op.drop_column("organisers_told_at")
+    # The programme reports (session 0) have keys too long for the older column.
+    op.execute("DELETE FROM digest_runs WHERE session_no = 0")
     with op.batch_alter_table("digest_runs") as batch_op:
         batch_op.drop_column("closing")
+        batch_op.alter_column(
+            "automatic_key", existing_type=sa.String(length=32), type_=sa.String(length=16)
+        )
     op.drop_index(op.f("ix_bounces_question_id"), table_name="bounces")
     op.drop_index(op.f("ix_bounces_address"), table_name="bounces")
     op.drop_table("bounces")

@@ -15,8 +15,6 @@ import email.policy
 import re
 from dataclasses import dataclass
 
-from flufl.bounce import all_failures
-
 from qa_mailer.classify.incoming import Incoming
 
 _QUOTED_MESSAGE_ID = re.compile(rb"^\s*Message-ID:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
@@ -57,6 +55,9 @@ def may_be_bounce(incoming: Incoming) -> bool:
 
 def read_bounce(raw: bytes) -> BounceReport | None:
     """The bounce in ``raw``; None when it names no failed address."""
+    # Imported here: its detectors take ~50 ms to load, and most processes never see a bounce.
+    from flufl.bounce import all_failures
+
     message = email.message_from_bytes(raw, policy=email.policy.compat32)
     temporary, permanent = all_failures(message)
     hard = sorted({_address(a) for a in permanent} - {""})

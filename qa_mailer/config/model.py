@@ -144,6 +144,9 @@ class DigestConfig:
     # ``notice_every``, listing every message not yet told.
     notices: bool
     notice_every: timedelta
+    # The programme report goes every this many days at the digest hour, when something
+    # happened since the last one; 0 never sends it by itself.
+    programme_days: int
 
 
 @dataclass(frozen=True)

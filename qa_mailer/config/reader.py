@@ -393,6 +393,7 @@ class Reader:
                 "closing_days",
                 "notices",
                 "notice_minutes",
+                "programme_days",
             },
         )
         return DigestConfig(
@@ -404,6 +405,7 @@ class Reader:
             closing_after=timedelta(days=section.number("closing_days", 14)),
             notices=section.flag("notices", True),
             notice_every=timedelta(minutes=section.number("notice_minutes", 15)),
+            programme_days=section.integer("programme_days", 7, minimum=0),
         )
 
     def workers(self, data: Mapping[str, Any]) -> WorkersConfig:
