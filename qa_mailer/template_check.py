@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
-from qa_mailer.answer.held_notice import held_notice_mail
+from qa_mailer.answer.held_notice import held_notice_mail, private_reply_mail
 from qa_mailer.answer.mails import answer_mail
 from qa_mailer.answer.outcome import ReplyOutcome
 from qa_mailer.answer.receipt import receipt_mail
@@ -156,6 +156,9 @@ def _check_language(config: Config, templates: Templates, clock: Clock, language
             receipt_mail(config, templates, clock, dispatch, incoming, ReplyOutcome()),
         ),
         "held.txt": lambda: held_notice_mail(config, templates, clock, dispatch, incoming, outcome),
+        "held_private.txt": lambda: private_reply_mail(
+            config, templates, clock, dispatch, incoming, list(session.experts)
+        ),
         "notice.txt": lambda: notice_mail(config, templates, clock, _sample_waiting()),
         "programme.txt and programme.html": lambda: render_programme(
             templates, _sample_programme(config, question), language

@@ -47,6 +47,15 @@ async def test_a_held_reply_and_a_quarantined_message_reach_the_organisers_once(
     assert f"qa-mailer held reject A-{answer.id}" in text
     assert "not from an expert" in text
     assert f"qa-mailer quarantine release {broken.message_id}" in text and "ParseError" in text
+    # The expert hears of the reply in their name at their own address, not what it said.
+    [to_expert] = await desk.outbox(OutboxKind.HELD)
+    assert to_expert["To"] == EXPERT and "mallory" not in str(to_expert["To"])
+    assert to_expert["Subject"] == (
+        "Held: a reply in your name came from another address [VC2] Q-1"
+    )
+    said = plain(to_expert)
+    assert "came from mallory@evil.example.org" in said and "waits for an organiser" in said
+    assert "Trust me" not in said
 
 
 @pytest.mark.asyncio
