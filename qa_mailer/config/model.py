@@ -123,6 +123,8 @@ class OutgoingConfig:
     max_attempts: int
     retry_base_seconds: float
     retry_max_seconds: float
+    # An address that bounced for good this many times is sent no more mail (0: never stop).
+    bounce_limit: int = 3
 
 
 @dataclass(frozen=True)

@@ -304,7 +304,14 @@ class Reader:
         section = self.table(
             data,
             "outgoing",
-            {"transport", "maildir", "max_attempts", "retry_base_seconds", "retry_max_seconds"},
+            {
+                "transport",
+                "maildir",
+                "max_attempts",
+                "retry_base_seconds",
+                "retry_max_seconds",
+                "bounce_limit",
+            },
         )
         maildir = section.path("maildir", "var/outbox")
         assert maildir is not None
@@ -317,6 +324,7 @@ class Reader:
             max_attempts=section.integer("max_attempts", 12, minimum=1),
             retry_base_seconds=section.number("retry_base_seconds", 30, minimum=0.01),
             retry_max_seconds=section.number("retry_max_seconds", 3600, minimum=0.01),
+            bounce_limit=section.integer("bounce_limit", 3, minimum=0),
         )
 
     def expert_check(

@@ -8,12 +8,14 @@ import pytest
 from sqlalchemy import select
 
 from qa_mailer.classify.roster import load_roster
-from qa_mailer.db import Bounce, MessageState, OutboxKind
+from qa_mailer.db import Bounce, MessageState, OutboxKind, OutboxMail, OutboxState
 from qa_mailer.db.engine import session_factory
 from qa_mailer.digest.build import build_digest
+from qa_mailer.send.sender import Sender
+from qa_mailer.send.transport import make_transport
 from qa_mailer.status import format_status, gather_status
 from qa_mailer.templates import Templates
-from tests.helpers import DATA
+from tests.helpers import DATA, registered
 from tests.integration.test_pipeline import Desk, ask, desk, reply_to
 
 __all__ = ["desk"]  # the fixture, used by name
@@ -79,3 +81,40 @@ async def test_an_out_of_office_from_a_person_is_no_bounce(desk: Desk) -> None:
     assert outcome.state == MessageState.IGNORED
     assert not (outcome.reason or "").startswith("bounce")
     assert await bounces(desk) == []
+
+
+@pytest.mark.asyncio
+async def test_an_address_that_bounced_for_good_three_times_is_sent_no_more(desk: Desk) -> None:
+    sessions = session_factory(desk.engine)
+    config = desk.config
+    sender = Sender(
+        sessions,
+        make_transport("maildir", config.outgoing.maildir, None),
+        config.outgoing,
+        desk.clock,
+        await registered(sessions, desk.clock),
+    )
+    for number in range(1, 5):
+        await desk.receive(ask(subject=f"[VC2] Question {number}", body=f"Why {number}?"))
+    for number, route in enumerate(await desk.outbox(OutboxKind.ROUTE), start=1):
+        await desk.receive(reply_to(route, f"Because {number}."))
+    answers = await desk.outbox(OutboxKind.ANSWER)
+    assert len(answers) == 4
+    # Three answers bounced for good: the fourth is refused before it is sent.
+    for answer in answers[:3]:
+        desk.clock.advance(minutes=1)
+        await desk.receive(bounce_of("bounce_dsn_postfix_user_unknown", str(answer["Message-ID"])))
+    assert len({b.message_id for b in await bounces(desk)}) == 3
+    await sender.deliver_due()
+    async with sessions() as db:
+        rows = {
+            row.rfc_message_id: row
+            for row in await db.scalars(select(OutboxMail).where(OutboxMail.kind == "answer"))
+        }
+    last = rows[str(answers[3]["Message-ID"])]
+    assert last.state == OutboxState.FAILED
+    assert "not sent: 3 permanent bounces" in last.outcomes["ana@drvo.example.hr"]["text"]
+    delivered = list((config.outgoing.maildir / "new").iterdir())
+    assert not any(str(answers[3]["Message-ID"]).encode() in p.read_bytes() for p in delivered)
+    # Everyone else still gets their mail: the expert's receipt went out.
+    assert any(b"qa.receipt." in p.read_bytes() for p in delivered)
