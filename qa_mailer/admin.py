@@ -29,6 +29,7 @@ from qa_mailer.db import (
 )
 from qa_mailer.db.engine import SessionFactory, session_factory
 from qa_mailer.digest.deliver import RenderedDigest, produce_digest
+from qa_mailer.digest.programme import RenderedProgramme
 from qa_mailer.ingest.store import Envelope, MessageStore
 from qa_mailer.send.sender import Sender
 from qa_mailer.send.transport import make_transport
@@ -61,6 +62,23 @@ async def make_digest(
     if not send or rendered.outbox_id is None:
         return rendered, None
     return rendered, await hand_over(engine, config, [rendered.outbox_id])
+
+
+async def make_programme(
+    engine: AsyncEngine, config: Config, *, send: bool
+) -> tuple[RenderedProgramme, str | None]:
+    """Build the programme report; with ``send``, queue it and see it sent (see hand_over)."""
+    from qa_mailer.digest.programme import produce_programme
+
+    sessions, clock = session_factory(engine), SystemClock()
+    roster = load_roster(config.roster, config.countries)
+    async with sessions.begin() as db:
+        rendered, outbox_id = await produce_programme(
+            db, config, roster, Templates.of(config), clock, send=send
+        )
+    if outbox_id is None:
+        return rendered, None
+    return rendered, await hand_over(engine, config, [outbox_id])
 
 
 async def send_batches(
@@ -258,6 +276,8 @@ async def release_messages(
                 traceback=None,
                 processed_at=None,
                 attempts=0,
+                # Held or quarantined again, it is news to the organisers again.
+                organisers_told_at=None,
                 claimed_by=None,
                 lease_until=None,
             )

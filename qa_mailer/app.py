@@ -22,6 +22,7 @@ from qa_mailer.db import Role
 from qa_mailer.db.engine import session_factory
 from qa_mailer.db.migrate import require_current
 from qa_mailer.db.wakeups import listen
+from qa_mailer.digest.notices import OrganiserNotices
 from qa_mailer.digest.schedule import DigestScheduler
 from qa_mailer.ingest.authentication import MailAuthenticator
 from qa_mailer.ingest.imap import FetchLimits, ImapPoller
@@ -85,14 +86,6 @@ class Service:
         self.batches = BatchDispatcher(
             config, self.sessions, self.templates, clock, on_outbox=self.sender.wakeup.set
         )
-        self.digests = DigestScheduler(
-            config,
-            self.sessions,
-            self.roster,
-            self.templates,
-            clock,
-            on_outbox=self.sender.wakeup.set,
-        )
         self.imap = (
             ImapPoller(
                 config.imap,
@@ -104,6 +97,18 @@ class Service:
             )
             if config.imap and Role.INTAKE in roles
             else None
+        )
+        self.digests = DigestScheduler(
+            config,
+            self.sessions,
+            self.roster,
+            self.templates,
+            clock,
+            on_outbox=self.sender.wakeup.set,
+            intake_ready=[self.imap.caught_up] if self.imap is not None else [],
+        )
+        self.notices = OrganiserNotices(
+            config, self.sessions, self.templates, clock, on_outbox=self.sender.wakeup.set
         )
         self.listener: asyncio.Server | None = None
         self.ready = asyncio.Event()
@@ -177,6 +182,7 @@ class Service:
             self._tasks.append(group.create_task(self.sender.run(stop), name="sender"))
         if Role.SCHEDULE in roles:
             self._tasks.append(group.create_task(self.digests.run(stop), name="digests"))
+            self._tasks.append(group.create_task(self.notices.run(stop), name="notices"))
             if any(s.expert_mail == "batch" for s in self.config.sessions):
                 self._tasks.append(group.create_task(self.batches.run(stop), name="batches"))
         if self.imap is not None:

@@ -199,8 +199,9 @@ def db_current(context: Context) -> None:
 
 
 @main.command()
+@click.option("--session", "number", type=int, help="The session number (3 for VC3).")
 @click.option(
-    "--session", "number", type=int, required=True, help="The session number (3 for VC3)."
+    "--programme", is_flag=True, help="The report across every session and country instead."
 )
 @click.option("--send", is_flag=True, help="Also mail it to the organisers (through the outbox).")
 @click.option(
@@ -210,22 +211,36 @@ def db_current(context: Context) -> None:
     help="Write the HTML here.",
 )
 @pass_context
-def digest(context: Context, number: int, send: bool, html_file: Path | None) -> None:
-    """Print a session's digest for the organisers: questions by country, answered and pending."""
-    from qa_mailer.admin import make_digest
+def digest(
+    context: Context, number: int | None, programme: bool, send: bool, html_file: Path | None
+) -> None:
+    """Print a session's digest, or the programme report, for the organisers."""
+    from qa_mailer.admin import make_digest, make_programme
 
     config = _config(context)
-    if not any(s.number == number for s in config.sessions):
+    if programme == (number is not None):
+        raise click.UsageError("name a session with --session N, or use --programme")
+    if number is not None and not any(s.number == number for s in config.sessions):
         known = ", ".join(str(s.number) for s in config.sessions)
         raise click.BadParameter(
             f"no session {number} in {config.path} (sessions: {known})", param_hint="--session"
         )
-    rendered, report = run(lambda engine: make_digest(engine, config, number, send=send), config)
-    click.echo(rendered.text, nl=False)
+    if number is not None:
+        rendered, report = run(
+            lambda engine: make_digest(engine, config, number, send=send), config
+        )
+        text, html = rendered.text, rendered.html
+    else:
+        report_of, report = run(lambda engine: make_programme(engine, config, send=send), config)
+        text, html = report_of.text, report_of.html
+    click.echo(text, nl=False)
     if html_file is not None:
-        html_file.write_text(rendered.html, encoding="utf-8")
+        html_file.write_text(html, encoding="utf-8")
     if send:
-        click.echo(f"digest to {', '.join(config.organisers)}: {report}", err=True)
+        click.echo(
+            f"{'report' if programme else 'digest'} to {', '.join(config.organisers)}: {report}",
+            err=True,
+        )
 
 
 @main.command("send-batch")

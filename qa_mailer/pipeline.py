@@ -39,6 +39,7 @@ from qa_mailer.db.engine import SessionFactory
 from qa_mailer.offload import Failed, HelpersUnavailable, Offload
 from qa_mailer.replies.template import learn as learn_wording
 from qa_mailer.route.questions import Asked, QuestionDesk
+from qa_mailer.send.bounces import record_bounce
 from qa_mailer.sorting import Outcome, Sorted, sort_in_helper, sort_message, use_config
 from qa_mailer.templates import Templates
 from qa_mailer.wording import wording_patterns
@@ -270,6 +271,8 @@ class Pipeline:
         for message in batch:
             if message.kind == MessageKind.REPLY and message.state == MessageState.PROCESSED:
                 await self._reply(tx, message)
+            elif message.bounce is not None:
+                await record_bounce(tx, message.claimed.id, message.bounce, self._clock.now())
         for message in batch:
             if message.state in (MessageState.IGNORED, MessageState.HELD):
                 log_for = log.info if message.state == MessageState.IGNORED else log.warning

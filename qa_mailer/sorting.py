@@ -8,11 +8,13 @@ anything else is a participant's question, whose text is trimmed here.
 
 from __future__ import annotations
 
+import logging
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from qa_mailer.answer.tokens import ReplyKeys, reply_keys
+from qa_mailer.classify.bounces import BounceReport, may_be_bounce, read_bounce
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.classify.rules import automatic_reason
 from qa_mailer.config import Config
@@ -23,6 +25,8 @@ from qa_mailer.replies.template import learn as learn_wording
 from qa_mailer.route.questions import question_text
 from qa_mailer.templates import Templates
 from qa_mailer.wording import wording_patterns
+
+log = logging.getLogger("qa_mailer.pipeline")
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Sorted:
     details: str | None = None  # the traceback of a failure
     keys: ReplyKeys = field(default_factory=ReplyKeys)  # what a reply brings back of ours
     text: str = ""  # a question's trimmed text
+    bounce: BounceReport | None = None  # what a bounce says failed
 
     def fail(self, reason: str, details: str) -> None:
         self.state, self.reason, self.details = MessageState.QUARANTINED, reason, details
@@ -76,6 +81,9 @@ def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
         if automatic is not None:
             message.state, message.kind = MessageState.IGNORED, MessageKind.AUTOMATIC
             message.reason = automatic
+            message.bounce = bounce = _bounce_of(incoming, claimed.raw)
+            if bounce is not None:
+                message.reason = f"bounce: {bounce.describe()}; {automatic}"
         elif keys := reply_keys(incoming, config):
             message.kind, message.keys = MessageKind.REPLY, keys
         elif incoming.sender in config.experts:
@@ -86,6 +94,17 @@ def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
     except Exception as exc:
         message.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
     return message
+
+
+def _bounce_of(incoming: Incoming, raw: bytes) -> BounceReport | None:
+    """The bounce this automatic mail is, if any; a detector's failure is no bounce."""
+    if not may_be_bounce(incoming):
+        return None
+    try:
+        return read_bounce(raw)
+    except Exception:
+        log.warning("%s: cannot read it as a bounce", incoming.mail.message_id, exc_info=True)
+        return None
 
 
 # In a parsing helper process: the configuration it sorts with (set when it starts).

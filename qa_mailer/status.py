@@ -13,6 +13,7 @@ from qa_mailer.config import Config
 from qa_mailer.db import (
     Answer,
     AnswerState,
+    Bounce,
     InboundMessage,
     MessageState,
     OutboxMail,
@@ -37,6 +38,9 @@ class StatusReport:
     partly_refused: int = 0
     refusals: list[OutboxMail] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)  # running, or stopped in the last day
+    # The latest bounces, and how many addresses bounced in all.
+    bounces: list[Bounce] = field(default_factory=list)
+    bounced_addresses: int = 0
     now: datetime | None = None
     dead_after: timedelta = timedelta(seconds=15)
 
@@ -81,6 +85,12 @@ async def gather_status(
             .limit(REFUSALS_SHOWN)
         )
     )
+    report.bounces = list(
+        await session.scalars(select(Bounce).order_by(Bounce.id.desc()).limit(REFUSALS_SHOWN))
+    )
+    report.bounced_addresses = int(
+        await session.scalar(select(func.count(func.distinct(Bounce.address)))) or 0
+    )
     report.workers = list(
         await session.scalars(
             select(Worker)
@@ -124,9 +134,26 @@ def format_status(report: StatusReport, config: Config) -> str:
         f"{failed} failed"
     )
     lines.extend(format_refusals(report))
+    lines.extend(format_bounces(report))
     lines.append("")
     lines.extend(format_workers(report))
     return "\n".join(lines)
+
+
+def format_bounces(report: StatusReport) -> list[str]:
+    """How many addresses bounced, and the latest bounces: whose, for good or not, of what."""
+    if not report.bounces:
+        return []
+    lines = [
+        f"Bounces: {report.bounced_addresses} address(es) bounced; "
+        f"the latest (up to {REFUSALS_SHOWN}):"
+    ]
+    for b in report.bounces:
+        what = f"{b.kind or 'mail'}" + (f" about Q-{b.question_id}" if b.question_id else "")
+        lasting = "permanent" if b.permanent else "temporary"
+        when = b.created_at.strftime("%Y-%m-%d %H:%M")
+        lines.append(f"    {b.address:<32} {lasting:<9} {what:<20} {when} (M-{b.message_id})")
+    return lines
 
 
 def format_refusals(report: StatusReport) -> list[str]:

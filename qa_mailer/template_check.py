@@ -13,16 +13,26 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
-from qa_mailer.answer.held_notice import held_notice_mail
+from qa_mailer.answer.held_notice import held_notice_mail, private_reply_mail
 from qa_mailer.answer.mails import answer_mail
 from qa_mailer.answer.outcome import ReplyOutcome
 from qa_mailer.answer.receipt import receipt_mail
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
-from qa_mailer.db import Answer, AnswerState, Dispatch, Question, QuestionState, Thread
+from qa_mailer.db import (
+    Answer,
+    AnswerState,
+    Dispatch,
+    MessageState,
+    Question,
+    QuestionState,
+    Thread,
+)
 from qa_mailer.digest.build import CountryDigest, Digest, DigestQuestion
 from qa_mailer.digest.deliver import render_digest
+from qa_mailer.digest.notices import HeldAnswer, WaitingMessage, notice_mail
+from qa_mailer.digest.programme import OpenQuestion, Programme, bars, render_programme, tally
 from qa_mailer.parse import parse_mail
 from qa_mailer.route.mails import acknowledgement, expert_mail
 from qa_mailer.templates import RENDER_ERRORS, TemplateProblem, Templates, describe
@@ -146,6 +156,13 @@ def _check_language(config: Config, templates: Templates, clock: Clock, language
             receipt_mail(config, templates, clock, dispatch, incoming, ReplyOutcome()),
         ),
         "held.txt": lambda: held_notice_mail(config, templates, clock, dispatch, incoming, outcome),
+        "held_private.txt": lambda: private_reply_mail(
+            config, templates, clock, dispatch, incoming, list(session.experts)
+        ),
+        "notice.txt": lambda: notice_mail(config, templates, clock, _sample_waiting()),
+        "programme.txt and programme.html": lambda: render_programme(
+            templates, _sample_programme(config, question), language
+        ),
         "digest.txt and digest.html": lambda: render_digest(
             templates, _sample_digest(config, question), language
         ),
@@ -160,6 +177,40 @@ def _check_language(config: Config, templates: Templates, clock: Clock, language
                 f"{templates.source_of(first, language)} ({language}) cannot be rendered: "
                 f"{describe(exc)}"
             ) from exc
+
+
+def _sample_programme(config: Config, question: Question) -> Programme:
+    digest = _sample_digest(config, question)
+    tallies = [tally(c.code, c.name, list(c.questions)) for c in digest.countries]
+    return Programme(
+        service_name=config.service_name,
+        generated_at=digest.generated_at,
+        timezone=digest.timezone,
+        total=tally("", "", list(digest.questions)),
+        sessions=(tally(digest.session.code, digest.session.title, list(digest.questions)),),
+        countries=bars(tallies),
+        open=tuple(
+            OpenQuestion(digest.session.code, "BG", q) for q in digest.questions if not q.answered
+        ),
+    )
+
+
+def _sample_waiting() -> list[WaitingMessage]:
+    held = WaitingMessage(
+        "M-3",
+        3,
+        MessageState.HELD,
+        "someone@example.org",
+        "Re: sample",
+        "sample reason",
+        "2026-12-03 12:00",
+        (HeldAnswer("A-2", "Q-2", "sample reason"),),
+    )
+    return [
+        held,
+        replace(held, ref="M-4", number=4, answers=()),
+        replace(held, ref="M-5", number=5, state=MessageState.QUARANTINED, answers=()),
+    ]
 
 
 def _sample_digest(config: Config, question: Question) -> Digest:
@@ -177,14 +228,23 @@ def _sample_digest(config: Config, question: Question) -> Digest:
         asked_at="2026-12-03 10:00",
         waited_seconds=3600.0,
         follow_up_to=None,
+        changed_at=question.asked_at,
+        asked=question.asked_at,
+    )
+    # One question of each kind: still waiting, answered since the last digest, answered before.
+    waiting = replace(sample, state=QuestionState.WITH_EXPERT, state_label="with the expert")
+    earlier = replace(
+        sample, changed=False, bounced=("participant@example.org (answer, permanent)",)
     )
     countries = tuple(
-        CountryDigest(country.code, country.name, (sample,) if index == 0 else ())
+        CountryDigest(country.code, country.name, (waiting, sample, earlier) if index == 0 else ())
         for index, country in enumerate(config.countries)
     )
     return Digest(
         session=config.sessions[0],
         generated_at="2026-12-03 12:00",
-        timezone=str(config.timezone.key),
+        timezone=str(config.digest.timezone.key),
         countries=countries,
+        since="2026-12-02 08:00",
+        closing=True,
     )

@@ -18,6 +18,12 @@ if ! command -v dovecot >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1;
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd openssl >/dev/null
 fi
+# Headless Chromium draws the programme report in tests/e2e/test_programme_rendering.py.
+if ! command -v chromium >/dev/null 2>&1; then
+  need_root "installing chromium"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 need_root "running the Dovecot tests"
 
 . scripts/venv.sh

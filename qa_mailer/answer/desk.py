@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.answer.checks import authenticated, check_context, held_as_automatic, hold_reason
@@ -14,7 +14,7 @@ from qa_mailer.answer.guards import (
     guard_reason,
     repeated,
 )
-from qa_mailer.answer.held_notice import tell_held
+from qa_mailer.answer.held_notice import private_reply_mail, tell_held
 from qa_mailer.answer.lookup import (
     UNKNOWN_TOKEN,
     earlier_answers,
@@ -130,6 +130,27 @@ class AnswerDesk:
         if automatic:
             await tell_held(
                 tx, self._config, self._templates, self._clock, dispatch, incoming, outcome
+            )
+            # The organisers had a copy of that notice: the next one to them leaves it out.
+            await tx.execute(
+                update(InboundMessage)
+                .where(InboundMessage.id == message_id)
+                .values(organisers_told_at=self._clock.now())
+                .execution_options(synchronize_session=False)
+            )
+        elif outcome.held and incoming.sender not in context.experts and context.experts:
+            # From a private address (or a forger's): the experts hear of it at their own
+            # addresses, and the sender learns nothing.
+            experts = sorted(context.experts)
+            enqueue(
+                tx,
+                private_reply_mail(
+                    self._config, self._templates, self._clock, dispatch, incoming, experts
+                ),
+                kind=OutboxKind.HELD,
+                ref=f"M-{message_id}",
+                envelope_from=self._config.address.address,
+                clock=self._clock,
             )
         elif incoming.sender in context.experts:
             enqueue(

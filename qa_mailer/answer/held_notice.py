@@ -1,4 +1,8 @@
-"""Telling the expert and the organisers that a reply was held as an automatic one.
+"""Telling the expert and the organisers that a reply was held.
+
+A reply held as automatic: the notice below. A reply held because it came from an address
+that is not the expert's (a private address, or someone else's): the session's experts are
+told at their own addresses (private_reply_mail), once per reply (key ``held:M-31``).
 
 A vacation responder's reply carries the token and would otherwise sit unseen in `held list`:
 the expert would not know the questions are still open, the organisers not that the expert
@@ -62,6 +66,40 @@ def held_notice_mail(
         reply_to=", ".join(config.organisers) or None,
         in_reply_to=original,
         references=[original] if original else [],
+        headers={**AUTOMATIC_HEADERS, "X-Loop": config.address.address},
+    )
+
+
+def private_reply_mail(
+    config: Config,
+    templates: Templates,
+    clock: Clock,
+    dispatch: Dispatch,
+    incoming: Incoming,
+    experts: list[str],
+) -> OutgoingMail:
+    """To the session's experts at their own addresses: a reply in their name came from
+    another address and is held. Nothing of what that reply says is repeated."""
+    session = config.session(dispatch.session_no)
+    refs = ", ".join(q.ref for q in dispatch.questions) or f"session {session.code}"
+    rendered = templates.render_mail(
+        "held_private.txt",
+        session.expert_language,
+        session=session,
+        service_name=config.service_name,
+        subject=incoming.mail.subject or "(no subject)",
+        refs=refs,
+        sender=incoming.sender,
+        experts=experts,
+    )
+    return build_mail(
+        sender=service_sender(config, f"{config.service_name} {session.code}"),
+        to=experts,
+        subject=rendered.subject or f"Held: a reply in your name [{session.code}] {refs}",
+        text=rendered.text,
+        message_id=new_message_id("held", config.address.domain),
+        date=clock.now(),
+        reply_to=", ".join(config.organisers) or None,
         headers={**AUTOMATIC_HEADERS, "X-Loop": config.address.address},
     )
 

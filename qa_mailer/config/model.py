@@ -123,6 +123,8 @@ class OutgoingConfig:
     max_attempts: int
     retry_base_seconds: float
     retry_max_seconds: float
+    # An address that bounced for good this many times is sent no more mail (0: never stop).
+    bounce_limit: int = 3
 
 
 @dataclass(frozen=True)
@@ -130,8 +132,23 @@ class DigestConfig:
     """When and how the organisers' digest is produced."""
 
     automatic: bool
+    # No automatic digest of a session before its end plus this delay.
     delay: timedelta
     write_to: Path | None
+    # The organisers' time zone: the daily digest goes at ``hour`` there, and it shows times
+    # in it.
+    timezone: ZoneInfo
+    hour: int
+    # A session's closing digest goes when all its questions are answered, or this long after
+    # its end, whichever comes first.
+    closing_after: timedelta
+    # Mail the organisers when messages are held or quarantined: at most one notice per
+    # ``notice_every``, listing every message not yet told.
+    notices: bool
+    notice_every: timedelta
+    # The programme report goes every this many days at the digest hour, when something
+    # happened since the last one; 0 never sends it by itself.
+    programme_days: int
 
 
 @dataclass(frozen=True)

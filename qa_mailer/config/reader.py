@@ -191,7 +191,7 @@ class Reader:
             expert_check=self.expert_check(data, authentication, listener),
             authentication=authentication,
             answers=self.answers(data),
-            digest=self.digest(data),
+            digest=self.digest(data, timezone),
             workers=self.workers(data),
             countries=countries,
             sessions=self.sessions(
@@ -304,7 +304,14 @@ class Reader:
         section = self.table(
             data,
             "outgoing",
-            {"transport", "maildir", "max_attempts", "retry_base_seconds", "retry_max_seconds"},
+            {
+                "transport",
+                "maildir",
+                "max_attempts",
+                "retry_base_seconds",
+                "retry_max_seconds",
+                "bounce_limit",
+            },
         )
         maildir = section.path("maildir", "var/outbox")
         assert maildir is not None
@@ -317,6 +324,7 @@ class Reader:
             max_attempts=section.integer("max_attempts", 12, minimum=1),
             retry_base_seconds=section.number("retry_base_seconds", 30, minimum=0.01),
             retry_max_seconds=section.number("retry_max_seconds", 3600, minimum=0.01),
+            bounce_limit=section.integer("bounce_limit", 3, minimum=0),
         )
 
     def expert_check(
@@ -380,12 +388,32 @@ class Reader:
             ),
         )
 
-    def digest(self, data: Mapping[str, Any]) -> DigestConfig:
-        section = self.table(data, "digest", {"automatic", "delay_minutes", "write_to"})
+    def digest(self, data: Mapping[str, Any], timezone: ZoneInfo) -> DigestConfig:
+        section = self.table(
+            data,
+            "digest",
+            {
+                "automatic",
+                "delay_minutes",
+                "write_to",
+                "timezone",
+                "hour",
+                "closing_days",
+                "notices",
+                "notice_minutes",
+                "programme_days",
+            },
+        )
         return DigestConfig(
             automatic=section.flag("automatic", True),
             delay=timedelta(minutes=section.number("delay_minutes", 60)),
             write_to=section.path("write_to", None),
+            timezone=self.zone(section, "timezone", str(timezone.key)),
+            hour=section.integer("hour", 8, minimum=0, maximum=23),
+            closing_after=timedelta(days=section.number("closing_days", 14)),
+            notices=section.flag("notices", True),
+            notice_every=timedelta(minutes=section.number("notice_minutes", 15)),
+            programme_days=section.integer("programme_days", 7, minimum=0),
         )
 
     def workers(self, data: Mapping[str, Any]) -> WorkersConfig:

@@ -2,6 +2,7 @@
 
 from qa_mailer.db.answer import Answer, AnswerState
 from qa_mailer.db.base import Base
+from qa_mailer.db.bounce import Bounce
 from qa_mailer.db.digest_run import DigestRun
 from qa_mailer.db.dispatch import Dispatch, NewDispatch, dispatch_questions
 from qa_mailer.db.imap_cursor import ImapCursor
@@ -16,6 +17,7 @@ __all__ = [
     "Answer",
     "AnswerState",
     "Base",
+    "Bounce",
     "DigestRun",
     "Dispatch",
     "ImapCursor",

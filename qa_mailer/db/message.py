@@ -79,3 +79,6 @@ class InboundMessage(Base):
     claimed_by: Mapped[int | None] = mapped_column(ForeignKey("workers.id", ondelete="SET NULL"))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(default=0)
+    # When the organisers were told that this message waits for them (held or quarantined);
+    # a release clears it, so a message held or quarantined again is told again.
+    organisers_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

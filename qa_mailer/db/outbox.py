@@ -32,6 +32,7 @@ class OutboxKind(StrEnum):
     RECEIPT = "receipt"  # receipt to the expert for a processed reply
     DIGEST = "digest"  # digest to the organisers
     HELD = "held"  # to the expert and organisers: a reply that looked automatic was held
+    NOTICE = "notice"  # to the organisers: held and quarantined messages wait for them
 
 
 class OutboxMail(Base):

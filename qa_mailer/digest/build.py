@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from qa_mailer.classify.roster import Roster
 from qa_mailer.config import Config, SessionConfig
-from qa_mailer.db import Answer, AnswerState, Question, QuestionState, Thread
+from qa_mailer.db import Answer, AnswerState, Bounce, Question, QuestionState, Thread
 
 STATE_LABELS = {
     QuestionState.NEW: "new (not yet delivered to the expert)",
@@ -36,6 +36,13 @@ class DigestQuestion:
     asked_at: str
     waited_seconds: float
     follow_up_to: str | None
+    # When it was last asked, answered or had a reply held, and whether that was after the
+    # digest before this one (always true in a session's first digest).
+    changed_at: datetime
+    asked: datetime
+    changed: bool = True
+    # Our mails about this question that bounced: "ana@drvo.example.hr (answer, permanent)".
+    bounced: tuple[str, ...] = ()
 
     @property
     def answered(self) -> bool:
@@ -77,6 +84,38 @@ class Digest:
     generated_at: str
     timezone: str
     countries: tuple[CountryDigest, ...]
+    # When the digest before this one was made (in the organisers' time zone), if any.
+    since: str | None = None
+    # The session's closing digest: all its questions answered, or its closing delay passed.
+    closing: bool = False
+
+    @property
+    def questions(self) -> tuple[DigestQuestion, ...]:
+        return tuple(q for c in self.countries for q in c.questions)
+
+    @property
+    def waiting(self) -> tuple[DigestQuestion, ...]:
+        """The questions still without an answer, the longest-waiting first."""
+        pending = [q for q in self.questions if not q.answered]
+        return tuple(sorted(pending, key=lambda q: -q.waited_seconds))
+
+    @property
+    def answered_since(self) -> tuple[DigestQuestion, ...]:
+        """Questions answered since the digest before this one, in the order they were asked."""
+        return tuple(q for q in self.questions if q.answered and q.changed)
+
+    @property
+    def answered_before(self) -> tuple[DigestQuestion, ...]:
+        """The rest: questions answered by the time of the digest before this one."""
+        return tuple(q for q in self.questions if q.answered and not q.changed)
+
+    def news_between(self, since: datetime | None, until: datetime) -> int:
+        """How many questions were asked, answered or had a reply held in (since, until]."""
+        return sum(
+            1
+            for q in self.questions
+            if q.changed_at <= until and (since is None or q.changed_at > since)
+        )
 
     @property
     def asked(self) -> int:
@@ -95,6 +134,11 @@ class Digest:
         return sum(q.held_answers for c in self.countries for q in c.questions)
 
     @property
+    def bounced(self) -> int:
+        """Questions with a mail to the participant that bounced."""
+        return sum(1 for q in self.questions if q.bounced)
+
+    @property
     def median_wait_answered(self) -> float | None:
         waits = [q.waited_seconds for c in self.countries for q in c.questions if q.answered]
         return statistics.median(waits) if waits else None
@@ -104,9 +148,17 @@ UNASSIGNED = "--"
 
 
 async def build_digest(
-    session: AsyncSession, config: Config, roster: Roster, number: int, now: datetime
+    session: AsyncSession,
+    config: Config,
+    roster: Roster,
+    number: int,
+    now: datetime,
+    since: datetime | None = None,
 ) -> Digest:
-    """Gather every question of session ``number``, grouped by country in the configured order."""
+    """Gather every question of session ``number``, grouped by country in the configured order.
+
+    ``since`` is when the digest before this one was made: what changed after it is marked.
+    """
     questions = list(
         await session.scalars(
             select(Question)
@@ -117,15 +169,22 @@ async def build_digest(
         )
     )
     answers = await _answers(session, [q.id for q in questions])
-    zone = config.timezone
+    bounces = await _bounces(session, [q.id for q in questions])
+    zone = config.digest.timezone
     grouped: dict[str, list[DigestQuestion]] = {c.code: [] for c in config.countries}
     grouped[UNASSIGNED] = []
     for question in questions:
         thread = question.thread
-        published = [
-            a.body for a in answers.get(question.id, []) if a.state == AnswerState.PUBLISHED
-        ]
-        held = sum(1 for a in answers.get(question.id, []) if a.state == AnswerState.HELD)
+        mine = answers.get(question.id, [])
+        published = [a.body for a in mine if a.state == AnswerState.PUBLISHED]
+        held = sum(1 for a in mine if a.state == AnswerState.HELD)
+        bounced = bounces.get(question.id, [])
+        changed_at = max(
+            [question.asked_at]
+            + [a.published_at for a in mine if a.published_at is not None]
+            + [a.created_at for a in mine if a.state == AnswerState.HELD]
+            + [b.created_at for b in bounced]
+        )
         end = question.answered_at if question.answered_at else now
         participant = roster.get(thread.participant_email)
         grouped.setdefault(thread.country or UNASSIGNED, []).append(
@@ -144,6 +203,14 @@ async def build_digest(
                 asked_at=question.asked_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
                 waited_seconds=max(0.0, (end - question.asked_at).total_seconds()),
                 follow_up_to=f"Q-{question.follow_up_to}" if question.follow_up_to else None,
+                changed_at=changed_at,
+                asked=question.asked_at,
+                bounced=tuple(
+                    f"{b.address} ({b.kind or 'mail'}, "
+                    f"{'permanent' if b.permanent else 'temporary'})"
+                    for b in bounced
+                ),
+                changed=since is None or changed_at > since,
             )
         )
     names = {c.code: c.name for c in config.countries} | {UNASSIGNED: "Country not assigned"}
@@ -157,7 +224,21 @@ async def build_digest(
         generated_at=now.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
         timezone=str(zone.key),
         countries=countries,
+        since=since.astimezone(zone).strftime("%Y-%m-%d %H:%M") if since else None,
     )
+
+
+async def _bounces(session: AsyncSession, question_ids: list[int]) -> dict[int, list[Bounce]]:
+    found: dict[int, list[Bounce]] = {}
+    if not question_ids:
+        return found
+    rows = await session.scalars(
+        select(Bounce).where(Bounce.question_id.in_(question_ids)).order_by(Bounce.id)
+    )
+    for bounce in rows:
+        if bounce.question_id is not None:
+            found.setdefault(bounce.question_id, []).append(bounce)
+    return found
 
 
 async def _answers(session: AsyncSession, question_ids: list[int]) -> dict[int, list[Answer]]:

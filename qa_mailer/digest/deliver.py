@@ -52,21 +52,33 @@ async def produce_digest(
     number: int,
     *,
     send: bool,
-    automatic: bool = False,
 ) -> RenderedDigest:
-    """Build and render a session's digest; with ``send``, queue it in the caller's transaction.
+    """Build and render a session's digest on demand; with ``send``, queue it to the organisers."""
+    digest = await build_digest(session, config, roster, number, clock.now())
+    return await record_digest(session, config, templates, clock, digest, send=send)
 
-    The automatic digest records its session in a unique column in the same transaction, so
-    a second attempt (another process, a restart) fails at commit instead of sending twice.
+
+async def record_digest(
+    session: AsyncSession,
+    config: Config,
+    templates: Templates,
+    clock: Clock,
+    digest: Digest,
+    *,
+    send: bool,
+    automatic_key: str | None = None,
+) -> RenderedDigest:
+    """Render a digest, record it, and with ``send`` queue it, all in the caller's transaction.
+
+    An automatic digest records its key (session and day) in a unique column in the same
+    transaction, so a second attempt (another process, a restart) fails at commit instead of
+    sending twice.
     """
-    rendered = render_digest(
-        templates,
-        await build_digest(session, config, roster, number, clock.now()),
-        config.organiser_language,
-    )
+    rendered = render_digest(templates, digest, config.organiser_language)
     run = DigestRun(
-        session_no=number,
-        automatic_key=f"VC{number}" if automatic else None,
+        session_no=digest.session.number,
+        automatic_key=automatic_key,
+        closing=digest.closing,
         created_at=clock.now(),
     )
     session.add(run)

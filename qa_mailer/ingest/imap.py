@@ -90,6 +90,9 @@ class ImapPoller:
         self._limits = limits or FetchLimits()
         self.lease = f"imap:{config.account}/{config.mailbox}"
         self.connected = asyncio.Event()  # set while a session is open; tests wait on it
+        # Set once the mail that waited in the mailbox at start-up has been stored; the
+        # digests wait for it, so they never go out before the news they should carry.
+        self.caught_up = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until ``stop`` is set, whenever this process holds the mailbox's lease."""
@@ -155,6 +158,7 @@ class ImapPoller:
                 log.info("IMAP server has no IDLE; polling every %.0f s", self._config.poll_seconds)
             while not stop.is_set():
                 await self._catch_up(connection, state, stop)
+                self.caught_up.set()
                 if idle:
                     await self._idle(connection, stop)
                 else:

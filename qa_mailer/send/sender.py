@@ -34,6 +34,7 @@ from qa_mailer.db import (
 )
 from qa_mailer.db.claims import ClaimedMail, claim_mail
 from qa_mailer.db.engine import SessionFactory
+from qa_mailer.send.bounces import bounced_for_good, stop_bounced
 from qa_mailer.send.transport import DeliveryError, Refusal, Refusals, Transport
 from qa_mailer.workers import Workers
 
@@ -87,6 +88,9 @@ class Sender:
             now = self._clock.now()
             async with self._sessions.begin() as tx:
                 claimed = await claim_mail(tx, self._workers.id, now, self.lease, BATCH, only)
+                bounced = await bounced_for_good(
+                    tx, [a for mail in claimed for a in mail.recipients], self._config.bounce_limit
+                )
             self._valid_until = now + self.lease
             renewing = asyncio.create_task(self._renew([mail.id for mail in claimed]))
             try:
@@ -96,7 +100,7 @@ class Sender:
                         # them once it has (this process included).
                         log.warning("mail claims ran short; %s waits for its lease", mail.key)
                         return sent
-                    sent += await self._deliver(mail)
+                    sent += await self._deliver(stop_bounced(mail, bounced))
             finally:
                 renewing.cancel()
             if len(claimed) < BATCH:

@@ -96,6 +96,13 @@ async def test_questions_in_answers_out_nothing_twice(
         await append(dovecot, imap_user, expert_reply, stranger_reply)
         await wait_until(lambda: _answered(smtp_sink), what="the answer at the participant")
         await wait_until(lambda: _held(engine), what="the stranger's reply held")
+        # The organisers are told what waits for them, and the expert that a reply in their
+        # name came from elsewhere; the stranger hears nothing.
+        await wait_until(lambda: _count(smtp_sink, ORGANISER, 1), 30, "the organisers' notice")
+        await wait_until(lambda: _held_told(smtp_sink), what="the expert told of the held reply")
+        [notice] = smtp_sink.to(ORGANISER)
+        assert "qa-mailer held approve A-" in notice.text()
+        assert smtp_sink.to("mallory@evil.example.org") == []
 
     [answer] = [r for r in smtp_sink.to(HR) if "answer" in str(r.message["Message-ID"])]
     assert answer.message["In-Reply-To"] == "<hr-1@drvo.example.hr>"
@@ -120,7 +127,7 @@ async def test_questions_in_answers_out_nothing_twice(
     ].held_answers == 1
     assert [q.ref for q in by_country["TR"].questions] == ["Q-3"] and by_country["TR"].pending == 1
     assert by_country["BG"].asked == 0
-    [digest] = smtp_sink.to(ORGANISER)
+    [digest] = [r for r in smtp_sink.to(ORGANISER) if "<qa.digest." in str(r.message["Message-ID"])]
     assert digest.message["Subject"] == "[VC1] Q&A digest: 3 questions, 1 answered, 2 pending"
     async with session_factory(engine)() as session:
         assert (
@@ -141,6 +148,10 @@ async def _all_acked(sink: SmtpSink) -> bool:
 
 async def _answered(sink: SmtpSink) -> bool:
     return any("answer" in str(r.message["Message-ID"]) for r in sink.to(HR))
+
+
+async def _held_told(sink: SmtpSink) -> bool:
+    return any("<qa.held." in str(r.message["Message-ID"]) for r in sink.to(EXPERT))
 
 
 async def _held(engine: AsyncEngine) -> bool:

@@ -275,6 +275,10 @@ async def test_organisers_commands_beside_a_running_serve_send_each_mail_once(
         )
         await send_smtp(config.listener.port, [(forged, "mallory@evil.example.org")])
         await wait_until(lambda: held_answers(engine), what="the held answer")
+        # The running service tells the organisers (and the expert, at their own address).
+        await wait_until(
+            lambda: _count(of_kind(smtp_sink, "notice"), 1), timeout=30, what="the notice"
+        )
 
         results = await asyncio.gather(
             run_command(config, "held", "approve", "A-1"),
@@ -294,7 +298,14 @@ async def test_organisers_commands_beside_a_running_serve_send_each_mail_once(
     assert sorted(batched) == [0, 1], (batch_a, batch_b)
 
     kinds = Counter(str(r.message["Message-ID"]).split(".")[1] for r in smtp_sink.received)
-    assert kinds == {"ack": 3, "route": 2, "answer": 1, "digest": 1}, kinds
+    assert kinds == {
+        "ack": 3,
+        "route": 2,
+        "answer": 1,
+        "digest": 1,
+        "held": 1,
+        "notice": 1,
+    }, kinds
     [batch] = [
         r.message for r in of_kind(smtp_sink, "route") if "questions:" in r.message["Subject"]
     ]

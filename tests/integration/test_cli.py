@@ -118,6 +118,19 @@ def test_digest_names_an_unknown_session(config: Config) -> None:
     assert code == 0 and "Total: 0 questions" in output
 
 
+def test_digest_programme_prints_the_report_and_writes_its_html(
+    config: Config, tmp_path: Path
+) -> None:
+    cli(config, "db", "upgrade")
+    html = tmp_path / "programme.html"
+    code, output = cli(config, "digest", "--programme", "--html", str(html))
+    assert code == 0 and "questions to the experts across the programme" in output
+    assert "VC5   Own cases: 0 asked" in output
+    assert "By country" in html.read_text(encoding="utf-8")
+    code, output = cli(config, "digest")
+    assert code == 2 and "--session N, or use --programme" in output
+
+
 def test_serve_takes_mail_and_stops_cleanly_on_sigterm(config: Config) -> None:
     cli(config, "db", "upgrade")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

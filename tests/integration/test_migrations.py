@@ -29,6 +29,7 @@ TABLES = {
     "workers",
     "leases",
     "unknown_token_replies",
+    "bounces",
 }
 
 
