@@ -19,6 +19,7 @@ class QuestionState(StrEnum):
     NEW = "new"  # stored; the mail to the expert is not delivered yet
     WITH_EXPERT = "with_expert"  # delivered to the expert, waiting for an answer
     ANSWERED = "answered"  # at least one answer published to the participant
+    CLOSED = "closed"  # an organiser closed it: no answer needed (a "thank you", a duplicate)
 
 
 class Question(Base):
@@ -41,6 +42,8 @@ class Question(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The participant's attachments as the expert's copy lists them: name, type, size.
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=lambda: [])
+    # Why an organiser closed it (state "closed"); kept if an answer comes after all.
+    closed_reason: Mapped[str | None] = mapped_column(Text)
 
     thread: Mapped[Thread] = relationship(lazy="raise")
     message: Mapped[InboundMessage] = relationship(lazy="raise")

@@ -18,6 +18,7 @@ STATE_LABELS = {
     QuestionState.NEW: "new (not yet delivered to the expert)",
     QuestionState.WITH_EXPERT: "with the expert",
     QuestionState.ANSWERED: "answered",
+    QuestionState.CLOSED: "closed by an organiser",
 }
 
 
@@ -41,6 +42,11 @@ class DigestQuestion:
     def answered(self) -> bool:
         return self.state == QuestionState.ANSWERED
 
+    @property
+    def pending(self) -> bool:
+        """Still waiting for an answer: neither answered nor closed by an organiser."""
+        return self.state not in (QuestionState.ANSWERED, QuestionState.CLOSED)
+
 
 @dataclass(frozen=True)
 class CountryDigest:
@@ -58,7 +64,7 @@ class CountryDigest:
 
     @property
     def pending(self) -> int:
-        return self.asked - self.answered
+        return sum(q.pending for q in self.questions)
 
     @property
     def median_wait_answered(self) -> float | None:
@@ -67,7 +73,7 @@ class CountryDigest:
 
     @property
     def longest_pending(self) -> float | None:
-        waits = [q.waited_seconds for q in self.questions if not q.answered]
+        waits = [q.waited_seconds for q in self.questions if q.pending]
         return max(waits) if waits else None
 
 
@@ -88,7 +94,7 @@ class Digest:
 
     @property
     def pending(self) -> int:
-        return self.asked - self.answered
+        return sum(c.pending for c in self.countries)
 
     @property
     def held(self) -> int:
@@ -133,6 +139,7 @@ async def build_digest(
                 ref=question.ref,
                 state=question.state,
                 state_label=STATE_LABELS.get(QuestionState(question.state), question.state)
+                + (f": {question.closed_reason}" if question.closed_reason else "")
                 + (" (an answer is held for an organiser)" if held else ""),
                 participant=thread.participant_name,
                 email=thread.participant_email,

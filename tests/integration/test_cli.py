@@ -48,6 +48,8 @@ def test_every_command_says_what_it_does() -> None:
         "quarantine",
         "held",
         "parse-reply",
+        "questions",
+        "roster",
     ):
         assert f"  {command} " in output
         sub = CliRunner().invoke(main, [command, "--help"])
@@ -108,6 +110,40 @@ def test_ingest_status_quarantine_and_release(config: Config, tmp_path: Path) ->
     )
     code, output = cli(config, "quarantine", "release", "M-2")
     assert code == 0 and "released 1 message(s): 2" in output
+
+
+def test_organisers_list_show_move_and_close_questions(config: Config, tmp_path: Path) -> None:
+    cli(config, "db", "upgrade")
+    mails = [
+        ("Ana Horvat <ana@drvo.example.hr>", "[VC2] Tko vodi klaster?", "Tko vodi klaster?"),
+        ("Deniz Kaya <deniz@firma.example.com>", "[VC2] Ihracat", "Sesija 4: ihracat?"),
+    ]
+    for number, (sender, subject, body) in enumerate(mails):
+        path = tmp_path / f"q{number}.eml"
+        path.write_bytes(make_mail(sender=sender, subject=subject, body=body))
+        cli(config, "ingest", str(path))
+    _process_once(config)
+    code, output = cli(config, "questions", "list", "--country", "unassigned")
+    assert code == 0 and "Q-2  VC2 --" in output and "1 question(s)" in output
+    code, output = cli(config, "questions", "show", "Q-1")
+    assert code == 0 and "Q-1 (with_expert)" in output and "Tko vodi klaster?" in output
+    assert "ack:Q-1" in output and "sent to the expert as D-1" in output
+    code, output = cli(config, "questions", "move", "Q-2", "--session", "4")
+    assert code == 0 and "Q-2 now in VC4, country unassigned" in output
+    assert "not sent again" in output
+    assert config.roster is not None
+    with config.roster.open("a", encoding="utf-8") as roster:
+        roster.write("deniz@firma.example.com,Deniz Kaya,TR,Firma,Izmir\n")
+    code, output = cli(config, "roster", "reload")
+    assert code == 0 and "deniz@firma.example.com: TR (Q-2)" in output
+    code, output = cli(config, "questions", "close", "Q-1", "--reason", "asked twice")
+    assert code == 0 and "Q-1 closed: asked twice" in output
+    code, output = cli(config, "questions", "list", "--state", "closed")
+    assert "Q-1" in output and "1 question(s)" in output
+    code, output = cli(config, "questions", "show", "Q-7")
+    assert code == 1 and "Error: no question Q-7" in output
+    assert cli(config, "digest", "--session", "2")[1].count("pending") >= 1
+    assert "0 pending" in cli(config, "digest", "--session", "2")[1]
 
 
 def test_digest_names_an_unknown_session(config: Config) -> None:

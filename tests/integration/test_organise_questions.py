@@ -1,0 +1,195 @@
+"""Organisers sort the questions: list, show, move, close, and roster changes applied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from qa_mailer import admin
+from qa_mailer.classify.roster import load_roster
+from qa_mailer.db import OutboxKind, OutboxMail, QuestionState, Thread
+from qa_mailer.db.engine import session_factory
+from qa_mailer.digest.build import build_digest
+from qa_mailer.organise import questions as organise
+from qa_mailer.organise.questions import QuestionFilter
+from tests.helpers import ROSTER, FakeClock, make_mail, write_config
+from tests.integration.test_pipeline import Desk, ask, make_desk, reply_to
+
+STRANGER = "Deniz Kaya <deniz@firma.example.com>"
+
+
+@pytest_asyncio.fixture
+async def desk(engine: AsyncEngine, tmp_path: Path, database_url: str) -> Desk:
+    return await make_desk(write_config(tmp_path, database_url), engine, FakeClock())
+
+
+async def three_questions(desk: Desk) -> None:
+    await desk.receive(ask(message_id="<q1@drvo.example.hr>"))
+    await desk.receive(
+        make_mail(
+            sender="Petar Ivanov <petar@mebeli.example.bg>",
+            subject="[VC1] Кой финансира клъстера?",
+            body="Кой финансира клъстера в началото?",
+        )
+    )
+    # Not on the roster, and a .com address: no country.
+    await desk.receive(
+        make_mail(
+            sender=STRANGER, subject="[VC2] Ihracat", body="Klaster ihracata nasil yardim eder?"
+        )
+    )
+
+
+@pytest.mark.asyncio
+async def test_questions_are_listed_with_filters(desk: Desk) -> None:
+    await three_questions(desk)
+    every = await organise.list_questions(desk.engine, QuestionFilter())
+    assert [q.ref for q in every] == ["Q-1", "Q-2", "Q-3"]
+    assert [(q.session_no, q.country) for q in every] == [(2, "HR"), (1, "BG"), (2, None)]
+
+    async def refs(**kwargs: object) -> list[str]:
+        found = await organise.list_questions(desk.engine, QuestionFilter(**kwargs))  # type: ignore[arg-type]
+        return [q.ref for q in found]
+
+    assert await refs(session=2) == ["Q-1", "Q-3"]
+    assert await refs(country="hr") == ["Q-1"]
+    assert await refs(country="unassigned") == ["Q-3"]
+    assert await refs(participant="PETAR@") == ["Q-2"]
+    assert await refs(participant="Kaya") == ["Q-3"]
+    # Text search looks in the subject and the question, whatever the script and case.
+    assert await refs(text="КЛЪСТЕРА") == ["Q-2"]
+    assert await refs(text="klaster") == ["Q-1", "Q-3"]
+    assert await refs(state="new", session=1) == ["Q-2"]
+    assert await refs(state="answered") == []
+
+
+@pytest.mark.asyncio
+async def test_a_question_is_shown_with_its_thread_answers_and_mails(desk: Desk) -> None:
+    await desk.receive(ask(message_id="<q1@drvo.example.hr>"))
+    [route] = await desk.outbox(OutboxKind.ROUTE)
+    desk.clock.advance(hours=2)
+    await desk.receive(reply_to(route, "The chamber should start it."))
+    [answer_mail] = await desk.outbox(OutboxKind.ANSWER)
+    await desk.receive(
+        make_mail(
+            sender="Ana Horvat <ana@drvo.example.hr>",
+            subject=f"Re: {answer_mail['Subject']}",
+            body="A tko ga financira?",
+            in_reply_to=str(answer_mail["Message-ID"]),
+        )
+    )
+    detail = await organise.show_question(desk.engine, 1)
+    assert detail.question.ref == "Q-1" and detail.question.state == QuestionState.ANSWERED
+    assert (detail.thread.session_no, detail.thread.country) == (2, "HR")
+    assert [q.ref for q in detail.thread_questions] == ["Q-1", "Q-2"]
+    assert [a.body for a in detail.answers] == ["The chamber should start it."]
+    assert [(m.kind, m.recipients, m.state) for m in detail.mails] == [
+        ("ack", ["ana@drvo.example.hr"], "queued"),
+        ("route", ["expert@clusters.example.org"], "queued"),
+        ("answer", ["ana@drvo.example.hr"], "queued"),
+    ]
+    follow_up = await organise.show_question(desk.engine, 2)
+    assert follow_up.question.follow_up_to == 1
+    with pytest.raises(admin.NotFound, match="no question Q-9"):
+        await organise.show_question(desk.engine, 9)
+
+
+@pytest.mark.asyncio
+async def test_a_question_moves_to_another_session_and_country(desk: Desk) -> None:
+    await three_questions(desk)
+    moved = await organise.move_question(desk.engine, desk.config, 3, session=4, country="TR")
+    assert moved.refs == ["Q-3"] and (moved.session_no, moved.country) == (4, "TR")
+    async with session_factory(desk.engine)() as tx:
+        thread = await tx.scalar(
+            select(Thread).where(Thread.participant_email == "deniz@firma.example.com")
+        )
+        assert thread is not None
+        assert (thread.session_no, thread.session_source) == (4, "organiser")
+        assert (thread.country, thread.country_source) == ("TR", "organiser")
+        roster = load_roster(desk.config.roster, desk.config.countries)
+        digest4 = await build_digest(tx, desk.config, roster, 4, desk.clock.now())
+        digest2 = await build_digest(tx, desk.config, roster, 2, desk.clock.now())
+    [turkey] = [c for c in digest4.countries if c.code == "TR"]
+    assert [q.ref for q in turkey.questions] == ["Q-3"]
+    assert digest2.asked == 1
+    # Only the country: the session stays.
+    moved = await organise.move_question(desk.engine, desk.config, 1, session=None, country="RS")
+    assert (moved.session_no, moved.country) == (2, "RS")
+    with pytest.raises(admin.NotFound, match="no session 9"):
+        await organise.move_question(desk.engine, desk.config, 1, session=9, country=None)
+    with pytest.raises(admin.NotFound, match="no country XX"):
+        await organise.move_question(desk.engine, desk.config, 1, session=None, country="XX")
+
+
+@pytest.mark.asyncio
+async def test_a_thank_you_follow_up_is_closed_and_no_longer_pending(desk: Desk) -> None:
+    await desk.receive(ask(message_id="<q1@drvo.example.hr>"))
+    [route] = await desk.outbox(OutboxKind.ROUTE)
+    desk.clock.advance(hours=2)
+    await desk.receive(reply_to(route, "The chamber should start it."))
+    [answer_mail] = await desk.outbox(OutboxKind.ANSWER)
+    await desk.receive(
+        make_mail(
+            sender="Ana Horvat <ana@drvo.example.hr>",
+            subject=f"Re: {answer_mail['Subject']}",
+            body="Спасибо большое!",
+            in_reply_to=str(answer_mail["Message-ID"]),
+        )
+    )
+    async with session_factory(desk.engine)() as tx:
+        mails_before = len(list(await tx.scalars(select(OutboxMail.id))))
+    closed = await organise.close_question(desk.engine, 2, "a thank-you, no question")
+    assert (
+        closed.state == QuestionState.CLOSED and closed.closed_reason == "a thank-you, no question"
+    )
+    async with session_factory(desk.engine)() as tx:
+        # Nothing is sent for a closed question.
+        assert len(list(await tx.scalars(select(OutboxMail.id)))) == mails_before
+        roster = load_roster(desk.config.roster, desk.config.countries)
+        digest = await build_digest(tx, desk.config, roster, 2, desk.clock.now())
+    assert (digest.asked, digest.answered, digest.pending) == (2, 1, 0)
+    [q2] = [q for c in digest.countries for q in c.questions if q.ref == "Q-2"]
+    assert "closed" in q2.state_label and "a thank-you" in q2.state_label
+    assert [
+        q.ref for q in await organise.list_questions(desk.engine, QuestionFilter(state="closed"))
+    ] == ["Q-2"]
+    with pytest.raises(admin.NotFound, match="Q-2 is already closed"):
+        await organise.close_question(desk.engine, 2, "again")
+    with pytest.raises(admin.NotFound, match="Q-1 is already answered"):
+        await organise.close_question(desk.engine, 1, "answered")
+
+
+@pytest.mark.asyncio
+async def test_roster_changes_sort_the_unassigned_questions(desk: Desk) -> None:
+    await three_questions(desk)
+    assert await organise.apply_roster(desk.engine, desk.config) == []
+    assert desk.config.roster is not None
+    desk.config.roster.write_text(
+        ROSTER.replace("city\n", "city,language\n", 1)
+        + "deniz@firma.example.com,Deniz Kaya,TR,Firma,Izmir,tr\n"
+        # A participant already assigned keeps the country their question was sorted into.
+        "ana@drvo.example.hr,Ana Horvat,RS,Drvo,Zagreb\n",
+        encoding="utf-8",
+    )
+    sorted_ = await organise.apply_roster(desk.engine, desk.config)
+    assert [(s.email, s.country, s.refs) for s in sorted_] == [
+        ("deniz@firma.example.com", "TR", ["Q-3"])
+    ]
+    async with session_factory(desk.engine)() as tx:
+        rows = (
+            await tx.execute(
+                select(
+                    Thread.participant_email, Thread.country, Thread.country_source, Thread.language
+                ).order_by(Thread.id)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("ana@drvo.example.hr", "HR", "roster", "hr"),
+        ("petar@mebeli.example.bg", "BG", "roster", "bg"),
+        ("deniz@firma.example.com", "TR", "roster", "tr"),
+    ]
+    assert await organise.apply_roster(desk.engine, desk.config) == []
