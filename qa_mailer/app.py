@@ -27,6 +27,7 @@ from qa_mailer.ingest.authentication import MailAuthenticator
 from qa_mailer.ingest.imap import FetchLimits, ImapPoller
 from qa_mailer.ingest.smtp import IntakeHandler, listening_port, start_listener
 from qa_mailer.ingest.store import MessageStore
+from qa_mailer.organise.roster_watch import RosterWatcher
 from qa_mailer.pipeline import Pipeline
 from qa_mailer.route.batch import BatchDispatcher
 from qa_mailer.send.sender import Sender
@@ -105,6 +106,7 @@ class Service:
             if config.imap and Role.INTAKE in roles
             else None
         )
+        self.roster_watcher = RosterWatcher(config, engine, self.roster)
         self.listener: asyncio.Server | None = None
         self.ready = asyncio.Event()
 
@@ -173,6 +175,9 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         if Role.PROCESS in roles:
             self._tasks.append(group.create_task(self.pipeline.run(stop), name="pipeline"))
+        if Role.PROCESS in roles or Role.SCHEDULE in roles:
+            # Processing and digests read the roster: it follows the file's changes.
+            self._tasks.append(group.create_task(self.roster_watcher.run(stop), name="roster"))
         if Role.SEND in roles:
             self._tasks.append(group.create_task(self.sender.run(stop), name="sender"))
         if Role.SCHEDULE in roles:

@@ -9,7 +9,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from qa_mailer.admin import NotFound
-from qa_mailer.classify.roster import load_roster
+from qa_mailer.classify.roster import Roster, load_roster
 from qa_mailer.config import Config
 from qa_mailer.db import (
     Answer,
@@ -241,13 +241,16 @@ class Sorted:
     refs: list[str]
 
 
-async def apply_roster(engine: AsyncEngine, config: Config) -> list[Sorted]:
-    """Read the roster again and give its country to every unassigned participant on it.
+async def apply_roster(
+    engine: AsyncEngine, config: Config, roster: Roster | None = None
+) -> list[Sorted]:
+    """Give the roster's country to every unassigned participant on it (read afresh if None).
 
     A thread that already has a country keeps it (an organiser may have moved it); the
-    participant's name and language come from the roster where it has them.
+    participant's name and language come from the roster where it has them. Applying the
+    same roster twice changes nothing, so several processes may do it at once.
     """
-    roster = load_roster(config.roster, config.countries)
+    roster = roster if roster is not None else load_roster(config.roster, config.countries)
     found: list[Sorted] = []
     async with session_factory(engine).begin() as tx:
         threads = list(

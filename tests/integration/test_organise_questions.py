@@ -10,10 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer import admin
+from qa_mailer.app import Service
 from qa_mailer.classify.roster import load_roster
-from qa_mailer.db import OutboxKind, OutboxMail, QuestionState, Thread
+from qa_mailer.db import OutboxKind, OutboxMail, QuestionState, Role, Thread
 from qa_mailer.db.engine import session_factory
 from qa_mailer.digest.build import build_digest
+from qa_mailer.ingest.store import Envelope
 from qa_mailer.organise import questions as organise
 from qa_mailer.organise.questions import QuestionFilter
 from tests.helpers import ROSTER, FakeClock, make_mail, write_config
@@ -193,3 +195,42 @@ async def test_roster_changes_sort_the_unassigned_questions(desk: Desk) -> None:
         ("deniz@firma.example.com", "TR", "roster", "tr"),
     ]
     assert await organise.apply_roster(desk.engine, desk.config) == []
+
+
+@pytest.mark.asyncio
+async def test_a_running_service_follows_the_roster_file(
+    engine: AsyncEngine, tmp_path: Path, database_url: str
+) -> None:
+    config = write_config(tmp_path, database_url)
+    clock = FakeClock()
+    service = Service(config, engine, clock=clock, roles=[Role.PROCESS])
+    await service.workers.register(["test"])
+
+    async def take(raw: bytes) -> None:
+        await service.store.store(raw, Envelope(source="imap"))
+        await service.pipeline.process_pending()
+
+    await take(make_mail(sender=STRANGER, subject="[VC2] Ihracat", body="Ihracat nasil?"))
+    assert not await service.roster_watcher.check()
+    assert config.roster is not None
+    # A line that cannot be read keeps the roster in use.
+    config.roster.write_text(ROSTER + "not-an-address,X,TR\n", encoding="utf-8")
+    assert not await service.roster_watcher.check()
+    config.roster.write_text(
+        ROSTER
+        + "deniz@firma.example.com,Deniz Kaya,TR,Firma,Izmir\n"
+        + "emre@firma.example.com,Emre Aydin,TR,Firma,Izmir\n",
+        encoding="utf-8",
+    )
+    assert await service.roster_watcher.check()
+    # The question already stored is sorted, and a new participant is known at once.
+    await take(make_mail(sender="emre@firma.example.com", subject="[VC2] Soru", body="Nasil?"))
+    async with session_factory(engine)() as tx:
+        rows = (
+            await tx.execute(select(Thread.participant_email, Thread.country).order_by(Thread.id))
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("deniz@firma.example.com", "TR"),
+        ("emre@firma.example.com", "TR"),
+    ]
+    await service.workers.stop()
