@@ -157,6 +157,31 @@ def questions_close(ctx: click.Context, question: str, reason: str) -> None:
     click.echo(f"{closed.ref} closed: {reason}")
 
 
+@questions.command("merge")
+@click.argument("words", nargs=-1, required=True, metavar="Q-b into Q-a")
+@click.pass_context
+def questions_merge(ctx: click.Context, words: tuple[str, ...]) -> None:
+    """Merge a question asked again (or by someone else) into another: one answer reaches both.
+
+    Each participant gets the answer in their own thread; a participant whose own resend is
+    merged gets it once. In batch mode the expert gets Q-a only, saying who else asked it;
+    if Q-a is already answered, its answer goes to Q-b's participant now.
+
+    \b
+    Example:
+      qa-mailer questions merge Q-18 into Q-17
+    """
+    parts = [w for w in words if w.lower() != "into"]
+    if len(parts) != 2:
+        raise click.UsageError("say which question goes into which: merge Q-18 into Q-17")
+    number, into = _one(parts[0]), _one(parts[1])
+    merged = _run(
+        ctx, lambda engine, config: organise.merge_questions(engine, config, number, into=into)
+    )
+    already = " (its answer is on the way)" if merged.state == QuestionState.ANSWERED else ""
+    click.echo(f"{merged.ref} merged into Q-{merged.merged_into}{already}")
+
+
 @click.group()
 def roster() -> None:
     """The roster of participants (programme.roster)."""

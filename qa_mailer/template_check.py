@@ -24,7 +24,7 @@ from qa_mailer.db import Answer, AnswerState, Dispatch, Question, QuestionState,
 from qa_mailer.digest.build import CountryDigest, Digest, DigestQuestion
 from qa_mailer.digest.deliver import render_digest
 from qa_mailer.parse import parse_mail
-from qa_mailer.route.mails import acknowledgement, expert_mail
+from qa_mailer.route.mails import MergedView, acknowledgement, expert_mail
 from qa_mailer.templates import RENDER_ERRORS, TemplateProblem, Templates, describe
 
 
@@ -135,7 +135,12 @@ def _check_language(config: Config, templates: Templates, clock: Clock, language
         "to_expert.txt": lambda: (
             expert_mail(config, templates, clock, dispatch, [(question, thread)]),
             expert_mail(
-                config, templates, clock, dispatch, [(question, thread), (follow_up, thread)]
+                config,
+                templates,
+                clock,
+                dispatch,
+                [(question, thread), (follow_up, thread)],
+                {question.id: [MergedView("Q-3", "Ayşe Yılmaz")]},
             ),
         ),
         "answer.txt": lambda: answer_mail(

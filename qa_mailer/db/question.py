@@ -19,7 +19,8 @@ class QuestionState(StrEnum):
     NEW = "new"  # stored; the mail to the expert is not delivered yet
     WITH_EXPERT = "with_expert"  # delivered to the expert, waiting for an answer
     ANSWERED = "answered"  # at least one answer published to the participant
-    CLOSED = "closed"  # an organiser closed it: no answer needed (a "thank you", a duplicate)
+    CLOSED = "closed"  # an organiser closed it: no answer needed (a "thank you")
+    MERGED = "merged"  # an organiser merged it into another: that one's answer comes to it
 
 
 class Question(Base):
@@ -44,6 +45,9 @@ class Question(Base):
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=lambda: [])
     # Why an organiser closed it (state "closed"); kept if an answer comes after all.
     closed_reason: Mapped[str | None] = mapped_column(Text)
+    # The question an organiser merged this one into: every answer published to that one is
+    # sent to this one's participant too, in their own thread. Kept once answered.
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("questions.id"), index=True)
 
     thread: Mapped[Thread] = relationship(lazy="raise")
     message: Mapped[InboundMessage] = relationship(lazy="raise")

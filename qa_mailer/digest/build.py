@@ -19,6 +19,7 @@ STATE_LABELS = {
     QuestionState.WITH_EXPERT: "with the expert",
     QuestionState.ANSWERED: "answered",
     QuestionState.CLOSED: "closed by an organiser",
+    QuestionState.MERGED: "waiting for the answer to the question it was merged into",
 }
 
 
@@ -140,6 +141,7 @@ async def build_digest(
                 state=question.state,
                 state_label=STATE_LABELS.get(QuestionState(question.state), question.state)
                 + (f": {question.closed_reason}" if question.closed_reason else "")
+                + (f" (merged into Q-{question.merged_into})" if question.merged_into else "")
                 + (" (an answer is held for an organiser)" if held else ""),
                 participant=thread.participant_name,
                 email=thread.participant_email,

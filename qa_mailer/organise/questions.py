@@ -9,10 +9,13 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from qa_mailer.admin import NotFound
+from qa_mailer.answer.merged import publish_to_merged
 from qa_mailer.classify.roster import Roster, load_roster
+from qa_mailer.clock import SystemClock
 from qa_mailer.config import Config
 from qa_mailer.db import (
     Answer,
+    AnswerState,
     Dispatch,
     OutboxMail,
     Question,
@@ -21,6 +24,7 @@ from qa_mailer.db import (
     dispatch_questions,
 )
 from qa_mailer.db.engine import session_factory
+from qa_mailer.templates import Templates
 
 # What `session_source` and `country_source` say once an organiser has sorted a thread.
 BY_ORGANISER = "organiser"
@@ -211,7 +215,7 @@ def _country_code(config: Config, country: str | None) -> str | None:
 
 
 async def close_question(engine: AsyncEngine, question_id: int, reason: str) -> Question:
-    """Close a question that needs no answer; nothing is sent to anyone.
+    """Close a question that needs no answer, and those merged into it; nothing is sent.
 
     The state changes only from new or with the expert, in one UPDATE, so an answer
     published at the same moment wins and the close is refused.
@@ -230,6 +234,13 @@ async def close_question(engine: AsyncEngine, question_id: int, reason: str) -> 
         if closed.rowcount == 0:  # type: ignore[attr-defined]
             await tx.refresh(question)
             raise NotFound(f"{question.ref} is already {question.state}")
+        # Questions merged into it were waiting for its answer: none is coming.
+        await tx.execute(
+            update(Question)
+            .where(Question.merged_into == question_id, Question.state == QuestionState.MERGED)
+            .values(state=QuestionState.CLOSED, closed_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
         await tx.refresh(question)
         return question
 
@@ -272,3 +283,73 @@ async def apply_roster(
             found.append(Sorted(thread.participant_email, participant.country, refs))
         await tx.flush()
     return found
+
+
+# A question may be merged while nobody has answered or closed it.
+MERGEABLE = (QuestionState.NEW, QuestionState.WITH_EXPERT)
+
+
+async def merge_questions(
+    engine: AsyncEngine, config: Config, question_id: int, *, into: int
+) -> Question:
+    """Merge a question into another: the other's answer reaches this one's participant.
+
+    Nothing is sent now unless ``into`` is already answered: then its published answers
+    go to this question's participant at once (in their own thread), and the mail is seen
+    on its way as other commands do (see admin.hand_over).
+    """
+    from qa_mailer.admin import hand_over
+
+    clock = SystemClock()
+    async with session_factory(engine).begin() as tx:
+        question = await _question(tx, question_id)
+        if question_id == into:
+            raise NotFound(f"{question.ref} cannot be merged into itself")
+        main = await _question(tx, into)
+        if main.merged_into is not None:
+            raise NotFound(
+                f"{main.ref} is merged into Q-{main.merged_into}: merge into Q-{main.merged_into}"
+            )
+        # The state changes in one UPDATE from a mergeable state, so an answer published or
+        # another organiser's merge at the same moment wins and this one is refused.
+        merged = await tx.execute(
+            update(Question)
+            .where(Question.id == question_id, Question.state.in_(MERGEABLE))
+            .values(state=QuestionState.MERGED, merged_into=main.id)
+            .execution_options(synchronize_session=False)
+        )
+        if merged.rowcount == 0:  # type: ignore[attr-defined]
+            await tx.refresh(question)
+            raise NotFound(f"{question.ref} is already {question.state}")
+        # Questions merged into this one follow it to the question it joins.
+        await tx.execute(
+            update(Question)
+            .where(Question.merged_into == question_id)
+            .values(merged_into=main.id)
+            .execution_options(synchronize_session=False)
+        )
+        await tx.refresh(question)
+        queued: list[OutboxMail] = []
+        if main.state == QuestionState.ANSWERED:
+            thread = await tx.get_one(Thread, main.thread_id)
+            answers = list(
+                await tx.scalars(
+                    select(Answer)
+                    .where(Answer.question_id == main.id, Answer.state == AnswerState.PUBLISHED)
+                    .order_by(Answer.id)
+                )
+            )
+            queued = await publish_to_merged(
+                tx,
+                config,
+                Templates.of(config),
+                clock,
+                main,
+                thread.participant_email,
+                answers,
+                only=question,
+            )
+            await tx.refresh(question)
+    if queued:
+        await hand_over(engine, config, [row.id for row in queued])
+    return question

@@ -136,10 +136,16 @@ def test_organisers_list_show_move_and_close_questions(config: Config, tmp_path:
         roster.write("deniz@firma.example.com,Deniz Kaya,TR,Firma,Izmir\n")
     code, output = cli(config, "roster", "reload")
     assert code == 0 and "deniz@firma.example.com: TR (Q-2)" in output
+    code, output = cli(config, "questions", "merge", "Q-2", "into", "Q-1")
+    assert code == 0 and "Q-2 merged into Q-1" in output
+    code, output = cli(config, "questions", "merge", "Q-2", "Q-1")
+    assert code == 1 and "Error: Q-2 is already merged" in output
+    assert "merged" in cli(config, "status")[1]
     code, output = cli(config, "questions", "close", "Q-1", "--reason", "asked twice")
     assert code == 0 and "Q-1 closed: asked twice" in output
+    # Q-2, merged into Q-1, is closed with it.
     code, output = cli(config, "questions", "list", "--state", "closed")
-    assert "Q-1" in output and "1 question(s)" in output
+    assert "Q-1" in output and "Q-2" in output and "2 question(s)" in output
     code, output = cli(config, "questions", "show", "Q-7")
     assert code == 1 and "Error: no question Q-7" in output
     assert cli(config, "digest", "--session", "2")[1].count("pending") >= 1

@@ -19,7 +19,7 @@ from qa_mailer.ingest.store import Envelope
 from qa_mailer.organise import questions as organise
 from qa_mailer.organise.questions import QuestionFilter
 from tests.helpers import ROSTER, FakeClock, make_mail, write_config
-from tests.integration.test_pipeline import Desk, ask, make_desk, reply_to
+from tests.integration.test_pipeline import Desk, ask, make_desk, plain, reply_to
 
 STRANGER = "Deniz Kaya <deniz@firma.example.com>"
 
@@ -234,3 +234,95 @@ async def test_a_running_service_follows_the_roster_file(
         ("emre@firma.example.com", "TR"),
     ]
     await service.workers.stop()
+
+
+ANSWER = "The chamber should start it."
+
+
+async def answer_mails(desk: Desk) -> list[tuple[str, str, bool]]:
+    """(recipient, In-Reply-To, whether it has the answer) of every answer mail so far."""
+    return [
+        (str(m["To"]), str(m["In-Reply-To"]), ANSWER in plain(m))
+        for m in await desk.outbox(OutboxKind.ANSWER)
+    ]
+
+
+@pytest.mark.asyncio
+async def test_a_merged_question_gets_the_one_answer_in_its_own_thread(desk: Desk) -> None:
+    await desk.receive(ask(message_id="<q1@drvo.example.hr>"))
+    await desk.receive(
+        make_mail(
+            sender="Milan Jovanovic <milan@gmail.example.com>",
+            subject="[VC2] Ko vodi klaster?",
+            body="Ko treba da vodi klaster?",
+            message_id="<q2@gmail.example.com>",
+        )
+    )
+    # Ana sends her question again, as a new mail: the same asker gets one answer.
+    await desk.receive(ask(subject="[VC2] Pitanje o klasteru", message_id="<q3@drvo.example.hr>"))
+    merged = await organise.merge_questions(desk.engine, desk.config, 2, into=1)
+    assert merged.ref == "Q-2" and merged.state == QuestionState.MERGED
+    assert merged.merged_into == 1
+    await organise.merge_questions(desk.engine, desk.config, 3, into=1)
+    [route, *_] = await desk.outbox(OutboxKind.ROUTE)
+    desk.clock.advance(hours=1)
+    await desk.receive(reply_to(route, "The chamber should start it."))
+    assert sorted(await answer_mails(desk)) == [
+        ("ana@drvo.example.hr", "<q1@drvo.example.hr>", True),
+        ("milan@gmail.example.com", "<q2@gmail.example.com>", True),
+    ]
+    states = {q.ref: q.state for q in await desk.questions()}
+    assert states == {"Q-1": "answered", "Q-2": "answered", "Q-3": "answered"}
+    # A question merged after the answer gets it at once.
+    await desk.receive(
+        make_mail(
+            sender="Ayse Yilmaz <ayse@mobilya.example.com.tr>",
+            subject="[VC2] Kim yonetmeli?",
+            body="Kumeyi kim yonetmeli?",
+            message_id="<q4@mobilya.example.com.tr>",
+        )
+    )
+    await organise.merge_questions(desk.engine, desk.config, 4, into=1)
+    assert ("ayse@mobilya.example.com.tr", "<q4@mobilya.example.com.tr>", True) in (
+        await answer_mails(desk)
+    )
+    assert len(await answer_mails(desk)) == 3
+    async with session_factory(desk.engine)() as tx:
+        roster = load_roster(desk.config.roster, desk.config.countries)
+        digest = await build_digest(tx, desk.config, roster, 2, desk.clock.now())
+    assert (digest.asked, digest.answered, digest.pending) == (4, 4, 0)
+    labels = {q.ref: q.state_label for c in digest.countries for q in c.questions}
+    assert "merged into Q-1" in labels["Q-2"]
+
+
+@pytest.mark.asyncio
+async def test_merging_refuses_what_cannot_be_merged(desk: Desk) -> None:
+    await three_questions(desk)
+    with pytest.raises(admin.NotFound, match="Q-1 cannot be merged into itself"):
+        await organise.merge_questions(desk.engine, desk.config, 1, into=1)
+    await organise.merge_questions(desk.engine, desk.config, 3, into=1)
+    with pytest.raises(admin.NotFound, match="Q-3 is merged into Q-1: merge into Q-1"):
+        await organise.merge_questions(desk.engine, desk.config, 2, into=3)
+    with pytest.raises(admin.NotFound, match="Q-3 is already merged"):
+        await organise.merge_questions(desk.engine, desk.config, 3, into=2)
+    with pytest.raises(admin.NotFound, match="no question Q-9"):
+        await organise.merge_questions(desk.engine, desk.config, 9, into=1)
+    # Closing a question closes those merged into it: they wait for no answer either.
+    await organise.close_question(desk.engine, 1, "answered in the session")
+    states = {q.ref: (q.state, q.closed_reason) for q in await desk.questions()}
+    assert states["Q-3"] == ("closed", "answered in the session")
+
+
+@pytest.mark.asyncio
+async def test_in_batch_mode_the_expert_gets_a_merged_question_once(
+    engine: AsyncEngine, tmp_path: Path, database_url: str
+) -> None:
+    config = write_config(tmp_path, database_url, programme={"expert_mail": "batch"})
+    desk = await make_desk(config, engine, FakeClock())
+    await three_questions(desk)
+    await organise.merge_questions(desk.engine, desk.config, 3, into=1)
+    await admin.send_batches(desk.engine, desk.config, 2)
+    [route] = [m for m in await desk.outbox(OutboxKind.ROUTE) if "[VC2]" in str(m["Subject"])]
+    text = plain(route)
+    assert "[Q-1]" in text and "[Q-3]" not in text
+    assert "Also asked as Q-3 by Deniz Kaya" in text
