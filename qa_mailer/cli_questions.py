@@ -1,6 +1,8 @@
-"""Commands for sorting the questions (list, show, move, close) and applying roster changes."""
+"""Commands for sorting the questions (list, show, move, merge, close), roster changes, export."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -200,3 +202,37 @@ def roster_reload(ctx: click.Context) -> None:
     for item in found:
         click.echo(f"{item.email}: {item.country} ({', '.join(item.refs)})")
     click.echo(f"{len(found)} unassigned participant(s) sorted")
+
+
+@click.command("export")
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["csv", "md", "html", "json"]),
+    default="csv",
+    show_default=True,
+    help="csv opens in Excel with every letter right (UTF-8 with a byte-order mark).",
+)
+@click.option("--session", type=int, help="Only this session (default: every session).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (default: standard output).",
+)
+@click.pass_context
+def export_command(ctx: click.Context, form: str, session: int | None, output: Path | None) -> None:
+    """Export questions and answers for the report: asker, organisation, country, session,
+    asked, answered, wait and answer.
+
+    \b
+    Example:
+      qa-mailer export --format csv --session 2 --output vc2.csv
+    """
+    from qa_mailer.organise.export import export_questions
+
+    data = _run(ctx, lambda engine, config: export_questions(engine, config, form, session))
+    if output is None:
+        click.echo(data, nl=False)
+    else:
+        output.write_bytes(data)
+        click.echo(f"{output}: {len(data)} bytes", err=True)

@@ -50,6 +50,7 @@ def test_every_command_says_what_it_does() -> None:
         "parse-reply",
         "questions",
         "roster",
+        "export",
     ):
         assert f"  {command} " in output
         sub = CliRunner().invoke(main, [command, "--help"])
@@ -149,6 +150,14 @@ def test_organisers_list_show_move_and_close_questions(config: Config, tmp_path:
     code, output = cli(config, "questions", "show", "Q-7")
     assert code == 1 and "Error: no question Q-7" in output
     assert cli(config, "digest", "--session", "2")[1].count("pending") >= 1
+    target = tmp_path / "report.csv"
+    code, output = cli(
+        config, "export", "--format", "csv", "--session", "4", "--output", str(target)
+    )
+    assert code == 0 and target.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert "Sesija 4: ihracat?" in target.read_text(encoding="utf-8-sig")
+    code, output = cli(config, "export", "--format", "json")
+    assert code == 0 and [item["ref"] for item in json.loads(output)] == ["Q-1", "Q-2"]
     assert "0 pending" in cli(config, "digest", "--session", "2")[1]
 
 
