@@ -51,6 +51,8 @@ def test_every_command_says_what_it_does() -> None:
         "questions",
         "roster",
         "export",
+        "ignored",
+        "outbox",
     ):
         assert f"  {command} " in output
         sub = CliRunner().invoke(main, [command, "--help"])
@@ -159,6 +161,26 @@ def test_organisers_list_show_move_and_close_questions(config: Config, tmp_path:
     code, output = cli(config, "export", "--format", "json")
     assert code == 0 and [item["ref"] for item in json.loads(output)] == ["Q-1", "Q-2"]
     assert "0 pending" in cli(config, "digest", "--session", "2")[1]
+
+
+def test_ignored_mail_and_the_outbox_are_listed(config: Config, tmp_path: Path) -> None:
+    cli(config, "db", "upgrade")
+    no_sender = tmp_path / "test.eml"
+    no_sender.write_bytes(b"To: qa@clusters.example.org\r\nSubject: test\r\n\r\nhello\r\n")
+    question = tmp_path / "q.eml"
+    question.write_bytes(make_mail(sender="ana@drvo.example.hr", subject="[VC1] Q", body="Why?"))
+    cli(config, "ingest", str(no_sender), str(question))
+    _process_once(config)
+    code, output = cli(config, "ignored", "list")
+    assert code == 0 and "(no sender)" in output and "test" in output and "1 ignored" in output
+    code, output = cli(config, "outbox", "list")
+    assert code == 0 and "ack:Q-1" in output and "to ana@drvo.example.hr" in output
+    assert "2 mail(s)" in output
+    assert "0 mail(s)" in cli(config, "outbox", "list", "--state", "failed")[1]
+    code, output = cli(config, "outbox", "retry", "1")
+    assert code == 1 and "Error: not queued or failed: mail 1" in output
+    code, output = cli(config, "held", "show", "A-1")
+    assert code == 1 and "Error: no held answer A-1" in output
 
 
 def test_digest_names_an_unknown_session(config: Config) -> None:
