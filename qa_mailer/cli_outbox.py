@@ -1,6 +1,8 @@
-"""Commands for the mail that was ignored and the mail going out (the outbox)."""
+"""Commands for ignored mail, the mail going out (the outbox), and participants' data."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -94,3 +96,64 @@ def outbox_retry(ctx: click.Context, mail_ids: tuple[str, ...], retry_all: bool)
     ids = None if retry_all else _ids(mail_ids, "mail")
     retried, report = _run(ctx, lambda engine, config: retry_outbox(engine, config, ids))
     click.echo(f"{len(retried)} mail(s) sent again: {report}")
+
+
+@click.group()
+def participants() -> None:
+    """A participant's data on request: export everything held about them, or erase it."""
+
+
+@participants.command("export")
+@click.argument("address")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (default: standard output).",
+)
+@click.pass_context
+def participants_export(ctx: click.Context, address: str, output: Path | None) -> None:
+    """Everything held about one participant, as JSON: roster, questions, answers, mail.
+
+    \b
+    Example:
+      qa-mailer participants export ana@drvo.example.hr --output ana.json
+    """
+    from qa_mailer.organise.privacy import export_participant
+
+    data = _run(ctx, lambda engine, config: export_participant(engine, config, address))
+    if output is None:
+        click.echo(data, nl=False)
+    else:
+        output.write_bytes(data)
+        click.echo(f"{output}: {len(data)} bytes", err=True)
+
+
+@participants.command("erase")
+@click.argument("address")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def participants_erase(ctx: click.Context, address: str, yes: bool) -> None:
+    """Erase a participant's data: raw mail, questions' text, answers, mail bodies.
+
+    Digests still count their questions (session, country, state, times), anonymised.
+    Mail still to be sent to them or about them is not sent.
+
+    \b
+    Example:
+      qa-mailer participants erase ana@drvo.example.hr --yes
+    """
+    from qa_mailer.organise.privacy import erase_participant
+
+    if not yes:
+        click.confirm(f"Erase everything held about {address}? This cannot be undone", abort=True)
+    erased = _run(ctx, lambda engine, config: erase_participant(engine, config, address))
+    click.echo(
+        f"{address}: {erased.questions} question(s), {erased.messages} received mail(s) and "
+        f"{erased.mails} sent mail(s) erased"
+    )
+    if erased.on_roster:
+        click.echo(f"{address} is still on the roster: remove the line from the roster file")
+    click.echo(
+        "copies in the mailbox (the Processed folder) and in digest files written to disk "
+        "are not touched"
+    )

@@ -53,6 +53,7 @@ def test_every_command_says_what_it_does() -> None:
         "export",
         "ignored",
         "outbox",
+        "participants",
     ):
         assert f"  {command} " in output
         sub = CliRunner().invoke(main, [command, "--help"])
@@ -181,6 +182,13 @@ def test_ignored_mail_and_the_outbox_are_listed(config: Config, tmp_path: Path) 
     assert code == 1 and "Error: not queued or failed: mail 1" in output
     code, output = cli(config, "held", "show", "A-1")
     assert code == 1 and "Error: no held answer A-1" in output
+    code, output = cli(config, "participants", "export", "ana@drvo.example.hr")
+    assert code == 0 and json.loads(output)["questions"][0]["text"] == "Why?"
+    code, output = cli(config, "participants", "erase", "ana@drvo.example.hr", "--yes")
+    assert code == 0 and "1 question(s), 1 received mail(s) and 2 sent mail(s) erased" in output
+    assert "still on the roster" in output
+    code, output = cli(config, "participants", "export", "ana@drvo.example.hr")
+    assert json.loads(output)["questions"] == []
 
 
 def test_digest_names_an_unknown_session(config: Config) -> None:
