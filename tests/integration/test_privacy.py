@@ -104,3 +104,62 @@ async def test_an_erase_leaves_no_trace_and_the_digests_still_count(desk: Desk) 
     assert held.body == "The firms."
     again = await privacy.erase_participant(desk.engine, desk.config, ANA)
     assert (again.questions, again.messages) == (0, 0)
+
+
+PARTICIPANTS = {
+    "ana@drvo.example.hr": (
+        "Ana Horvat",
+        "[VC2] Tko vodi klaster?",
+        "Tko treba voditi klaster u Zagrebu?",
+    ),
+    "milan@gmail.example.com": (
+        "Milan Jovanovic",
+        "[VC2] Ko vodi klaster?",
+        "Ko treba da vodi klaster u Novom Sadu?",
+    ),
+    "ayse@mobilya.example.com.tr": (
+        "Ayse Yilmaz",
+        "[VC2] Kim yonetmeli?",
+        "Kumeyi Istanbul'da kim yonetmeli?",
+    ),
+}
+
+
+@pytest.mark.asyncio
+async def test_no_participant_ever_sees_another_participants_address_or_text(
+    engine: AsyncEngine, tmp_path: Path, database_url: str
+) -> None:
+    # One batch to the expert, an answer to the first, one question merged before it and
+    # one after:
+    # every way a mail could carry one participant's data to another.
+    config = write_config(tmp_path, database_url, programme={"expert_mail": "batch"})
+    desk = await make_desk(config, engine, FakeClock())
+    for address, (name, subject, body) in PARTICIPANTS.items():
+        await desk.receive(make_mail(sender=f"{name} <{address}>", subject=subject, body=body))
+    await privacy_merge(desk, 2, into=1)
+    await admin.send_batches(desk.engine, desk.config, 2)
+    [route] = await desk.outbox(OutboxKind.ROUTE)
+    desk.clock.advance(hours=1)
+    await desk.receive(reply_to(route, "Q-1: The chamber starts it and the firms lead it."))
+    await privacy_merge(desk, 3, into=1)
+    seen = 0
+    for mail in await desk.outbox():
+        recipients = [str(a).lower() for a in str(mail["To"]).split(",")]
+        text = privacy.mail_text(mail.as_bytes())
+        for address in PARTICIPANTS:
+            if any(address in r for r in recipients):
+                seen += 1
+                others = [(a, p) for a, p in PARTICIPANTS.items() if a != address]
+                for other, (other_name, _, other_body) in others:
+                    assert other not in text and other_name not in text
+                    assert other_body not in text, (address, mail["Subject"])
+    # Each participant got an acknowledgement and the one answer.
+    assert seen == 6
+    answers = await desk.outbox(OutboxKind.ANSWER)
+    assert sorted(str(m["To"]) for m in answers) == sorted(PARTICIPANTS)
+
+
+async def privacy_merge(desk: Desk, number: int, *, into: int) -> None:
+    from qa_mailer.organise.questions import merge_questions
+
+    await merge_questions(desk.engine, desk.config, number, into=into)
