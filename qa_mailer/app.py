@@ -27,6 +27,7 @@ from qa_mailer.ingest.authentication import MailAuthenticator
 from qa_mailer.ingest.imap import FetchLimits, ImapPoller
 from qa_mailer.ingest.smtp import IntakeHandler, listening_port, start_listener
 from qa_mailer.ingest.store import MessageStore
+from qa_mailer.organise.retention import RetentionSweeper
 from qa_mailer.organise.roster_watch import RosterWatcher
 from qa_mailer.pipeline import Pipeline
 from qa_mailer.route.batch import BatchDispatcher
@@ -107,6 +108,7 @@ class Service:
             else None
         )
         self.roster_watcher = RosterWatcher(config, engine, self.roster)
+        self.retention = RetentionSweeper(config, self.sessions, clock)
         self.listener: asyncio.Server | None = None
         self.ready = asyncio.Event()
 
@@ -182,6 +184,7 @@ class Service:
             self._tasks.append(group.create_task(self.sender.run(stop), name="sender"))
         if Role.SCHEDULE in roles:
             self._tasks.append(group.create_task(self.digests.run(stop), name="digests"))
+            self._tasks.append(group.create_task(self.retention.run(stop), name="retention"))
             if any(s.expert_mail == "batch" for s in self.config.sessions):
                 self._tasks.append(group.create_task(self.batches.run(stop), name="batches"))
         if self.imap is not None:

@@ -27,6 +27,7 @@ from qa_mailer.config.model import (
     ImapConfig,
     ListenerConfig,
     OutgoingConfig,
+    PrivacyConfig,
     Security,
     SessionConfig,
     SmtpRelayConfig,
@@ -197,6 +198,7 @@ class Reader:
             sessions=self.sessions(
                 data, timezone, default_experts, default_mode, default_expert_language
             ),
+            privacy=self.privacy(data),
         )
 
     def zone(self, section: _Section, key: str, default: str) -> ZoneInfo:
@@ -380,6 +382,11 @@ class Reader:
             ),
         )
 
+    def privacy(self, data: Mapping[str, Any]) -> PrivacyConfig:
+        section = self.table(data, "privacy", {"keep_mail_days"})
+        days = section.number("keep_mail_days", 0, minimum=0)
+        return PrivacyConfig(keep_mail=timedelta(days=days) if days else None)
+
     def digest(self, data: Mapping[str, Any]) -> DigestConfig:
         section = self.table(data, "digest", {"automatic", "delay_minutes", "write_to"})
         return DigestConfig(
@@ -529,6 +536,7 @@ _TOP_LEVEL = {
     "authentication",
     "digest",
     "workers",
+    "privacy",
     "countries",
     "sessions",
 }

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer.admin import NotFound, hand_over
@@ -110,6 +110,21 @@ async def retry_outbox(
         missing = sorted(set(ids or []) - {mail.id for mail in found})
         if missing:
             raise NotFound(f"not queued or failed: mail {', '.join(map(str, missing))}")
+        # A mail whose body retention or an erase removed has nothing left to send.
+        empty = set(
+            await tx.scalars(
+                select(OutboxMail.id).where(
+                    OutboxMail.id.in_([mail.id for mail in found]),
+                    func.length(OutboxMail.raw) == 0,
+                )
+            )
+        )
+        if empty and ids is not None:
+            raise NotFound(
+                f"mail {', '.join(map(str, sorted(empty)))}: its body was removed "
+                "(retention or an erase), so it cannot be sent again"
+            )
+        found = [mail for mail in found if mail.id not in empty]
         for mail in found:
             accepted = {
                 address: outcome
