@@ -182,6 +182,7 @@ def _sample_digest(config: Config, question: Question) -> Digest:
         asked_at="2026-12-03 10:00",
         waited_seconds=3600.0,
         follow_up_to=None,
+        similar_to="Q-1",
     )
     countries = tuple(
         CountryDigest(country.code, country.name, (sample,) if index == 0 else ())

@@ -133,6 +133,7 @@ class _Sample:
                 - timedelta(hours=n),
                 language=("hr", "ru", "tr")[(seed + n) % 3],
                 attachments=(AttachmentView(f"file{seed}{n}.pdf", "application/pdf", "9 KB"),),
+                similar_to=f"Q-{seed * 100 + 70 + n}",
                 merged=(
                     MergedView(f"Q-{seed * 100 + 50 + n}", names[(seed + n + 1) % len(names)][0]),
                 ),

@@ -5,6 +5,8 @@
 - questions.closed_reason: the organiser's reason, shown by `questions show` and the digest.
 - questions.state may be "merged", and questions.merged_into names the question it was
   merged into: that question's answers are sent to this one's participant too.
+- questions.similar_to: an open question of the same session this one closely resembled
+  when it came in; the expert's copy and the digest say so.
 
 Revision ID: 0008
 Revises: 0006
@@ -42,6 +44,10 @@ def upgrade() -> None:
             "fk_questions_merged_into_questions", "questions", ["merged_into"], ["id"]
         )
         batch_op.create_index("ix_questions_merged_into", ["merged_into"], unique=False)
+        batch_op.add_column(sa.Column("similar_to", sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(
+            "fk_questions_similar_to_questions", "questions", ["similar_to"], ["id"]
+        )
         _set_states(batch_op, STATES_AFTER)
 
 
@@ -55,6 +61,8 @@ def downgrade() -> None:
     )
     with op.batch_alter_table("questions") as batch_op:
         _set_states(batch_op, STATES_BEFORE)
+        batch_op.drop_constraint("fk_questions_similar_to_questions", type_="foreignkey")
+        batch_op.drop_column("similar_to")
         batch_op.drop_index("ix_questions_merged_into")
         batch_op.drop_constraint("fk_questions_merged_into_questions", type_="foreignkey")
         batch_op.drop_column("merged_into")

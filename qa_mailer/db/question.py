@@ -48,6 +48,9 @@ class Question(Base):
     # The question an organiser merged this one into: every answer published to that one is
     # sent to this one's participant too, in their own thread. Kept once answered.
     merged_into: Mapped[int | None] = mapped_column(ForeignKey("questions.id"), index=True)
+    # An open question of the same session this one closely resembles when it came in
+    # (classify/similar.py): the expert's copy and the digest say so.
+    similar_to: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
 
     thread: Mapped[Thread] = relationship(lazy="raise")
     message: Mapped[InboundMessage] = relationship(lazy="raise")
@@ -71,6 +74,7 @@ class NewQuestion:
     follow_up_to: int | None = None
     acknowledged_at: datetime | None = None
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    similar_to: int | None = None
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id",
@@ -83,6 +87,7 @@ class NewQuestion:
         "asked_at",
         "acknowledged_at",
         "attachments",
+        "similar_to",
     )
 
     @property

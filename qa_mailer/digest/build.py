@@ -38,6 +38,8 @@ class DigestQuestion:
     asked_at: str
     waited_seconds: float
     follow_up_to: str | None
+    # An open question this one resembles, while an organiser has not merged or closed it.
+    similar_to: str | None = None
 
     @property
     def answered(self) -> bool:
@@ -153,6 +155,10 @@ async def build_digest(
                 asked_at=question.asked_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
                 waited_seconds=max(0.0, (end - question.asked_at).total_seconds()),
                 follow_up_to=f"Q-{question.follow_up_to}" if question.follow_up_to else None,
+                similar_to=f"Q-{question.similar_to}"
+                if question.similar_to
+                and question.state in (QuestionState.NEW, QuestionState.WITH_EXPERT)
+                else None,
             )
         )
     names = {c.code: c.name for c in config.countries} | {UNASSIGNED: "Country not assigned"}

@@ -38,6 +38,8 @@ class QuestionView:
     attachments: tuple[AttachmentView, ...] = ()
     # Questions an organiser merged into this one: the answer goes to them too.
     merged: tuple[MergedView, ...] = ()
+    # An open question of the session this one closely resembles ("Q-17"), if any.
+    similar_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ def question_view(
             for item in question.attachments or ()
         ),
         merged=tuple(merged),
+        similar_to=f"Q-{question.similar_to}" if question.similar_to else None,
     )
 
 

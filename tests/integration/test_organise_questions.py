@@ -326,3 +326,40 @@ async def test_in_batch_mode_the_expert_gets_a_merged_question_once(
     text = plain(route)
     assert "[Q-1]" in text and "[Q-3]" not in text
     assert "Also asked as Q-3 by Deniz Kaya" in text
+
+
+@pytest.mark.asyncio
+async def test_a_question_like_an_open_one_is_marked_for_the_expert_and_the_digest(
+    desk: Desk,
+) -> None:
+    await desk.receive(ask(message_id="<q1@drvo.example.hr>"))
+    # Milan asks the same, with a greeting and a signature; Petar asks something else; the
+    # same question in another session is not compared.
+    await desk.receive(
+        make_mail(
+            sender="Milan Jovanovic <milan@gmail.example.com>",
+            subject="[VC2] Pitanje",
+            body="Pozdrav,\n\nTko bi trebao voditi klaster?\n\nMilan",
+        )
+    )
+    await desk.receive(
+        make_mail(
+            sender="Petar Ivanov <petar@mebeli.example.bg>",
+            subject="[VC2] Финансиране",
+            body="Кой финансира клъстера в началото?",
+        )
+    )
+    await desk.receive(
+        ask(subject="[VC3] Tko upravlja klasterom?", message_id="<q4@drvo.example.hr>")
+    )
+    similar = {q.ref: q.similar_to for q in await desk.questions()}
+    assert similar == {"Q-1": None, "Q-2": 1, "Q-3": None, "Q-4": None}
+    routes = {str(m["X-QA-Question"]): plain(m) for m in await desk.outbox(OutboxKind.ROUTE)}
+    assert "It resembles Q-1, asked earlier in this session" in routes["Q-2"]
+    assert "resembles" not in routes["Q-1"] and "resembles" not in routes["Q-3"]
+    report, _ = await admin.make_digest(desk.engine, desk.config, 2, send=False)
+    assert "resembles Q-1: `qa-mailer questions merge Q-2 into Q-1`" in report.text
+    # Once merged, the digest no longer suggests it.
+    await organise.merge_questions(desk.engine, desk.config, 2, into=1)
+    report, _ = await admin.make_digest(desk.engine, desk.config, 2, send=False)
+    assert "questions merge Q-2" not in report.text
