@@ -92,7 +92,7 @@ def main() -> None:
     )
     for name, scorer in SCORERS.items():
         for threshold in (80, 85, 88, 90):
-            found = missed_kinds = 0
+            found = 0
             alarms = total_distinct = 0
             rows = []
             kinds: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -111,7 +111,6 @@ def main() -> None:
                     f"{language} {100 * hits / len(near[language]):.0f}%/"
                     f"{100 * false / len(distinct[language]):.2f}%"
                 )
-            del missed_kinds
             recall = 100 * found / sum(map(len, near.values()))
             false_rate = 100 * alarms / total_distinct
             weakest = min(kinds.items(), key=lambda item: item[1][0] / item[1][1])

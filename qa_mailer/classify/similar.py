@@ -19,12 +19,12 @@ from rapidfuzz import fuzz, process, utils
 THRESHOLD = 88.0
 # Only the start of a long question is compared: resends and rewordings differ early or not
 # at all, and a long text must not make each comparison slow.
-COMPARED_CHARACTERS = 300
+COMPARED_CHARACTERS = 200
 # Shorter texts ("Hvala!", "OK") resemble too much to say anything.
 MIN_CHARACTERS = 20
 # A new question is compared with this many of its session's latest open questions: a
 # resend comes soon after the first mail, and the cost per question stays flat.
-RECENT_QUESTIONS = 100
+RECENT_QUESTIONS = 30
 
 
 def comparable(text: str) -> str:
