@@ -153,7 +153,10 @@ def participants_erase(ctx: click.Context, address: str, yes: bool) -> None:
     )
     if erased.on_roster:
         click.echo(f"{address} is still on the roster: remove the line from the roster file")
-    click.echo(
-        "copies in the mailbox (the Processed folder) and in digest files written to disk "
-        "are not touched"
-    )
+    if erased.mailbox is not None:
+        click.echo(f"{erased.mailbox} mail(s) from {address} deleted from the mailbox")
+    elif erased.mailbox_error is not None:
+        click.echo(f"the mailbox could not be cleaned: {erased.mailbox_error}")
+    else:
+        click.echo("copies in the mailbox are not touched (privacy.erase_mailbox_copies is off)")
+    click.echo("digest files written to disk (digest.write_to) are not touched")

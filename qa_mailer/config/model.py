@@ -174,6 +174,9 @@ class PrivacyConfig:
     # Raw mail received, and the bodies of mail sent, older than this are removed by the
     # service (what became of them, questions and answers stay); None keeps them.
     keep_mail: timedelta | None = None
+    # `participants erase` also deletes the participant's mail from the IMAP mailbox (the
+    # watched folder and Processed).
+    erase_mailbox_copies: bool = False
 
 
 @dataclass(frozen=True)

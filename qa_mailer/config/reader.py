@@ -383,9 +383,12 @@ class Reader:
         )
 
     def privacy(self, data: Mapping[str, Any]) -> PrivacyConfig:
-        section = self.table(data, "privacy", {"keep_mail_days"})
+        section = self.table(data, "privacy", {"keep_mail_days", "erase_mailbox_copies"})
         days = section.number("keep_mail_days", 0, minimum=0)
-        return PrivacyConfig(keep_mail=timedelta(days=days) if days else None)
+        return PrivacyConfig(
+            keep_mail=timedelta(days=days) if days else None,
+            erase_mailbox_copies=section.flag("erase_mailbox_copies", False),
+        )
 
     def digest(self, data: Mapping[str, Any]) -> DigestConfig:
         section = self.table(data, "digest", {"automatic", "delay_minutes", "write_to"})

@@ -13,10 +13,11 @@ import email.policy
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from aioimaplib import AioImapException
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import undefer
@@ -36,6 +37,7 @@ from qa_mailer.db import (
     dispatch_questions,
 )
 from qa_mailer.db.engine import session_factory
+from qa_mailer.ingest.imap_connection import ImapError
 
 # What an erased participant's address becomes: a reserved domain that no mail can reach.
 ERASED_ADDRESS = "erased@erased.invalid"
@@ -212,6 +214,10 @@ class Erased:
     messages: int  # inbound mail whose raw copy was removed
     mails: int  # outgoing mail whose body was removed
     on_roster: bool  # the roster file still names them: the organiser removes that line
+    # Mail deleted from the IMAP mailbox (None: privacy.erase_mailbox_copies is off, or
+    # there is no mailbox), and why that failed, if it did (the database is erased anyway).
+    mailbox: int | None = None
+    mailbox_error: str | None = None
 
 
 async def erase_participant(engine: AsyncEngine, config: Config, address: str) -> Erased:
@@ -246,7 +252,15 @@ async def erase_participant(engine: AsyncEngine, config: Config, address: str) -
             .values(sender=ERASED_ADDRESS)
             .execution_options(synchronize_session=False)
         )
-    return Erased(len(ids), messages, mails, roster.get(person.email) is not None)
+    erased = Erased(len(ids), messages, mails, roster.get(person.email) is not None)
+    if config.privacy.erase_mailbox_copies and config.imap is not None:
+        from qa_mailer.organise.mailbox import erase_mailbox_copies
+
+        try:
+            erased = replace(erased, mailbox=await erase_mailbox_copies(config.imap, person.email))
+        except (OSError, TimeoutError, ImapError, AioImapException) as exc:
+            erased = replace(erased, mailbox_error=f"{type(exc).__name__}: {exc}")
+    return erased
 
 
 def _needles(person: Person) -> list[str]:

@@ -17,7 +17,10 @@ from qa_mailer.db.engine import session_factory
 from qa_mailer.digest.build import build_digest
 from qa_mailer.organise import privacy
 from tests.helpers import FakeClock, make_mail, write_config
+from tests.integration.test_imap_reliability import imap_config_for
 from tests.integration.test_pipeline import Desk, ask, make_desk, reply_to
+from tests.servers.dovecot import DovecotServer, ImapUser, doveadm
+from tests.servers.imap_client import append, flags_in
 
 ANA = "ana@drvo.example.hr"
 ANA_TEXT = "Tko bi trebao voditi klaster?"
@@ -163,3 +166,47 @@ async def privacy_merge(desk: Desk, number: int, *, into: int) -> None:
     from qa_mailer.organise.questions import merge_questions
 
     await merge_questions(desk.engine, desk.config, number, into=into)
+
+
+@pytest.mark.asyncio
+async def test_an_erase_deletes_the_participants_mail_from_the_mailbox(
+    dovecot: DovecotServer,
+    imap_user: ImapUser,
+    monkeypatch: pytest.MonkeyPatch,
+    engine: AsyncEngine,
+    tmp_path: Path,
+    database_url: str,
+) -> None:
+    from qa_mailer.organise.mailbox import erase_mailbox_copies
+
+    monkeypatch.setenv("QA_TEST_IMAP_PASSWORD", imap_user.password)
+    imap_config = imap_config_for(dovecot, imap_user)
+    doveadm(dovecot, "mailbox", "create", "-u", imap_user.name, "Processed")
+
+    theirs = [
+        make_mail(sender=f"Ana Horvat <{ANA}>", subject=f"[VC2] Pitanje {n}", body="?")
+        for n in range(3)
+    ]
+    other = make_mail(sender="petar@mebeli.example.bg", subject="[VC1] Въпрос", body="?")
+    await append(dovecot, imap_user, theirs[0], other, theirs[1], mailbox="Processed")
+    await append(dovecot, imap_user, theirs[2])
+    assert await erase_mailbox_copies(imap_config, ANA) == 3
+    assert len(await flags_in(dovecot, imap_user, "Processed")) == 1
+    assert await flags_in(dovecot, imap_user, "INBOX") == []
+    assert await erase_mailbox_copies(imap_config, ANA) == 0
+    # `participants erase` does it where privacy.erase_mailbox_copies is on.
+    await append(dovecot, imap_user, theirs[0])
+    imap = {
+        "enabled": True,
+        "host": "127.0.0.1",
+        "port": dovecot.port,
+        "security": "none",
+        "username": imap_user.name,
+        "password_env": "QA_TEST_IMAP_PASSWORD",
+    }
+    off = write_config(tmp_path / "off", database_url, imap=imap)
+    assert (await privacy.erase_participant(engine, off, ANA)).mailbox is None
+    on = write_config(
+        tmp_path / "on", database_url, imap=imap, privacy={"erase_mailbox_copies": True}
+    )
+    assert (await privacy.erase_participant(engine, on, ANA)).mailbox == 1
