@@ -222,27 +222,89 @@ def test_serve_takes_mail_and_stops_cleanly_on_sigterm(config: Config) -> None:
     assert "stopping: intake closed" in output
 
 
+def test_questions_sorted_beside_a_running_serve_fed_by_its_listener(config: Config) -> None:
+    cli(config, "db", "upgrade")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qa_mailer", "--config", str(config.path), "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        stranger = "deniz@firma.example.com"
+        asyncio.run(
+            _send_when_listening(
+                config,
+                [
+                    (
+                        "ana@drvo.example.hr",
+                        "[VC2] Tko vodi klaster?",
+                        "Tko bi trebao voditi klaster?",
+                    ),
+                    (
+                        stranger,
+                        "[VC2] Pitanje",
+                        "Merhaba,\n\nTko bi trebao voditi klaster?\n\nDeniz",
+                    ),
+                ],
+            )
+        )
+        _wait_for_output(config, ("questions", "list"), "2 question(s)")
+        code, output = cli(config, "questions", "list", "--country", "unassigned")
+        assert code == 0 and "Q-2  VC2 --" in output
+        code, output = cli(config, "digest", "--session", "2")
+        assert "resembles Q-1: `qa-mailer questions merge Q-2 into Q-1`" in output
+        # The roster changes while serving: the running service sorts Deniz into Turkey.
+        assert config.roster is not None
+        with config.roster.open("a", encoding="utf-8") as roster:
+            roster.write(f"{stranger},Deniz Kaya,TR,Firma,Izmir\n")
+        _wait_for_output(config, ("questions", "list", "--country", "TR"), "1 question(s)")
+        code, output = cli(config, "questions", "merge", "Q-2", "into", "Q-1")
+        assert code == 0 and "Q-2 merged into Q-1" in output
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+    assert "roster reloaded: 6 participant(s); 1 unassigned participant(s) sorted (Q-2)" in output
+
+
+def _wait_for_output(config: Config, args: tuple[str, ...], expected: str) -> str:
+    deadline = time.monotonic() + 20
+    while True:
+        output = cli(config, *args)[1]
+        if expected in output or time.monotonic() > deadline:
+            assert expected in output, output
+            return output
+        time.sleep(0.2)
+
+
 def _files(folder: Path) -> list[str]:
     return [key for key, _ in mailbox.Maildir(folder, create=True).items()]
 
 
-async def _send_when_listening(config: Config) -> None:
+async def _send_when_listening(
+    config: Config,
+    mails: list[tuple[str, str, str]] | None = None,
+) -> None:
+    """Send (sender, subject, body) mails to the listener once it answers."""
     deadline = time.monotonic() + 20
-    while True:
-        try:
-            await aiosmtplib.send(
-                make_mail(sender="ana@drvo.example.hr", subject="[VC1] Q", body="Why?"),
-                sender="ana@drvo.example.hr",
-                recipients=[config.address.address],
-                hostname="127.0.0.1",
-                port=config.listener.port,
-                timeout=5,
-            )
-            return
-        except (OSError, aiosmtplib.SMTPConnectError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
+    for sender, subject, body in mails or [("ana@drvo.example.hr", "[VC1] Q", "Why?")]:
+        while True:
+            try:
+                await aiosmtplib.send(
+                    make_mail(sender=sender, subject=subject, body=body),
+                    sender=sender,
+                    recipients=[config.address.address],
+                    hostname="127.0.0.1",
+                    port=config.listener.port,
+                    timeout=5,
+                )
+                break
+            except (OSError, aiosmtplib.SMTPConnectError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
 
 
 def _process_once(config: Config) -> None:
