@@ -291,6 +291,22 @@ def _scrub(text: str | None, needles: Iterable[str]) -> str | None:
     return text
 
 
+async def _mentioning(
+    tx: AsyncSession, query: Any, needles: list[str], address: str | None = None
+) -> set[int]:
+    """Ids of the (id, raw) rows of ``query`` whose mail shows any needle (or goes to
+    ``address``), read a few at a time: raw mail is never all in memory at once."""
+    found: set[int] = set()
+    result = await tx.stream(query.execution_options(yield_per=100))
+    async for id_, raw in result:
+        if not raw:
+            continue
+        text = mail_text(raw)
+        if _mentions(text, needles) or (address and address in text.casefold()):
+            found.add(id_)
+    return found
+
+
 async def _erase_messages(
     tx: AsyncSession, email_: str, answer_messages: set[int], needles: list[str]
 ) -> int:
@@ -298,13 +314,13 @@ async def _erase_messages(
     ids = set(await tx.scalars(select(InboundMessage.id).where(_from_them(email_))))
     ids |= answer_messages
     # Experts' replies quote the questions they answer: any of them may show this person.
-    replies = await tx.execute(
+    ids |= await _mentioning(
+        tx,
         select(InboundMessage.id, InboundMessage.raw).where(
-            InboundMessage.kind.in_((MessageKind.REPLY, MessageKind.EXPERT)),
-            InboundMessage.id.not_in(ids) if ids else InboundMessage.id.is_not(None),
-        )
+            InboundMessage.kind.in_((MessageKind.REPLY, MessageKind.EXPERT))
+        ),
+        needles,
     )
-    ids |= {id_ for id_, raw in replies if raw and _mentions(mail_text(raw), needles)}
     erased = 0
     for message in await tx.scalars(
         select(InboundMessage).where(InboundMessage.id.in_(ids)).order_by(InboundMessage.id)
@@ -328,17 +344,13 @@ async def _erase_mails(
     tx: AsyncSession, email_: str, question_ids: list[int], needles: list[str]
 ) -> int:
     """Every outgoing mail to them, for their questions, or showing their data."""
-    linked = set(await tx.scalars(select(OutboxMail.id).where(_linked_mail(question_ids))))
+    ids = set(await tx.scalars(select(OutboxMail.id).where(_linked_mail(question_ids))))
+    ids |= await _mentioning(tx, select(OutboxMail.id, OutboxMail.raw), needles, email_)
     erased = 0
     rows = await tx.scalars(
-        select(OutboxMail).options(undefer(OutboxMail.raw)).order_by(OutboxMail.id)
+        select(OutboxMail).where(OutboxMail.id.in_(ids)).order_by(OutboxMail.id)
     )
     for mail in rows:
-        to_them = email_ in [normalise(r) for r in mail.recipients]
-        if not (
-            mail.id in linked or to_them or (mail.raw and _mentions(mail_text(mail.raw), needles))
-        ):
-            continue
         erased += 1
         mail.raw = b""
         mail.recipients = [ERASED_ADDRESS if normalise(r) == email_ else r for r in mail.recipients]
