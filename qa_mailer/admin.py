@@ -375,7 +375,7 @@ async def decide_answers(
             if answer is None:
                 raise NotFound(f"no held answer A-{answer_id}")
             if approve:
-                queued.append(await desk.publish(session, answer))
+                queued.extend(await desk.publish(session, answer))
                 answer.reason = f"approved by an organiser ({answer.reason})"
             else:
                 answer.state = AnswerState.REJECTED

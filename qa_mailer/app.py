@@ -28,6 +28,8 @@ from qa_mailer.ingest.authentication import MailAuthenticator
 from qa_mailer.ingest.imap import FetchLimits, ImapPoller
 from qa_mailer.ingest.smtp import IntakeHandler, listening_port, start_listener
 from qa_mailer.ingest.store import MessageStore
+from qa_mailer.organise.retention import RetentionSweeper
+from qa_mailer.organise.roster_watch import RosterWatcher
 from qa_mailer.pipeline import Pipeline
 from qa_mailer.route.batch import BatchDispatcher
 from qa_mailer.send.sender import Sender
@@ -110,6 +112,8 @@ class Service:
         self.notices = OrganiserNotices(
             config, self.sessions, self.templates, clock, on_outbox=self.sender.wakeup.set
         )
+        self.roster_watcher = RosterWatcher(config, engine, self.roster)
+        self.retention = RetentionSweeper(config, self.sessions, clock)
         self.listener: asyncio.Server | None = None
         self.ready = asyncio.Event()
 
@@ -178,11 +182,15 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         if Role.PROCESS in roles:
             self._tasks.append(group.create_task(self.pipeline.run(stop), name="pipeline"))
+        if Role.PROCESS in roles or Role.SCHEDULE in roles:
+            # Processing and digests read the roster: it follows the file's changes.
+            self._tasks.append(group.create_task(self.roster_watcher.run(stop), name="roster"))
         if Role.SEND in roles:
             self._tasks.append(group.create_task(self.sender.run(stop), name="sender"))
         if Role.SCHEDULE in roles:
             self._tasks.append(group.create_task(self.digests.run(stop), name="digests"))
             self._tasks.append(group.create_task(self.notices.run(stop), name="notices"))
+            self._tasks.append(group.create_task(self.retention.run(stop), name="retention"))
             if any(s.expert_mail == "batch" for s in self.config.sessions):
                 self._tasks.append(group.create_task(self.batches.run(stop), name="batches"))
         if self.imap is not None:

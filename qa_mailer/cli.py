@@ -296,6 +296,18 @@ def register(*commands: Any) -> None:
 
 
 # The organisers' queues and the reply parser live in their own module to keep this one short.
+from qa_mailer.cli_outbox import ignored, outbox, participants  # noqa: E402
+from qa_mailer.cli_questions import export_command, questions, roster  # noqa: E402
 from qa_mailer.cli_queues import held, parse_reply_command, quarantine  # noqa: E402
 
-register(quarantine, held, parse_reply_command)
+register(
+    quarantine,
+    held,
+    parse_reply_command,
+    questions,
+    roster,
+    export_command,
+    ignored,
+    outbox,
+    participants,
+)

@@ -52,8 +52,9 @@ def quarantine_list(ctx: click.Context) -> None:
     rows = _run(ctx, lambda engine, config: admin.list_messages(engine, MessageState.QUARANTINED))
     for row in rows:
         click.echo(
-            f"{row.id:>6}  {row.received_at:%Y-%m-%d %H:%M}  {row.sender[:30]:30}  {row.reason[:80]}"
+            f"{row.id:>6}  {row.received_at:%Y-%m-%d %H:%M}  {row.sender[:30]:30}  {row.subject[:40]}"
         )
+        click.echo(f"{'':8}{row.reason[:100]}")
     click.echo(f"{len(rows)} quarantined")
 
 
@@ -139,6 +140,35 @@ def held_list(ctx: click.Context) -> None:
     click.echo(
         "approve A-n publishes an answer; reject A-n drops it; release M-n processes a message again"
     )
+
+
+@held.command("show")
+@click.argument("answer_id")
+@click.pass_context
+def held_show(ctx: click.Context, answer_id: str) -> None:
+    """Show a held answer whole, with the question it answers and why it is held.
+
+    \b
+    Example:
+      qa-mailer held show A-12
+    """
+    from qa_mailer.organise.queues import held_answer
+
+    number = _ids((answer_id,), "A")[0]
+    shown = _run(ctx, lambda engine, config: held_answer(engine, number))
+    answer, question, thread = shown.answer, shown.question, shown.thread
+    click.echo(f"A-{answer.id} for {question.ref}, from {answer.expert_address}")
+    click.echo(f"held: {answer.reason}")
+    click.echo(
+        f"received {answer.created_at:%Y-%m-%d %H:%M} UTC, reply message M-{answer.message_id}"
+    )
+    click.echo("")
+    click.echo(f"{question.ref} from {thread.participant_name} <{thread.participant_email}>:")
+    click.echo("    " + "\n    ".join(question.body.splitlines()))
+    click.echo("")
+    click.echo(answer.body)
+    click.echo("")
+    click.echo(f"approve A-{answer.id} publishes it; reject A-{answer.id} drops it")
 
 
 @held.command("approve")

@@ -23,7 +23,7 @@ from qa_mailer.db import (
     Worker,
 )
 
-COLUMNS = ("new", "with_expert", "answered", "held")
+COLUMNS = ("new", "with_expert", "answered", "closed", "merged", "held")
 # How many of the latest failed or partly refused mails `status` lists with their reasons.
 REFUSALS_SHOWN = 10
 
@@ -103,7 +103,7 @@ async def gather_status(
 
 def format_status(report: StatusReport, config: Config) -> str:
     """The report as a plain-text table."""
-    lines = [f"{'':34}{'new':>6}{'expert':>8}{'answered':>10}{'held':>6}"]
+    lines = [f"{'':34}{'new':>6}{'expert':>8}{'answered':>10}{'closed':>8}{'merged':>8}{'held':>6}"]
     names = {c.code: c.name for c in config.countries}
     for session in config.sessions:
         title = f"{session.code} {session.title}"[:70]
@@ -117,7 +117,7 @@ def format_status(report: StatusReport, config: Config) -> str:
         for code in codes:
             counts = report.questions.get((session.number, code), Counter())
             label = f"  {code or '--'} {names.get(code or '', 'unassigned')}"
-            widths = zip(COLUMNS, (6, 8, 10, 6), strict=True)
+            widths = zip(COLUMNS, (6, 8, 10, 8, 8, 6), strict=True)
             lines.append(f"{label:34}" + "".join(f"{counts[c]:>{w}}" for c, w in widths))
     m, o = report.messages, report.outbox
     lines.append("")

@@ -34,7 +34,7 @@ from qa_mailer.digest.deliver import render_digest
 from qa_mailer.digest.notices import HeldAnswer, WaitingMessage, notice_mail
 from qa_mailer.digest.programme import OpenQuestion, Programme, bars, render_programme, tally
 from qa_mailer.parse import parse_mail
-from qa_mailer.route.mails import acknowledgement, expert_mail
+from qa_mailer.route.mails import MergedView, acknowledgement, expert_mail
 from qa_mailer.templates import RENDER_ERRORS, TemplateProblem, Templates, describe
 
 
@@ -145,7 +145,12 @@ def _check_language(config: Config, templates: Templates, clock: Clock, language
         "to_expert.txt": lambda: (
             expert_mail(config, templates, clock, dispatch, [(question, thread)]),
             expert_mail(
-                config, templates, clock, dispatch, [(question, thread), (follow_up, thread)]
+                config,
+                templates,
+                clock,
+                dispatch,
+                [(question, thread), (follow_up, thread)],
+                {question.id: [MergedView("Q-3", "Ayşe Yılmaz")]},
             ),
         ),
         "answer.txt": lambda: answer_mail(
@@ -230,6 +235,7 @@ def _sample_digest(config: Config, question: Question) -> Digest:
         follow_up_to=None,
         changed_at=question.asked_at,
         asked=question.asked_at,
+        similar_to="Q-1",
     )
     # One question of each kind: still waiting, answered since the last digest, answered before.
     waiting = replace(sample, state=QuestionState.WITH_EXPERT, state_label="with the expert")

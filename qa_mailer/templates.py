@@ -149,6 +149,7 @@ def _environment(
         auto_reload=False,
     )
     environment.filters["quote"] = quote
+    environment.filters["md_cell"] = md_cell
     environment.filters["duration"] = duration
     environment.filters["plural"] = plural
     environment.filters["moment"] = lambda value: moment(value, timezone)
@@ -205,6 +206,11 @@ def describe(exc: Exception) -> str:
 def quote(text: str) -> str:
     """Prefix every line with "> ", as a mail client quotes."""
     return "\n".join(f"> {line}" if line else ">" for line in text.strip("\n").split("\n"))
+
+
+def md_cell(text: str) -> str:
+    """Text for a cell of a Markdown table: a | escaped, line breaks as <br>."""
+    return "<br>".join(text.replace("|", "\\|").splitlines())
 
 
 def duration(seconds: float | None) -> str:

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from qa_mailer.answer.outcome import ReplyOutcome
 from qa_mailer.config import Config
 from qa_mailer.replies.vocab import fold
-from qa_mailer.route.mails import AttachmentView, QuestionView
+from qa_mailer.route.mails import AttachmentView, MergedView, QuestionView
 from qa_mailer.templates import RENDER_ERRORS, Templates
 
 # A value in a line of our wording: a name, a date, a count. Bounded, so matching stays linear.
@@ -133,6 +133,10 @@ class _Sample:
                 - timedelta(hours=n),
                 language=("hr", "ru", "tr")[(seed + n) % 3],
                 attachments=(AttachmentView(f"file{seed}{n}.pdf", "application/pdf", "9 KB"),),
+                similar_to=f"Q-{seed * 100 + 70 + n}",
+                merged=(
+                    MergedView(f"Q-{seed * 100 + 50 + n}", names[(seed + n + 1) % len(names)][0]),
+                ),
             )
             for n in range(count)
         ]

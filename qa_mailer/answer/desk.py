@@ -23,6 +23,7 @@ from qa_mailer.answer.lookup import (
     record_unknown_token,
 )
 from qa_mailer.answer.mails import answer_mail
+from qa_mailer.answer.merged import publish_to_merged
 from qa_mailer.answer.outcome import ReplyOutcome
 from qa_mailer.answer.receipt import receipt_mail
 from qa_mailer.answer.tokens import ReplyKeys
@@ -208,11 +209,12 @@ class AnswerDesk:
             "within an hour",
         )
 
-    async def publish(self, session: AsyncSession, answer: Answer) -> OutboxMail:
+    async def publish(self, session: AsyncSession, answer: Answer) -> list[OutboxMail]:
         """Queue the answer to its participant and mark the question answered.
 
         The mail's key is the answer's, so an answer is queued once however often it is
-        published (two organisers approving it at the same moment).
+        published (two organisers approving it at the same moment). The answer also goes
+        to the participants of questions merged into this one; every mail queued is returned.
         """
         question = answer.question
         original = await session.scalar(
@@ -239,8 +241,18 @@ class AnswerDesk:
             clock=self._clock,
             question_id=question.id,
         )
+        # Questions an organiser merged into this one get the answer too, each in its thread.
+        merged = await publish_to_merged(
+            session,
+            self._config,
+            self._templates,
+            self._clock,
+            question,
+            question.thread.participant_email,
+            [answer],
+        )
         await session.flush()
-        return row
+        return [row, *merged]
 
     def _hold(
         self, incoming: Incoming, reason: str, outcome: ReplyOutcome | None = None

@@ -37,6 +37,10 @@ class Roster:
     def __len__(self) -> int:
         return len(self._participants)
 
+    def replace(self, other: Roster) -> None:
+        """Take ``other``'s participants: every stage holding this roster sees the new one."""
+        self._participants = dict(other._participants)
+
 
 def load_roster(path: Path | None, countries: tuple[CountryConfig, ...]) -> Roster:
     """Read the roster; a missing column, bad address or unknown country names file and line."""

@@ -185,6 +185,18 @@ class AuthenticationConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    """How long the raw mail and the bodies of sent mail are kept."""
+
+    # Raw mail received, and the bodies of mail sent, older than this are removed by the
+    # service (what became of them, questions and answers stay); None keeps them.
+    keep_mail: timedelta | None = None
+    # `participants erase` also deletes the participant's mail from the IMAP mailbox (the
+    # watched folder and Processed).
+    erase_mailbox_copies: bool = False
+
+
+@dataclass(frozen=True)
 class AnswersConfig:
     """How long a reply token stays good, and how many unknown ones a sender may send."""
 
@@ -223,6 +235,7 @@ class Config:
     workers: WorkersConfig
     countries: tuple[CountryConfig, ...]
     sessions: tuple[SessionConfig, ...]
+    privacy: PrivacyConfig = PrivacyConfig()
 
     def session(self, number: int) -> SessionConfig:
         """The session with this number; KeyError when there is none."""

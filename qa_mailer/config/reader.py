@@ -27,6 +27,7 @@ from qa_mailer.config.model import (
     ImapConfig,
     ListenerConfig,
     OutgoingConfig,
+    PrivacyConfig,
     Security,
     SessionConfig,
     SmtpRelayConfig,
@@ -197,6 +198,7 @@ class Reader:
             sessions=self.sessions(
                 data, timezone, default_experts, default_mode, default_expert_language
             ),
+            privacy=self.privacy(data),
         )
 
     def zone(self, section: _Section, key: str, default: str) -> ZoneInfo:
@@ -388,6 +390,14 @@ class Reader:
             ),
         )
 
+    def privacy(self, data: Mapping[str, Any]) -> PrivacyConfig:
+        section = self.table(data, "privacy", {"keep_mail_days", "erase_mailbox_copies"})
+        days = section.number("keep_mail_days", 0, minimum=0)
+        return PrivacyConfig(
+            keep_mail=timedelta(days=days) if days else None,
+            erase_mailbox_copies=section.flag("erase_mailbox_copies", False),
+        )
+
     def digest(self, data: Mapping[str, Any], timezone: ZoneInfo) -> DigestConfig:
         section = self.table(
             data,
@@ -557,6 +567,7 @@ _TOP_LEVEL = {
     "authentication",
     "digest",
     "workers",
+    "privacy",
     "countries",
     "sessions",
 }

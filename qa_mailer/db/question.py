@@ -19,6 +19,8 @@ class QuestionState(StrEnum):
     NEW = "new"  # stored; the mail to the expert is not delivered yet
     WITH_EXPERT = "with_expert"  # delivered to the expert, waiting for an answer
     ANSWERED = "answered"  # at least one answer published to the participant
+    CLOSED = "closed"  # an organiser closed it: no answer needed (a "thank you")
+    MERGED = "merged"  # an organiser merged it into another: that one's answer comes to it
 
 
 class Question(Base):
@@ -41,6 +43,14 @@ class Question(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The participant's attachments as the expert's copy lists them: name, type, size.
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=lambda: [])
+    # Why an organiser closed it (state "closed"); kept if an answer comes after all.
+    closed_reason: Mapped[str | None] = mapped_column(Text)
+    # The question an organiser merged this one into: every answer published to that one is
+    # sent to this one's participant too, in their own thread. Kept once answered.
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("questions.id"), index=True)
+    # An open question of the same session this one closely resembles when it came in
+    # (classify/similar.py): the expert's copy and the digest say so.
+    similar_to: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
 
     thread: Mapped[Thread] = relationship(lazy="raise")
     message: Mapped[InboundMessage] = relationship(lazy="raise")
@@ -64,6 +74,7 @@ class NewQuestion:
     follow_up_to: int | None = None
     acknowledged_at: datetime | None = None
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    similar_to: int | None = None
 
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id",
@@ -76,6 +87,7 @@ class NewQuestion:
         "asked_at",
         "acknowledged_at",
         "attachments",
+        "similar_to",
     )
 
     @property

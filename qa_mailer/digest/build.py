@@ -18,6 +18,8 @@ STATE_LABELS = {
     QuestionState.NEW: "new (not yet delivered to the expert)",
     QuestionState.WITH_EXPERT: "with the expert",
     QuestionState.ANSWERED: "answered",
+    QuestionState.CLOSED: "closed by an organiser",
+    QuestionState.MERGED: "waiting for the answer to the question it was merged into",
 }
 
 
@@ -43,10 +45,17 @@ class DigestQuestion:
     changed: bool = True
     # Our mails about this question that bounced: "ana@drvo.example.hr (answer, permanent)".
     bounced: tuple[str, ...] = ()
+    # An open question this one resembles, while an organiser has not merged or closed it.
+    similar_to: str | None = None
 
     @property
     def answered(self) -> bool:
         return self.state == QuestionState.ANSWERED
+
+    @property
+    def pending(self) -> bool:
+        """Still waiting for an answer: neither answered nor closed by an organiser."""
+        return self.state not in (QuestionState.ANSWERED, QuestionState.CLOSED)
 
 
 @dataclass(frozen=True)
@@ -65,7 +74,7 @@ class CountryDigest:
 
     @property
     def pending(self) -> int:
-        return self.asked - self.answered
+        return sum(q.pending for q in self.questions)
 
     @property
     def median_wait_answered(self) -> float | None:
@@ -74,7 +83,7 @@ class CountryDigest:
 
     @property
     def longest_pending(self) -> float | None:
-        waits = [q.waited_seconds for q in self.questions if not q.answered]
+        waits = [q.waited_seconds for q in self.questions if q.pending]
         return max(waits) if waits else None
 
 
@@ -127,7 +136,7 @@ class Digest:
 
     @property
     def pending(self) -> int:
-        return self.asked - self.answered
+        return sum(c.pending for c in self.countries)
 
     @property
     def held(self) -> int:
@@ -192,6 +201,8 @@ async def build_digest(
                 ref=question.ref,
                 state=question.state,
                 state_label=STATE_LABELS.get(QuestionState(question.state), question.state)
+                + (f": {question.closed_reason}" if question.closed_reason else "")
+                + (f" (merged into Q-{question.merged_into})" if question.merged_into else "")
                 + (" (an answer is held for an organiser)" if held else ""),
                 participant=thread.participant_name,
                 email=thread.participant_email,
@@ -211,6 +222,10 @@ async def build_digest(
                     for b in bounced
                 ),
                 changed=since is None or changed_at > since,
+                similar_to=f"Q-{question.similar_to}"
+                if question.similar_to
+                and question.state in (QuestionState.NEW, QuestionState.WITH_EXPERT)
+                else None,
             )
         )
     names = {c.code: c.name for c in config.countries} | {UNASSIGNED: "Country not assigned"}

@@ -33,6 +33,7 @@ from qa_mailer.ingest.imap_connection import (
     ImapError,
     Outage,
     connect,
+    search_uids,
     server_away,
     text_of,
 )
@@ -289,21 +290,7 @@ class ImapPoller:
         await self._mark(connection, [step.uid])
 
     async def _search(self, connection: ImapConnection, criteria: str) -> list[int]:
-        response = await connection.command(connection.client.uid_search(criteria, charset=None))
-        if response.result != "OK":
-            raise ImapError(f"UID SEARCH {criteria} refused: {text_of(response.lines)}")
-        # aioimaplib strips "* SEARCH" from the data lines ("3 4 5"); the last line is the
-        # tagged status. A line that is not all numbers ("7 EXISTS") holds no UIDs.
-        uids: list[int] = []
-        for line in response.lines[:-1]:
-            if not isinstance(line, bytes):
-                continue
-            tokens = line.split()
-            if tokens[:1] == [b"SEARCH"]:
-                tokens = tokens[1:]
-            if all(token.isdigit() for token in tokens):
-                uids.extend(int(token) for token in tokens)
-        return sorted(uids)
+        return await search_uids(connection, criteria)
 
     async def _sizes(
         self, connection: ImapConnection, uids: Sequence[int]

@@ -223,6 +223,25 @@ def close(client: aioimaplib.IMAP4) -> None:
         transport.close()
 
 
+async def search_uids(connection: ImapConnection, criteria: str) -> list[int]:
+    """The UIDs UID SEARCH ``criteria`` finds in the selected mailbox, in order."""
+    response = await connection.command(connection.client.uid_search(criteria, charset=None))
+    if response.result != "OK":
+        raise ImapError(f"UID SEARCH {criteria} refused: {text_of(response.lines)}")
+    # aioimaplib strips "* SEARCH" from the data lines ("3 4 5"); the last line is the
+    # tagged status. A line that is not all numbers ("7 EXISTS") holds no UIDs.
+    uids: list[int] = []
+    for line in response.lines[:-1]:
+        if not isinstance(line, bytes):
+            continue
+        tokens = line.split()
+        if tokens[:1] == [b"SEARCH"]:
+            tokens = tokens[1:]
+        if all(token.isdigit() for token in tokens):
+            uids.extend(int(token) for token in tokens)
+    return sorted(uids)
+
+
 def text_of(lines: Iterable[bytes | bytearray]) -> str:
     """Response lines as text, for error messages (literals left out)."""
     return " ".join(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +22,7 @@ from qa_mailer.config import Config
 from qa_mailer.db import NewDispatch, Question, QuestionState, Thread, dispatch_questions
 from qa_mailer.db.engine import SessionFactory
 from qa_mailer.route.dispatch import Batch, dispatch
+from qa_mailer.route.mails import MergedView
 from qa_mailer.templates import Templates
 
 log = logging.getLogger("qa_mailer.route")
@@ -76,8 +77,9 @@ class BatchDispatcher:
             oldest = min(q.asked_at for q, _ in waiting)
             if not now and oldest + self._config.batch_every > self._clock.now():
                 return []
+            merged = await merged_into(tx, [q.id for q, _ in waiting])
             batches = [
-                Batch(number, waiting[start : start + MAX_PER_MAIL])
+                Batch(number, waiting[start : start + MAX_PER_MAIL], merged)
                 for start in range(0, len(waiting), MAX_PER_MAIL)
             ]
             sent = await dispatch(tx, self._config, self._templates, self._clock, batches)
@@ -105,3 +107,20 @@ async def waiting_questions(
         .with_for_update(of=Question, skip_locked=True)
     )
     return [(question, thread) for question, thread in rows]
+
+
+async def merged_into(
+    session: AsyncSession, question_ids: Sequence[int]
+) -> dict[int, list[MergedView]]:
+    """The questions an organiser merged into each of ``question_ids``, by that question's id."""
+    found: dict[int, list[MergedView]] = {}
+    rows = await session.execute(
+        select(Question.merged_into, Question.id, Thread.participant_name)
+        .join(Thread, Question.thread_id == Thread.id)
+        .where(Question.merged_into.in_(question_ids))
+        .order_by(Question.id)
+    )
+    for main, question_id, participant in rows:
+        if main is not None:
+            found.setdefault(main, []).append(MergedView(f"Q-{question_id}", participant))
+    return found

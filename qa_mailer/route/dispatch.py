@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +23,7 @@ from qa_mailer.db import (
     dispatch_questions,
 )
 from qa_mailer.db.ids import allocate_ids
-from qa_mailer.route.mails import expert_mail
+from qa_mailer.route.mails import MergedView, expert_mail
 from qa_mailer.send.outbox import outbox_row
 from qa_mailer.templates import Templates
 
@@ -34,6 +34,8 @@ class Batch:
 
     session_no: int
     questions: Sequence[tuple[Question | NewQuestion, Thread | NewThread]]
+    # The questions merged into those of the batch, by the id of the one they joined.
+    merged: Mapping[int, Sequence[MergedView]] = field(default_factory=dict)
 
 
 async def dispatch(
@@ -87,7 +89,7 @@ async def dispatch(
         insert(OutboxMail),
         [
             outbox_row(
-                expert_mail(config, templates, clock, d, batch.questions),
+                expert_mail(config, templates, clock, d, batch.questions, batch.merged),
                 kind=OutboxKind.ROUTE,
                 ref=f"D-{d.id}",
                 envelope_from=config.address.address,

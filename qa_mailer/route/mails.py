@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,6 +36,18 @@ class QuestionView:
     asked_at: datetime
     language: str  # the participant's language, as a code ("ru", "sr-Latn")
     attachments: tuple[AttachmentView, ...] = ()
+    # Questions an organiser merged into this one: the answer goes to them too.
+    merged: tuple[MergedView, ...] = ()
+    # An open question of the session this one closely resembles ("Q-17"), if any.
+    similar_to: str | None = None
+
+
+@dataclass(frozen=True)
+class MergedView:
+    """A question merged into another, as the expert's copy of that one names it."""
+
+    ref: str
+    participant: str
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,10 @@ def country_name(config: Config, code: str | None) -> str:
 
 
 def question_view(
-    config: Config, question: Question | NewQuestion, thread: Thread | NewThread
+    config: Config,
+    question: Question | NewQuestion,
+    thread: Thread | NewThread,
+    merged: Sequence[MergedView] = (),
 ) -> QuestionView:
     return QuestionView(
         ref=question.ref,
@@ -80,6 +95,8 @@ def question_view(
             )
             for item in question.attachments or ()
         ),
+        merged=tuple(merged),
+        similar_to=f"Q-{question.similar_to}" if question.similar_to else None,
     )
 
 
@@ -146,10 +163,14 @@ def expert_mail(
     clock: Clock,
     dispatch: Dispatch | NewDispatch,
     questions: Sequence[tuple[Question | NewQuestion, Thread | NewThread]],
+    merged: Mapping[int, Sequence[MergedView]] | None = None,
 ) -> OutgoingMail:
-    """The mail that puts questions before the expert; its reply token is in the Reply-To only."""
+    """The mail that puts questions before the expert; its reply token is in the Reply-To only.
+
+    ``merged`` names, by question id, the questions merged into each one.
+    """
     session = config.session(dispatch.session_no)
-    views = [question_view(config, q, t) for q, t in questions]
+    views = [question_view(config, q, t, (merged or {}).get(q.id or 0, ())) for q, t in questions]
     rendered = templates.render_mail(
         "to_expert.txt",
         session.expert_language,

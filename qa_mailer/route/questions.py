@@ -21,10 +21,19 @@ from qa_mailer.classify.incoming import Incoming
 from qa_mailer.classify.language import language_for
 from qa_mailer.classify.roster import Roster
 from qa_mailer.classify.rules import CountryContext, SessionContext, choose_country, choose_session
+from qa_mailer.classify.similar import RECENT_QUESTIONS, comparable, most_similar
 from qa_mailer.classify.threading import Lookup, ThreadIndex, strip_subject, subject_key
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
-from qa_mailer.db import NewQuestion, NewThread, OutboxKind, OutboxMail, Question, Thread
+from qa_mailer.db import (
+    NewQuestion,
+    NewThread,
+    OutboxKind,
+    OutboxMail,
+    Question,
+    QuestionState,
+    Thread,
+)
 from qa_mailer.db.ids import allocate_ids
 from qa_mailer.replies import parse_reply
 from qa_mailer.route.dispatch import Batch, dispatch
@@ -90,7 +99,10 @@ class QuestionDesk:
         )
         recent_acks = await self._recent_acks(tx, {a.incoming.sender for a in asked}, now)
         plans = [self._plan(a, index, recent_acks) for a in asked]
-        await self._write(tx, plans, now)
+        open_questions = await self._open_questions(
+            tx, {p.thread.session_no for p in plans if p.follows is None}
+        )
+        await self._write(tx, plans, now, open_questions)
         for plan in plans:
             self._log(plan)
         return [
@@ -199,7 +211,47 @@ class QuestionDesk:
         )
         return Counter({sender: count for sender, count in rows})
 
-    async def _write(self, tx: AsyncSession, plans: list[_Plan], now: datetime) -> None:
+    async def _open_questions(
+        self, tx: AsyncSession, sessions: set[int]
+    ) -> dict[int, list[tuple[int, str]]]:
+        """The latest open questions of each session, as (id, comparable text), to compare with."""
+        found: dict[int, list[tuple[int, str]]] = {number: [] for number in sessions}
+        for number in sessions:
+            rows = await tx.execute(
+                select(Question.id, Question.body)
+                .join(Thread, Thread.id == Question.thread_id)
+                .where(
+                    Thread.session_no == number,
+                    Question.state.in_((QuestionState.NEW, QuestionState.WITH_EXPERT)),
+                    Question.follow_up_to.is_(None),
+                )
+                .order_by(Question.id.desc())
+                .limit(RECENT_QUESTIONS)
+            )
+            found[number] = [(number_, comparable(body)) for number_, body in rows]
+        return found
+
+    def _mark_similar(
+        self, plans: list[_Plan], open_questions: dict[int, list[tuple[int, str]]]
+    ) -> None:
+        """Note the open question each new one resembles (a resend, the same thing reworded)."""
+        for plan in plans:
+            if plan.follows is not None:
+                continue
+            candidates = open_questions.setdefault(plan.thread.session_no, [])
+            text = comparable(plan.question.body)
+            plan.question.similar_to = most_similar(text, candidates)
+            assert plan.question.id is not None
+            candidates.insert(0, (plan.question.id, text))
+            del candidates[RECENT_QUESTIONS:]
+
+    async def _write(
+        self,
+        tx: AsyncSession,
+        plans: list[_Plan],
+        now: datetime,
+        open_questions: dict[int, list[tuple[int, str]]],
+    ) -> None:
         """Write threads, questions and their mails with one statement per table."""
         config = self._config
         new_threads = [p.thread for p in plans if isinstance(p.thread, NewThread)]
@@ -220,6 +272,7 @@ class QuestionDesk:
         for plan in plans:
             follows = plan.follows
             plan.question.follow_up_to = follows if isinstance(follows, int | None) else follows.id
+        self._mark_similar(plans, open_questions)
         if new_threads:
             await tx.execute(insert(Thread), [_columns(t, NewThread.COLUMNS) for t in new_threads])
         await tx.execute(

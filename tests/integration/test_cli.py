@@ -48,6 +48,12 @@ def test_every_command_says_what_it_does() -> None:
         "quarantine",
         "held",
         "parse-reply",
+        "questions",
+        "roster",
+        "export",
+        "ignored",
+        "outbox",
+        "participants",
     ):
         assert f"  {command} " in output
         sub = CliRunner().invoke(main, [command, "--help"])
@@ -110,6 +116,81 @@ def test_ingest_status_quarantine_and_release(config: Config, tmp_path: Path) ->
     assert code == 0 and "released 1 message(s): 2" in output
 
 
+def test_organisers_list_show_move_and_close_questions(config: Config, tmp_path: Path) -> None:
+    cli(config, "db", "upgrade")
+    mails = [
+        ("Ana Horvat <ana@drvo.example.hr>", "[VC2] Tko vodi klaster?", "Tko vodi klaster?"),
+        ("Deniz Kaya <deniz@firma.example.com>", "[VC2] Ihracat", "Sesija 4: ihracat?"),
+    ]
+    for number, (sender, subject, body) in enumerate(mails):
+        path = tmp_path / f"q{number}.eml"
+        path.write_bytes(make_mail(sender=sender, subject=subject, body=body))
+        cli(config, "ingest", str(path))
+    _process_once(config)
+    code, output = cli(config, "questions", "list", "--country", "unassigned")
+    assert code == 0 and "Q-2  VC2 --" in output and "1 question(s)" in output
+    code, output = cli(config, "questions", "show", "Q-1")
+    assert code == 0 and "Q-1 (with_expert)" in output and "Tko vodi klaster?" in output
+    assert "ack:Q-1" in output and "sent to the expert as D-1" in output
+    code, output = cli(config, "questions", "move", "Q-2", "--session", "4")
+    assert code == 0 and "Q-2 now in VC4, country unassigned" in output
+    assert "not sent again" in output
+    assert config.roster is not None
+    with config.roster.open("a", encoding="utf-8") as roster:
+        roster.write("deniz@firma.example.com,Deniz Kaya,TR,Firma,Izmir\n")
+    code, output = cli(config, "roster", "reload")
+    assert code == 0 and "deniz@firma.example.com: TR (Q-2)" in output
+    code, output = cli(config, "questions", "merge", "Q-2", "into", "Q-1")
+    assert code == 0 and "Q-2 merged into Q-1" in output
+    code, output = cli(config, "questions", "merge", "Q-2", "Q-1")
+    assert code == 1 and "Error: Q-2 is already merged" in output
+    assert "merged" in cli(config, "status")[1]
+    code, output = cli(config, "questions", "close", "Q-1", "--reason", "asked twice")
+    assert code == 0 and "Q-1 closed: asked twice" in output
+    # Q-2, merged into Q-1, is closed with it.
+    code, output = cli(config, "questions", "list", "--state", "closed")
+    assert "Q-1" in output and "Q-2" in output and "2 question(s)" in output
+    code, output = cli(config, "questions", "show", "Q-7")
+    assert code == 1 and "Error: no question Q-7" in output
+    assert cli(config, "digest", "--session", "2")[1].count("pending") >= 1
+    target = tmp_path / "report.csv"
+    code, output = cli(
+        config, "export", "--format", "csv", "--session", "4", "--output", str(target)
+    )
+    assert code == 0 and target.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert "Sesija 4: ihracat?" in target.read_text(encoding="utf-8-sig")
+    code, output = cli(config, "export", "--format", "json")
+    assert code == 0 and [item["ref"] for item in json.loads(output)] == ["Q-1", "Q-2"]
+    assert "0 pending" in cli(config, "digest", "--session", "2")[1]
+
+
+def test_ignored_mail_and_the_outbox_are_listed(config: Config, tmp_path: Path) -> None:
+    cli(config, "db", "upgrade")
+    no_sender = tmp_path / "test.eml"
+    no_sender.write_bytes(b"To: qa@clusters.example.org\r\nSubject: test\r\n\r\nhello\r\n")
+    question = tmp_path / "q.eml"
+    question.write_bytes(make_mail(sender="ana@drvo.example.hr", subject="[VC1] Q", body="Why?"))
+    cli(config, "ingest", str(no_sender), str(question))
+    _process_once(config)
+    code, output = cli(config, "ignored", "list")
+    assert code == 0 and "(no sender)" in output and "test" in output and "1 ignored" in output
+    code, output = cli(config, "outbox", "list")
+    assert code == 0 and "ack:Q-1" in output and "to ana@drvo.example.hr" in output
+    assert "2 mail(s)" in output
+    assert "0 mail(s)" in cli(config, "outbox", "list", "--state", "failed")[1]
+    code, output = cli(config, "outbox", "retry", "1")
+    assert code == 1 and "Error: not queued or failed: mail 1" in output
+    code, output = cli(config, "held", "show", "A-1")
+    assert code == 1 and "Error: no held answer A-1" in output
+    code, output = cli(config, "participants", "export", "ana@drvo.example.hr")
+    assert code == 0 and json.loads(output)["questions"][0]["text"] == "Why?"
+    code, output = cli(config, "participants", "erase", "ana@drvo.example.hr", "--yes")
+    assert code == 0 and "1 question(s), 1 received mail(s) and 2 sent mail(s) erased" in output
+    assert "still on the roster" in output
+    code, output = cli(config, "participants", "export", "ana@drvo.example.hr")
+    assert json.loads(output)["questions"] == []
+
+
 def test_digest_names_an_unknown_session(config: Config) -> None:
     cli(config, "db", "upgrade")
     code, output = cli(config, "digest", "--session", "9")
@@ -154,27 +235,89 @@ def test_serve_takes_mail_and_stops_cleanly_on_sigterm(config: Config) -> None:
     assert "stopping: intake closed" in output
 
 
+def test_questions_sorted_beside_a_running_serve_fed_by_its_listener(config: Config) -> None:
+    cli(config, "db", "upgrade")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "qa_mailer", "--config", str(config.path), "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    try:
+        stranger = "deniz@firma.example.com"
+        asyncio.run(
+            _send_when_listening(
+                config,
+                [
+                    (
+                        "ana@drvo.example.hr",
+                        "[VC2] Tko vodi klaster?",
+                        "Tko bi trebao voditi klaster?",
+                    ),
+                    (
+                        stranger,
+                        "[VC2] Pitanje",
+                        "Merhaba,\n\nTko bi trebao voditi klaster?\n\nDeniz",
+                    ),
+                ],
+            )
+        )
+        _wait_for_output(config, ("questions", "list"), "2 question(s)")
+        code, output = cli(config, "questions", "list", "--country", "unassigned")
+        assert code == 0 and "Q-2  VC2 --" in output
+        code, output = cli(config, "digest", "--session", "2")
+        assert "resembles Q-1: `qa-mailer questions merge Q-2 into Q-1`" in output
+        # The roster changes while serving: the running service sorts Deniz into Turkey.
+        assert config.roster is not None
+        with config.roster.open("a", encoding="utf-8") as roster:
+            roster.write(f"{stranger},Deniz Kaya,TR,Firma,Izmir\n")
+        _wait_for_output(config, ("questions", "list", "--country", "TR"), "1 question(s)")
+        code, output = cli(config, "questions", "merge", "Q-2", "into", "Q-1")
+        assert code == 0 and "Q-2 merged into Q-1" in output
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+    assert "roster reloaded: 6 participant(s); 1 unassigned participant(s) sorted (Q-2)" in output
+
+
+def _wait_for_output(config: Config, args: tuple[str, ...], expected: str) -> str:
+    deadline = time.monotonic() + 20
+    while True:
+        output = cli(config, *args)[1]
+        if expected in output or time.monotonic() > deadline:
+            assert expected in output, output
+            return output
+        time.sleep(0.2)
+
+
 def _files(folder: Path) -> list[str]:
     return [key for key, _ in mailbox.Maildir(folder, create=True).items()]
 
 
-async def _send_when_listening(config: Config) -> None:
+async def _send_when_listening(
+    config: Config,
+    mails: list[tuple[str, str, str]] | None = None,
+) -> None:
+    """Send (sender, subject, body) mails to the listener once it answers."""
     deadline = time.monotonic() + 20
-    while True:
-        try:
-            await aiosmtplib.send(
-                make_mail(sender="ana@drvo.example.hr", subject="[VC1] Q", body="Why?"),
-                sender="ana@drvo.example.hr",
-                recipients=[config.address.address],
-                hostname="127.0.0.1",
-                port=config.listener.port,
-                timeout=5,
-            )
-            return
-        except (OSError, aiosmtplib.SMTPConnectError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
+    for sender, subject, body in mails or [("ana@drvo.example.hr", "[VC1] Q", "Why?")]:
+        while True:
+            try:
+                await aiosmtplib.send(
+                    make_mail(sender=sender, subject=subject, body=body),
+                    sender=sender,
+                    recipients=[config.address.address],
+                    hostname="127.0.0.1",
+                    port=config.listener.port,
+                    timeout=5,
+                )
+                break
+            except (OSError, aiosmtplib.SMTPConnectError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
 
 
 def _process_once(config: Config) -> None:
