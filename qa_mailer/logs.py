@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 # Library chatter is not the service's business unless something fails. Some of it would also
 # carry secrets: aiosmtpd logs every RCPT address (a reply token rides in the plus address)
@@ -19,6 +20,8 @@ LIBRARIES = (
     "sqlalchemy",
 )
 
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 
 def quiet_libraries() -> None:
     """Keep the libraries' loggers at WARNING, whatever level the service logs at."""
@@ -26,7 +29,11 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def configure_logging(level: int) -> None:
-    """Log to stderr at ``level``: the service's own stages, and the libraries' warnings."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(level: int, file: Path | None = None) -> None:
+    """Log at ``level`` to stderr, or appending to ``file``: the service's own stages, and the
+    libraries' warnings. Raises OSError when the file cannot be opened."""
+    if file is None:
+        logging.basicConfig(level=level, format=FORMAT)
+    else:
+        logging.basicConfig(level=level, format=FORMAT, filename=file, encoding="utf-8")
     quiet_libraries()
