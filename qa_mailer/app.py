@@ -29,6 +29,7 @@ from qa_mailer.ingest.authentication import MailAuthenticator
 from qa_mailer.ingest.imap import FetchLimits, ImapPoller
 from qa_mailer.ingest.smtp import IntakeHandler, listening_port, start_listener
 from qa_mailer.ingest.store import MessageStore
+from qa_mailer.oauth2 import GrantRefused, TokenSource, read_grant
 from qa_mailer.pipeline import Pipeline
 from qa_mailer.route.batch import BatchDispatcher
 from qa_mailer.send.sender import Sender
@@ -56,11 +57,22 @@ class Service:
         roles: Collection[Role] = ALL_ROLES,
         timing: Timing | None = None,
     ):
-        # A missing password should stop start-up, not surface as endless reconnects.
-        if config.imap is not None and Role.INTAKE in roles:
-            config.imap.password()
-        if config.outgoing.transport == "smtp" and config.smtp is not None and Role.SEND in roles:
-            config.smtp.password()
+        # A missing password or OAuth2 grant should stop start-up, not surface as endless
+        # reconnects.
+        imap = config.imap if Role.INTAKE in roles else None
+        relay = config.smtp if config.outgoing.transport == "smtp" and Role.SEND in roles else None
+        grants = {c.oauth2 for c in (imap, relay) if c is not None and c.oauth2 is not None}
+        for grant in grants:
+            try:
+                read_grant(grant.token_file)
+            except GrantRefused as exc:
+                raise SetupError(str(exc)) from None
+        if imap is not None and imap.oauth2 is None:
+            imap.password()
+        if relay is not None:
+            relay.password()
+        # The mailbox and the relay share one grant's access tokens when they use the same.
+        tokens = {grant: TokenSource(grant) for grant in grants}
         self.config = config
         self.engine = engine
         self.clock = clock
@@ -70,7 +82,10 @@ class Service:
         self.roster = roster if roster is not None else load_roster(config.roster, config.countries)
         self.templates = Templates.of(config)
         transport = transport or make_transport(
-            config.outgoing.transport, config.outgoing.maildir, config.smtp
+            config.outgoing.transport,
+            config.outgoing.maildir,
+            config.smtp,
+            tokens.get(config.smtp.oauth2) if config.smtp and config.smtp.oauth2 else None,
         )
         self.transport = transport
         self.sender = Sender(self.sessions, transport, config.outgoing, clock, self.workers)
@@ -104,6 +119,7 @@ class Service:
                 self.workers,
                 # The listener's size limit holds for mail fetched by IMAP too.
                 FetchLimits(config.listener.max_message_bytes, config.imap.fetch_batch_bytes),
+                tokens.get(config.imap.oauth2) if config.imap.oauth2 else None,
             )
             if config.imap and Role.INTAKE in roles
             else None

@@ -329,6 +329,30 @@ def ingest(context: Context, files: tuple[Path, ...]) -> None:
         click.echo(line)
 
 
+@main.group()
+def auth() -> None:
+    """OAuth2 sign-in for the mailbox and the relay (Microsoft 365, Google, any provider)."""
+
+
+@auth.command("login")
+@pass_context
+def auth_login(context: Context) -> None:
+    """Sign in once with the provider's device code; store the grant in oauth2.token_file."""
+    from qa_mailer.diagnose import Misconfigured
+    from qa_mailer.oauth2 import TokenEndpointError, device_login
+
+    config = _config(context)
+    grants = [c.oauth2 for c in (config.imap, config.smtp) if c is not None and c.oauth2]
+    if not grants:
+        raise click.ClickException(
+            f'{config.path}: neither imap.auth nor smtp.auth is "oauth2"; nothing to sign in to'
+        )
+    try:
+        asyncio.run(device_login(grants[0], click.echo))
+    except (Misconfigured, TokenEndpointError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _config(context: Context) -> Config:
     try:
         return context.config

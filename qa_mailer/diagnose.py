@@ -57,15 +57,26 @@ class Endpoint:
     host: str
     port: int
     security: str
-    secret_env: str | None  # the environment variable holding the password, if any
+    login_hint: str  # what to check when the login is refused
+
+
+_GRANT_HINT = "the OAuth2 grant (run `qa-mailer auth login`) and the account's IMAP/SMTP access"
 
 
 def imap_endpoint(config: ImapConfig) -> Endpoint:
-    return Endpoint("imap", config.host, config.port, config.security, config.password_env)
+    hint = _GRANT_HINT if config.oauth2 else f"${config.password_env}"
+    return Endpoint("imap", config.host, config.port, config.security, hint)
 
 
 def smtp_endpoint(config: SmtpRelayConfig) -> Endpoint:
-    return Endpoint("smtp", config.host, config.port, config.security, config.password_env)
+    hint = (
+        _GRANT_HINT
+        if config.oauth2
+        else f"${config.password_env}"
+        if config.password_env
+        else "smtp.password_env"
+    )
+    return Endpoint("smtp", config.host, config.port, config.security, hint)
 
 
 def causes(exc: BaseException) -> Iterator[BaseException]:
@@ -141,7 +152,7 @@ def _tls(cause: BaseException, endpoint: Endpoint) -> Diagnosis | None:
 
 def _refusal(cause: BaseException, endpoint: Endpoint) -> Diagnosis | None:
     section = endpoint.section
-    where = f"${endpoint.secret_env}" if endpoint.secret_env else f"{section}.password_env"
+    where = endpoint.login_hint
     if isinstance(cause, LoginRefused | aiosmtplib.SMTPAuthenticationError):
         detail = cause.message if isinstance(cause, aiosmtplib.SMTPResponseException) else cause
         return Diagnosis(f"login refused ({detail}): check {where}", definite=True)

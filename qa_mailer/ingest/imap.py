@@ -27,7 +27,7 @@ import aioimaplib
 from qa_mailer.backoff import Backoff, wait_for_wakeup, wait_or_stop
 from qa_mailer.config import ImapConfig
 from qa_mailer.db.engine import SessionFactory
-from qa_mailer.diagnose import SetupError, diagnose, imap_endpoint
+from qa_mailer.diagnose import Misconfigured, SetupError, diagnose, imap_endpoint
 from qa_mailer.ingest.imap_connection import (
     ConnectionLost,
     ImapConnection,
@@ -49,6 +49,7 @@ from qa_mailer.ingest.imap_fetch import (
     uid_set,
 )
 from qa_mailer.ingest.store import Envelope, ImapOrigin, MessageStore, TooLarge, read_cursor
+from qa_mailer.oauth2 import TokenSource
 from qa_mailer.workers import Workers
 
 __all__ = ["FetchLimits", "ImapError", "ImapPoller", "MailboxState", "connect", "parse_fetch"]
@@ -87,8 +88,10 @@ class ImapPoller:
         sessions: SessionFactory,
         workers: Workers,
         limits: FetchLimits | None = None,
+        tokens: TokenSource | None = None,
     ):
         self._config = config
+        self._tokens = (tokens or TokenSource(config.oauth2)) if config.oauth2 is not None else None
         self._store = store
         self._sessions = sessions
         self._workers = workers
@@ -136,7 +139,13 @@ class ImapPoller:
             halt = _either(stop, self._workers.lost(self.lease))
             try:
                 await self._session(halt, connected)
-            except (OSError, TimeoutError, aioimaplib.AioImapException, ImapError) as exc:
+            except (
+                OSError,
+                TimeoutError,
+                aioimaplib.AioImapException,
+                ImapError,
+                Misconfigured,
+            ) as exc:
                 diagnosis = await diagnose(exc, imap_endpoint(self._config))
                 if diagnosis.definite:
                     # A refused login or a wrong TLS setting does not heal by itself, and a
@@ -167,7 +176,7 @@ class ImapPoller:
     async def _session(
         self, stop: asyncio.Event, connected: Callable[[MailboxState, bool], None]
     ) -> None:
-        connection = await connect(self._config)
+        connection = await connect(self._config, self._tokens)
         try:
             state = await self._select(connection)
             idle = self._config.use_idle and connection.has_capability("IDLE")

@@ -22,6 +22,7 @@ import aioimaplib
 
 from qa_mailer.config import ImapConfig
 from qa_mailer.diagnose import LoginRefused, Misconfigured, NoGreeting
+from qa_mailer.oauth2 import TokenSource
 
 _EXISTS = re.compile(rb"^\* \d+ EXISTS$")
 
@@ -54,6 +55,16 @@ class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
     """
 
     announced = False
+
+    def _continuation(self, line: bytes) -> None:
+        # A refused XOAUTH2 login gets a "+ <error>" challenge first; aioimaplib would wait
+        # for the tagged answer forever. An empty reply ends the exchange (RFC 7628, 3.2.3),
+        # and the server then answers NO.
+        pending = self.pending_sync_command
+        if pending is not None and pending.name == "AUTHENTICATE":
+            self.transport.write(b"\r\n")
+            return
+        super()._continuation(line)
 
     def _handle_line(self, line: bytes, current_cmd: aioimaplib.Command | None) -> object:
         if _EXISTS.match(line):
@@ -184,8 +195,9 @@ def server_away(exc: BaseException) -> bool:
     return isinstance(exc, OSError | TimeoutError)
 
 
-async def connect(config: ImapConfig) -> ImapConnection:
-    """Connect, secure (TLS or STARTTLS) and log in."""
+async def connect(config: ImapConfig, tokens: TokenSource | None = None) -> ImapConnection:
+    """Connect, secure (TLS or STARTTLS) and log in (with XOAUTH2 when ``imap.auth`` says so,
+    with an access token from ``tokens``)."""
     context = _ssl_context(config) if config.security != "none" else None
     client = _Client(
         config.host,
@@ -207,7 +219,15 @@ async def connect(config: ImapConfig) -> ImapConnection:
         if config.security == "starttls":
             assert context is not None
             await connection.wait(_starttls(client, context, config), None)
-        response = await connection.command(client.login(config.username, config.password()))
+        if config.oauth2 is not None:
+            if tokens is None:
+                tokens = TokenSource(config.oauth2)
+            response = await _xoauth2(connection, config.username, await tokens.access_token())
+            if response.result != "OK":
+                # Perhaps revoked a moment ago: the next attempt asks for a new token.
+                tokens.forget()
+        else:
+            response = await connection.command(client.login(config.username, config.password()))
         if response.result != "OK":
             raise ImapLoginRefused(
                 f"{config.username}: {text_of(response.lines) or response.result}"
@@ -216,6 +236,21 @@ async def connect(config: ImapConfig) -> ImapConnection:
         close(client)
         raise
     return connection
+
+
+async def _xoauth2(connection: ImapConnection, user: str, token: str) -> aioimaplib.Response:
+    protocol = connection.client.protocol
+    if "AUTH=XOAUTH2" not in protocol.capabilities:
+        raise ImapMisconfigured(
+            'the server does not offer XOAUTH2: set imap.auth = "password", or check imap.host'
+        )
+    # aioimaplib's own XOAUTH2 (the same initial response as oauth2.xoauth2) keeps the token
+    # out of its log and moves the connection to the authenticated state.
+    response: aioimaplib.Response = await connection.command(protocol.xoauth2(user, token))
+    if response.result == "OK":
+        # The capabilities change after login, as after LOGIN (aioimaplib does this there).
+        await connection.command(protocol.capability())
+    return response
 
 
 async def _starttls(client: aioimaplib.IMAP4, context: ssl.SSLContext, config: ImapConfig) -> None:

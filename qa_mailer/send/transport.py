@@ -16,6 +16,7 @@ import aiosmtplib
 
 from qa_mailer.config import SmtpRelayConfig
 from qa_mailer.diagnose import diagnose, smtp_endpoint
+from qa_mailer.oauth2 import TokenSource
 from qa_mailer.send.headers import needs_smtputf8
 
 
@@ -126,8 +127,10 @@ class MaildirTransport:
 class SmtpTransport:
     """Hands mail to a relay with aiosmtplib (TLS, STARTTLS or plain, with optional login)."""
 
-    def __init__(self, config: SmtpRelayConfig):
+    def __init__(self, config: SmtpRelayConfig, tokens: TokenSource | None = None):
         self.config = config
+        # With smtp.auth = "oauth2", XOAUTH2 with an access token instead of the password.
+        self._tokens = (tokens or TokenSource(config.oauth2)) if config.oauth2 is not None else None
         # Connect, greet, secure, log in and send: each step has the configured timeout.
         self.timeout_seconds = min(300.0, 4 * config.timeout_seconds)
         # Loading the trust store takes tens of milliseconds: once per process, not per mail.
@@ -147,6 +150,7 @@ class SmtpTransport:
             tls_context=self._context,
             username=config.username,
             password=config.password(),
+            oauth_token_generator=self._tokens.access_token if self._tokens else None,
             timeout=config.timeout_seconds,
         )
 
@@ -216,9 +220,11 @@ def _international(envelope_from: str, recipients: Sequence[str], raw: bytes) ->
     return None
 
 
-def make_transport(kind: str, maildir: Path, relay: SmtpRelayConfig | None) -> Transport:
+def make_transport(
+    kind: str, maildir: Path, relay: SmtpRelayConfig | None, tokens: TokenSource | None = None
+) -> Transport:
     """The transport the configuration asks for."""
     if kind == "smtp":
         assert relay is not None, "config validation requires [smtp] for the smtp transport"
-        return SmtpTransport(relay)
+        return SmtpTransport(relay, tokens)
     return MaildirTransport(maildir)
