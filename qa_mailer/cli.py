@@ -86,6 +86,13 @@ def run(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Append the log to this file instead of writing it to stderr.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line (time, level, logger, message), for log collectors.",
+)
 @click.version_option(package_name="qa-mailer", prog_name="qa-mailer")
 @click.pass_context
 def main(
@@ -94,6 +101,7 @@ def main(
     verbose: bool,
     log_level: str | None,
     log_file: Path | None,
+    log_format: str,
 ) -> None:
     """qa-mailer: participants ask by e-mail, the expert answers inline, organisers get digests."""
     if log_level is not None:
@@ -103,7 +111,7 @@ def main(
     else:
         level = logging.WARNING
     try:
-        configure_logging(level, log_file)
+        configure_logging(level, log_file, json_lines=log_format == "json")
     except OSError as exc:
         raise click.BadParameter(
             f"cannot write to it: {exc.strerror}", param_hint="--log-file"

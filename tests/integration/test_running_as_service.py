@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -45,6 +46,11 @@ def test_log_level_and_log_file(tmp_path: Path) -> None:
     assert " INFO qa_mailer.ingest: stored message 2" in log.read_text()
     on_stderr = ingest("--log-level", "INFO")
     assert "INFO qa_mailer.ingest: stored message 3" in on_stderr.stderr, on_stderr.stderr
+    as_json = ingest("--log-level", "info", "--log-format", "json", "--log-file", str(log))
+    assert as_json.returncode == 0 and as_json.stderr == ""
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert entry["level"] == "info" and entry["logger"] == "qa_mailer.ingest"
+    assert entry["message"].startswith("stored message 4") and entry["time"].endswith("+00:00")
     bad = ingest("--log-file", str(tmp_path / "no-such-folder" / "x.log"))
     assert bad.returncode == 2 and "--log-file" in bad.stderr and "cannot write to it" in bad.stderr
 
