@@ -51,3 +51,33 @@ def test_the_test_mail_try_sh_suggests_is_answered(tmp_path: Path) -> None:
     # The acknowledgement to the sender and the question's copy to the expert.
     assert len(subjects) == 2, output
     assert any(s.startswith("[Q-1]") for s in subjects), subjects
+
+
+def test_status_says_why_mail_was_ignored(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", listener={"port": port}
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    qa = [sys.executable, "-m", "qa_mailer", "--config", str(config.path)]
+    subprocess.run([*qa, "db", "upgrade"], check=True, env=env, capture_output=True)
+    # The test mail as the README used to give it: no From header.
+    headless = tmp_path / "no-from.eml"
+    headless.write_bytes(b"Subject: [VC1] My question\r\n\r\nHow do clusters start?\r\n")
+    subprocess.run([*qa, "ingest", str(headless)], check=True, env=env, capture_output=True)
+    process = subprocess.Popen(
+        [*qa, "serve"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            status = subprocess.run([*qa, "status"], env=env, capture_output=True, text=True).stdout
+            if "1 ignored" in status or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert "1 ignored (automatic)" in status, status
+    assert "latest ignored (up to 5):" in status
+    assert "M-1" in status and "daemon-sender: no From address" in status, status
