@@ -10,8 +10,9 @@ db/claims.py), and other processes' commits wake this one's stages (db/wakeups.p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -22,18 +23,20 @@ from qa_mailer.db import Role
 from qa_mailer.db.engine import session_factory
 from qa_mailer.db.migrate import require_current
 from qa_mailer.db.wakeups import listen
+from qa_mailer.diagnose import SetupError, diagnose, smtp_endpoint
 from qa_mailer.digest.notices import OrganiserNotices
 from qa_mailer.digest.schedule import DigestScheduler
 from qa_mailer.ingest.authentication import MailAuthenticator
 from qa_mailer.ingest.imap import FetchLimits, ImapPoller
 from qa_mailer.ingest.smtp import IntakeHandler, listening_port, start_listener
 from qa_mailer.ingest.store import MessageStore
+from qa_mailer.oauth2 import GrantRefused, TokenSource, read_grant
 from qa_mailer.organise.retention import RetentionSweeper
 from qa_mailer.organise.roster_watch import RosterWatcher
 from qa_mailer.pipeline import Pipeline
 from qa_mailer.route.batch import BatchDispatcher
 from qa_mailer.send.sender import Sender
-from qa_mailer.send.transport import Transport, make_transport
+from qa_mailer.send.transport import SmtpTransport, Transport, make_transport
 from qa_mailer.template_check import check_templates
 from qa_mailer.templates import Templates
 from qa_mailer.workers import Timing, Workers
@@ -57,11 +60,22 @@ class Service:
         roles: Collection[Role] = ALL_ROLES,
         timing: Timing | None = None,
     ):
-        # A missing password should stop start-up, not surface as endless reconnects.
-        if config.imap is not None and Role.INTAKE in roles:
-            config.imap.password()
-        if config.outgoing.transport == "smtp" and config.smtp is not None and Role.SEND in roles:
-            config.smtp.password()
+        # A missing password or OAuth2 grant should stop start-up, not surface as endless
+        # reconnects.
+        imap = config.imap if Role.INTAKE in roles else None
+        relay = config.smtp if config.outgoing.transport == "smtp" and Role.SEND in roles else None
+        grants = {c.oauth2 for c in (imap, relay) if c is not None and c.oauth2 is not None}
+        for grant in grants:
+            try:
+                read_grant(grant.token_file)
+            except GrantRefused as exc:
+                raise SetupError(str(exc)) from None
+        if imap is not None and imap.oauth2 is None:
+            imap.password()
+        if relay is not None:
+            relay.password()
+        # The mailbox and the relay share one grant's access tokens when they use the same.
+        tokens = {grant: TokenSource(grant) for grant in grants}
         self.config = config
         self.engine = engine
         self.clock = clock
@@ -71,8 +85,12 @@ class Service:
         self.roster = roster if roster is not None else load_roster(config.roster, config.countries)
         self.templates = Templates.of(config)
         transport = transport or make_transport(
-            config.outgoing.transport, config.outgoing.maildir, config.smtp
+            config.outgoing.transport,
+            config.outgoing.maildir,
+            config.smtp,
+            tokens.get(config.smtp.oauth2) if config.smtp and config.smtp.oauth2 else None,
         )
+        self.transport = transport
         self.sender = Sender(self.sessions, transport, config.outgoing, clock, self.workers)
         self.pipeline = Pipeline(
             config,
@@ -96,6 +114,7 @@ class Service:
                 self.workers,
                 # The listener's size limit holds for mail fetched by IMAP too.
                 FetchLimits(config.listener.max_message_bytes, config.imap.fetch_batch_bytes),
+                tokens.get(config.imap.oauth2) if config.imap.oauth2 else None,
             )
             if config.imap and Role.INTAKE in roles
             else None
@@ -134,6 +153,8 @@ class Service:
         # A template that cannot render stops start-up, naming its file and line.
         check_templates(self.config, self.templates, self.clock)
         roles = self.roles
+        if Role.SEND in roles and isinstance(self.transport, SmtpTransport):
+            await self._try_relay(self.transport)
         # Bound before the task group, so a port in use is a plain error, not a group of them.
         if self.config.listener.enabled and Role.INTAKE in roles:
             # Over LMTP the MTA in front took the mail in and is the one to verify it; its
@@ -151,7 +172,7 @@ class Service:
             self.listener = await start_listener(self.config.listener, handler)
         await self.workers.register(sorted(roles))
         try:
-            async with asyncio.TaskGroup() as group:
+            async with _setup_errors_unwrapped(), asyncio.TaskGroup() as group:
                 self._start(group, stop)
                 self.ready.set()
                 log.info(
@@ -166,9 +187,25 @@ class Service:
                     self.listener.close()
                 await self._finish(grace_seconds)
         finally:
+            if self.listener is not None:
+                self.listener.close()
             await self.workers.stop()
         if self.listener is not None:
             await self.listener.wait_closed()
+
+    async def _try_relay(self, transport: SmtpTransport) -> None:
+        """Log in to the relay once at start: a definite mistake stops the service here."""
+        relay = transport.config
+        where = f"{relay.host}:{relay.port}"
+        try:
+            await transport.probe()
+        except Exception as exc:
+            diagnosis = await diagnose(exc, smtp_endpoint(relay))
+            if diagnosis.definite:
+                raise SetupError(f"SMTP relay {where}: {diagnosis.text}") from exc
+            log.warning("SMTP relay %s: %s; mail waits in the outbox", where, diagnosis.text)
+            return
+        log.info("SMTP relay %s: connected%s", where, ", login accepted" if relay.username else "")
 
     def _start(self, group: asyncio.TaskGroup, stop: asyncio.Event) -> None:
         roles = self.roles
@@ -206,3 +243,19 @@ class Service:
                 task.cancel()
         self._quit.set()
         await asyncio.wait(self._support)
+
+
+@contextlib.asynccontextmanager
+async def _setup_errors_unwrapped() -> AsyncIterator[None]:
+    """A stage that found a definite mistake in the settings stops the service with it alone,
+    not inside the task group's ExceptionGroup, so the command can print its one line."""
+    try:
+        yield
+    except BaseExceptionGroup as failures:
+        mistakes = failures.subgroup(SetupError)
+        if mistakes is None:
+            raise
+        first: BaseException = mistakes
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None

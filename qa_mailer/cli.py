@@ -16,12 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from qa_mailer.config import Config, ConfigError, load_config
 from qa_mailer.db.engine import DatabaseUnreachable, create_engine, reach
 from qa_mailer.db.migrate import SchemaBehind, require_current
+from qa_mailer.diagnose import SetupError
 from qa_mailer.logs import configure_logging
 from qa_mailer.templates import TemplateProblem
 
 T = TypeVar("T")
 
 DEFAULT_CONFIG = "config.toml"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class Context:
@@ -73,13 +75,47 @@ def run(
     show_default="config.toml, or $QA_MAILER_CONFIG",
     help="The configuration file.",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log what every stage does.")
+@click.option("-v", "--verbose", is_flag=True, help="Log what every stage does (--log-level info).")
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    help="Log at this level and above (default: info for serve and demo, warning otherwise).",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append the log to this file instead of writing it to stderr.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="json: one JSON object per line (time, level, logger, message), for log collectors.",
+)
+@click.version_option(package_name="qa-mailer", prog_name="qa-mailer")
 @click.pass_context
-def main(ctx: click.Context, config_path: Path, verbose: bool) -> None:
+def main(
+    ctx: click.Context,
+    config_path: Path,
+    verbose: bool,
+    log_level: str | None,
+    log_file: Path | None,
+    log_format: str,
+) -> None:
     """qa-mailer: participants ask by e-mail, the expert answers inline, organisers get digests."""
-    configure_logging(
-        logging.INFO if verbose or ctx.invoked_subcommand in {"serve", "demo"} else logging.WARNING
-    )
+    if log_level is not None:
+        level = logging.getLevelName(log_level.upper())
+    elif verbose or ctx.invoked_subcommand in {"serve", "demo"}:
+        level = logging.INFO
+    else:
+        level = logging.WARNING
+    try:
+        configure_logging(level, log_file, json_lines=log_format == "json")
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot write to it: {exc.strerror}", param_hint="--log-file"
+        ) from None
     ctx.obj = Context(config_path)
 
 
@@ -127,6 +163,31 @@ def serve(context: Context, roles: tuple[str, ...]) -> None:
         run(work, config)
     except ListenerError as exc:
         raise click.ClickException(str(exc)) from None
+    except SetupError as exc:
+        # A definite mistake in the settings: exit 78 (EX_CONFIG), which the systemd unit
+        # does not restart on, so a wrong password is not retried every few seconds.
+        raise SetupFailed(str(exc)) from None
+
+
+class SetupFailed(click.ClickException):
+    """A mistake in the settings that retrying cannot fix."""
+
+    exit_code = 78
+
+
+@main.command()
+@pass_context
+def check(context: Context) -> None:
+    """Try every setting once (config, templates, roster, database, IMAP, relay); send nothing."""
+    from qa_mailer.check import check_setup
+    from qa_mailer.clock import SystemClock
+
+    config = _config(context)
+    verdicts = asyncio.run(check_setup(config, SystemClock()))
+    for verdict in verdicts:
+        click.echo(verdict.line())
+    if not all(v.ok for v in verdicts):
+        raise click.exceptions.Exit(1)
 
 
 @main.command()
@@ -173,12 +234,20 @@ def db_upgrade(context: Context, revision: str) -> None:
 
 @db.command("downgrade")
 @click.argument("revision")
+@click.option("--yes", is_flag=True, help='Do not ask before "base" removes every table.')
 @pass_context
-def db_downgrade(context: Context, revision: str) -> None:
-    """Take the database down to REVISION ("base" removes every table)."""
+def db_downgrade(context: Context, revision: str, yes: bool) -> None:
+    """Take the database down to REVISION ("base" removes every table, after asking)."""
     from qa_mailer.db import migrate
+    from qa_mailer.db.engine import describe
 
     config = _config(context)
+    if revision == "base" and not yes:
+        click.confirm(
+            f"This removes every table of {describe(config.database_url)}, with every "
+            "question, answer and mail in it. Continue?",
+            abort=True,
+        )
 
     async def work(engine: AsyncEngine) -> str | None:
         await migrate.downgrade(engine, revision)
@@ -281,6 +350,30 @@ def ingest(context: Context, files: tuple[Path, ...]) -> None:
     config = _config(context)
     for line in run(lambda engine: ingest_files(engine, files), config):
         click.echo(line)
+
+
+@main.group()
+def auth() -> None:
+    """OAuth2 sign-in for the mailbox and the relay (Microsoft 365, Google, any provider)."""
+
+
+@auth.command("login")
+@pass_context
+def auth_login(context: Context) -> None:
+    """Sign in once with the provider's device code; store the grant in oauth2.token_file."""
+    from qa_mailer.diagnose import Misconfigured
+    from qa_mailer.oauth2 import TokenEndpointError, device_login
+
+    config = _config(context)
+    grants = [c.oauth2 for c in (config.imap, config.smtp) if c is not None and c.oauth2]
+    if not grants:
+        raise click.ClickException(
+            f'{config.path}: neither imap.auth nor smtp.auth is "oauth2"; nothing to sign in to'
+        )
+    try:
+        asyncio.run(device_login(grants[0], click.echo))
+    except (Misconfigured, TokenEndpointError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _config(context: Context) -> Config:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
+from pathlib import Path
 
 # Library chatter is not the service's business unless something fails. Some of it would also
 # carry secrets: aiosmtpd logs every RCPT address (a reply token rides in the plus address)
@@ -19,6 +22,8 @@ LIBRARIES = (
     "sqlalchemy",
 )
 
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 
 def quiet_libraries() -> None:
     """Keep the libraries' loggers at WARNING, whatever level the service logs at."""
@@ -26,7 +31,35 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def configure_logging(level: int) -> None:
-    """Log to stderr at ``level``: the service's own stages, and the libraries' warnings."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors (journald, Loki, Elasticsearch)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: int, file: Path | None = None, json_lines: bool = False) -> None:
+    """Log at ``level`` to stderr, or appending to ``file``, as text or as JSON lines: the
+    service's own stages, and the libraries' warnings. Raises OSError when the file cannot be
+    opened."""
+    handler: logging.Handler = (
+        logging.FileHandler(file, encoding="utf-8") if file is not None else logging.StreamHandler()
+    )
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(FORMAT))
+    # Like logging.basicConfig: nothing changes when the root logger has handlers already
+    # (a test runner's), so a command run inside one process twice does not log twice.
+    root = logging.getLogger()
+    if root.handlers:
+        handler.close()
+    else:
+        root.addHandler(handler)
+        root.setLevel(level)
     quiet_libraries()

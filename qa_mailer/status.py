@@ -26,6 +26,7 @@ from qa_mailer.db import (
 COLUMNS = ("new", "with_expert", "answered", "closed", "merged", "held")
 # How many of the latest failed or partly refused mails `status` lists with their reasons.
 REFUSALS_SHOWN = 10
+IGNORED_SHOWN = 5
 
 
 @dataclass
@@ -41,6 +42,8 @@ class StatusReport:
     # The latest bounces, and how many addresses bounced in all.
     bounces: list[Bounce] = field(default_factory=list)
     bounced_addresses: int = 0
+    # The latest mail recorded and not answered (machine-made, or with no sender), and why.
+    ignored: list[InboundMessage] = field(default_factory=list)
     now: datetime | None = None
     dead_after: timedelta = timedelta(seconds=15)
 
@@ -91,6 +94,14 @@ async def gather_status(
     report.bounced_addresses = int(
         await session.scalar(select(func.count(func.distinct(Bounce.address)))) or 0
     )
+    report.ignored = list(
+        await session.scalars(
+            select(InboundMessage)
+            .where(InboundMessage.state == MessageState.IGNORED)
+            .order_by(InboundMessage.id.desc())
+            .limit(IGNORED_SHOWN)
+        )
+    )
     report.workers = list(
         await session.scalars(
             select(Worker)
@@ -127,6 +138,7 @@ def format_status(report: StatusReport, config: Config) -> str:
         f"{m[MessageState.IGNORED]} ignored (automatic), {m[MessageState.HELD]} held, "
         f"{m[MessageState.QUARANTINED]} quarantined"
     )
+    lines.extend(format_ignored(report))
     queued, sent, failed = o[OutboxState.QUEUED], o[OutboxState.SENT], o[OutboxState.FAILED]
     partly = f" ({report.partly_refused} partly refused)" if report.partly_refused else ""
     lines.append(
@@ -163,6 +175,18 @@ def format_refusals(report: StatusReport) -> list[str]:
     lines = [f"  latest failed or refused (up to {REFUSALS_SHOWN}):"]
     for mail in report.refusals:
         lines.append(f"    {mail.key:<16} {mail.state:<7} {(mail.last_error or '')[:200]}")
+    return lines
+
+
+def format_ignored(report: StatusReport) -> list[str]:
+    """The latest ignored mails: who sent them, their subject, and the rule that ignored them."""
+    if not report.ignored:
+        return []
+    lines = [f"  latest ignored (up to {IGNORED_SHOWN}):"]
+    for message in report.ignored:
+        sender = message.sender or message.envelope_from or "(no sender)"
+        subject = (message.subject or "(no subject)")[:60]
+        lines.append(f"    M-{message.id:<5} {sender[:60]}  {subject!r}: {message.reason or ''}")
     return lines
 
 

@@ -66,6 +66,28 @@ class ListenerConfig:
 
 
 @dataclass(frozen=True)
+class OAuth2Config:
+    """An OAuth2 grant for the mailbox and the relay (Microsoft 365, Google, any provider).
+
+    `qa-mailer auth login` runs the device-code flow once and stores the refresh token in
+    ``token_file`` (mode 0600); the service trades it for access tokens at ``token_url``.
+    """
+
+    token_url: str
+    device_url: str | None
+    client_id: str
+    client_secret_env: str | None
+    scope: str
+    token_file: Path
+    timeout_seconds: float = 30.0
+
+    def client_secret(self) -> str | None:
+        if self.client_secret_env is None:
+            return None
+        return _secret(self.client_secret_env, "oauth2.client_secret_env")
+
+
+@dataclass(frozen=True)
 class ImapConfig:
     """The Q&A mailbox polled with IMAP IDLE."""
 
@@ -86,6 +108,8 @@ class ImapConfig:
     ca_file: Path | None
     # A fetch batch holds at most this many bytes of mail (a larger single message goes alone).
     fetch_batch_bytes: int = 8 * 1024 * 1024
+    # Log in with XOAUTH2 and this grant instead of the password.
+    oauth2: OAuth2Config | None = None
 
     def password(self) -> str:
         """The password from the environment variable the config names."""
@@ -107,9 +131,11 @@ class SmtpRelayConfig:
     password_env: str | None
     timeout_seconds: float
     ca_file: Path | None
+    # Log in with XOAUTH2 and this grant instead of the password.
+    oauth2: OAuth2Config | None = None
 
     def password(self) -> str | None:
-        if self.password_env is None:
+        if self.password_env is None or self.oauth2 is not None:
             return None
         return _secret(self.password_env, "smtp.password_env")
 

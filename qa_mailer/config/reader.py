@@ -26,6 +26,7 @@ from qa_mailer.config.model import (
     ExpertMail,
     ImapConfig,
     ListenerConfig,
+    OAuth2Config,
     OutgoingConfig,
     PrivacyConfig,
     Security,
@@ -238,10 +239,44 @@ class Reader:
             max_message_bytes=section.integer("max_message_bytes", 25 * 1024 * 1024, minimum=1024),
         )
 
+    def oauth2(self, data: Mapping[str, Any], user: str) -> OAuth2Config:
+        """The [oauth2] table, required by ``user`` (``imap.auth = "oauth2"``)."""
+        if "oauth2" not in data:
+            raise self.error("oauth2", f'an [oauth2] table because {user} = "oauth2"', "none")
+        section = self.table(
+            data,
+            "oauth2",
+            {
+                "token_url",
+                "device_url",
+                "client_id",
+                "client_secret_env",
+                "scope",
+                "token_file",
+                "timeout_seconds",
+            },
+        )
+        token_file = section.path("token_file", "var/oauth2-token.json")
+        assert token_file is not None
+        return OAuth2Config(
+            token_url=section.text("token_url"),
+            device_url=section.optional_text("device_url"),
+            client_id=section.text("client_id"),
+            client_secret_env=section.optional_text("client_secret_env"),
+            scope=section.text("scope", ""),
+            token_file=token_file,
+            timeout_seconds=section.number("timeout_seconds", 30, minimum=1),
+        )
+
     def imap(self, data: Mapping[str, Any]) -> ImapConfig | None:
         section = self.table(data, "imap", _IMAP_KEYS)
         if not section.flag("enabled", False):
             return None
+        oauth2 = (
+            self.oauth2(data, "imap.auth")
+            if section.choice("auth", ("password", "oauth2"), "password") == "oauth2"
+            else None
+        )
         security = cast(Security, section.choice("security", SECURITY_CHOICES, "tls"))
         renew = section.number("idle_renew_seconds", 300, minimum=1)
         if renew >= 29 * 60:
@@ -272,18 +307,35 @@ class Reader:
             fetch_batch_bytes=section.integer(
                 "fetch_batch_bytes", 8 * 1024 * 1024, minimum=64 * 1024
             ),
+            oauth2=oauth2,
         )
 
     def smtp(self, data: Mapping[str, Any]) -> SmtpRelayConfig:
         section = self.table(
             data,
             "smtp",
-            {"host", "port", "security", "username", "password_env", "timeout_seconds", "ca_file"},
+            {
+                "host",
+                "port",
+                "security",
+                "username",
+                "password_env",
+                "timeout_seconds",
+                "ca_file",
+                "auth",
+            },
         )
         security = cast(Security, section.choice("security", SECURITY_CHOICES, "starttls"))
         username = section.optional_text("username")
         password_env = section.optional_text("password_env")
-        if username and not password_env:
+        oauth2 = None
+        if section.choice("auth", ("password", "oauth2"), "password") == "oauth2":
+            oauth2 = self.oauth2(data, "smtp.auth")
+            if not username:
+                raise self.error(
+                    "smtp.username", 'the account, because smtp.auth = "oauth2"', "none"
+                )
+        elif username and not password_env:
             raise self.error(
                 "smtp.password_env", "the variable holding the password of smtp.username", "none"
             )
@@ -300,6 +352,7 @@ class Reader:
             password_env=password_env,
             timeout_seconds=section.number("timeout_seconds", 30, minimum=1),
             ca_file=section.path("ca_file", None),
+            oauth2=oauth2,
         )
 
     def outgoing(self, data: Mapping[str, Any]) -> OutgoingConfig:
@@ -560,6 +613,7 @@ _TOP_LEVEL = {
     "listener",
     "imap",
     "smtp",
+    "oauth2",
     "outgoing",
     "programme",
     "expert_check",
@@ -573,6 +627,7 @@ _TOP_LEVEL = {
 }
 _IMAP_KEYS = {
     "enabled",
+    "auth",
     "host",
     "port",
     "security",

@@ -27,10 +27,12 @@ import aioimaplib
 from qa_mailer.backoff import Backoff, wait_for_wakeup, wait_or_stop
 from qa_mailer.config import ImapConfig
 from qa_mailer.db.engine import SessionFactory
+from qa_mailer.diagnose import Misconfigured, SetupError, diagnose, imap_endpoint
 from qa_mailer.ingest.imap_connection import (
     ConnectionLost,
     ImapConnection,
     ImapError,
+    ImapMisconfigured,
     Outage,
     connect,
     search_uids,
@@ -48,6 +50,7 @@ from qa_mailer.ingest.imap_fetch import (
     uid_set,
 )
 from qa_mailer.ingest.store import Envelope, ImapOrigin, MessageStore, TooLarge, read_cursor
+from qa_mailer.oauth2 import TokenSource
 from qa_mailer.workers import Workers
 
 __all__ = ["FetchLimits", "ImapError", "ImapPoller", "MailboxState", "connect", "parse_fetch"]
@@ -63,6 +66,9 @@ _REFUSED = (1.0, 300.0)
 # A round that heard of new mail is followed by another; a server that announced mail it
 # then never shows would keep us searching, so a few empty rounds in a row end it.
 _EMPTY_ROUNDS = 3
+# A definite mistake in the settings (a refused login, a wrong TLS setting) is tried this many
+# times in a row, then the service stops with the cause.
+_DEFINITE_TRIES = 3
 # Enough for any real header block; a hostile one is cut here rather than held whole.
 _HEADER_BYTES = 64 * 1024
 
@@ -83,8 +89,10 @@ class ImapPoller:
         sessions: SessionFactory,
         workers: Workers,
         limits: FetchLimits | None = None,
+        tokens: TokenSource | None = None,
     ):
         self._config = config
+        self._tokens = (tokens or TokenSource(config.oauth2)) if config.oauth2 is not None else None
         self._store = store
         self._sessions = sessions
         self._workers = workers
@@ -109,10 +117,14 @@ class ImapPoller:
         refused = Backoff(*_REFUSED, rng=random.random)
         outage = Outage(self._config.account, log)
 
-        def connected() -> None:
+        mistakes = 0
+
+        def connected(state: MailboxState, idle: bool) -> None:
+            nonlocal mistakes
             reconnect.reset()
             refused.reset()
-            outage.over()
+            mistakes = 0
+            outage.over(self._config.mailbox, state.exists, idle)
 
         waiting_logged = False
         while not stop.is_set():
@@ -131,10 +143,27 @@ class ImapPoller:
             halt = _either(stop, self._workers.lost(self.lease))
             try:
                 await self._session(halt, connected)
-            except (OSError, TimeoutError, aioimaplib.AioImapException, ImapError) as exc:
+            except (
+                OSError,
+                TimeoutError,
+                aioimaplib.AioImapException,
+                ImapError,
+                Misconfigured,
+            ) as exc:
+                diagnosis = await diagnose(exc, imap_endpoint(self._config))
+                if diagnosis.definite:
+                    # A refused login or a wrong TLS setting does not heal by itself, and a
+                    # provider may lock an account that keeps failing: a few tries (a
+                    # password being changed at that moment), then the service stops.
+                    mistakes += 1
+                    if mistakes >= _DEFINITE_TRIES:
+                        raise SetupError(
+                            f"IMAP {self._config.account}: {diagnosis.text} "
+                            f"(stopped after {mistakes} tries)"
+                        ) from exc
                 away = server_away(exc)
                 delay = (reconnect if away else refused).next_delay()
-                outage.failed(exc, away, delay)
+                outage.failed(diagnosis.text, away, delay)
                 await wait_or_stop(stop, delay)
             except Exception:
                 # The database may be down while the server is fine: the mail stays on the
@@ -148,13 +177,15 @@ class ImapPoller:
                 self.connected.clear()
                 halt.cancel_watch()
 
-    async def _session(self, stop: asyncio.Event, connected: Callable[[], None]) -> None:
-        connection = await connect(self._config)
+    async def _session(
+        self, stop: asyncio.Event, connected: Callable[[MailboxState, bool], None]
+    ) -> None:
+        connection = await connect(self._config, self._tokens)
         try:
             state = await self._select(connection)
-            connected()
-            self.connected.set()
             idle = self._config.use_idle and connection.has_capability("IDLE")
+            connected(state, idle)
+            self.connected.set()
             if self._config.use_idle and not idle:
                 log.info("IMAP server has no IDLE; polling every %.0f s", self._config.poll_seconds)
             while not stop.is_set():
@@ -176,7 +207,10 @@ class ImapPoller:
             await connection.command(client.create(self._config.processed_folder))
         response = await connection.command(client.select(self._config.mailbox))
         if response.result != "OK":
-            raise ImapError(f"cannot select {self._config.mailbox}: {text_of(response.lines)}")
+            raise ImapMisconfigured(
+                f"cannot select {self._config.mailbox} ({text_of(response.lines)}): "
+                "check imap.mailbox"
+            )
         text = text_of(response.lines)
         validity = re.search(r"\[UIDVALIDITY (\d+)\]", text)
         exists = re.search(r"(\d+) EXISTS", text)

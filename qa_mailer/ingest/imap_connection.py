@@ -21,6 +21,8 @@ from typing import TypeVar
 import aioimaplib
 
 from qa_mailer.config import ImapConfig
+from qa_mailer.diagnose import LoginRefused, Misconfigured, NoGreeting
+from qa_mailer.oauth2 import TokenSource
 
 _EXISTS = re.compile(rb"^\* \d+ EXISTS$")
 
@@ -29,6 +31,14 @@ T = TypeVar("T")
 
 class ImapError(Exception):
     """The server refused something the poller needs."""
+
+
+class ImapLoginRefused(ImapError, LoginRefused):
+    """The server answered NO to our login."""
+
+
+class ImapMisconfigured(ImapError, Misconfigured):
+    """The server refused what the settings ask for (STARTTLS, the mailbox)."""
 
 
 class ConnectionLost(OSError):
@@ -45,6 +55,16 @@ class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
     """
 
     announced = False
+
+    def _continuation(self, line: bytes) -> None:
+        # A refused XOAUTH2 login gets a "+ <error>" challenge first; aioimaplib would wait
+        # for the tagged answer forever. An empty reply ends the exchange (RFC 7628, 3.2.3),
+        # and the server then answers NO.
+        pending = self.pending_sync_command
+        if pending is not None and pending.name == "AUTHENTICATE":
+            self.transport.write(b"\r\n")
+            return
+        super()._continuation(line)
 
     def _handle_line(self, line: bytes, current_cmd: aioimaplib.Command | None) -> object:
         if _EXISTS.match(line):
@@ -141,21 +161,30 @@ class Outage:
         self._log = log
         self._since: float | None = None
         self._away: bool | None = None
+        self._announced = False
 
-    def failed(self, exc: BaseException, away: bool, delay: float) -> None:
+    def failed(self, cause: str, away: bool, delay: float) -> None:
         loop = asyncio.get_running_loop()
         level = logging.WARNING if self._since is None or away != self._away else logging.DEBUG
-        self._log.log(
-            level, "IMAP %s: %s; reconnecting in %.1f s", self._account, _describe(exc), delay
-        )
+        self._log.log(level, "IMAP %s: %s; reconnecting in %.1f s", self._account, cause, delay)
         if self._since is None:
             self._since = loop.time()
         self._away = away
 
-    def over(self) -> None:
+    def over(self, mailbox: str, messages: int, idle: bool) -> None:
+        """Log the connection: once when the poller first gets in, once after each outage."""
         if self._since is not None:
             took = asyncio.get_running_loop().time() - self._since
             self._log.info("IMAP %s: connected again after %.1f s", self._account, took)
+        elif not self._announced:
+            self._log.info(
+                "IMAP %s: connected; %s holds %d messages; %s",
+                self._account,
+                mailbox,
+                messages,
+                "waiting for new mail with IDLE" if idle else "polling (no IDLE)",
+            )
+        self._announced = True
         self._since, self._away = None, None
 
 
@@ -166,8 +195,9 @@ def server_away(exc: BaseException) -> bool:
     return isinstance(exc, OSError | TimeoutError)
 
 
-async def connect(config: ImapConfig) -> ImapConnection:
-    """Connect, secure (TLS or STARTTLS) and log in."""
+async def connect(config: ImapConfig, tokens: TokenSource | None = None) -> ImapConnection:
+    """Connect, secure (TLS or STARTTLS) and log in (with XOAUTH2 when ``imap.auth`` says so,
+    with an access token from ``tokens``)."""
     context = _ssl_context(config) if config.security != "none" else None
     client = _Client(
         config.host,
@@ -181,24 +211,56 @@ async def connect(config: ImapConfig) -> ImapConnection:
     try:
         # A server going down may accept a connection and never greet: the closing socket
         # ends the wait, not the timeout.
-        await connection.wait(client.wait_hello_from_server(), config.timeout_seconds)
+        try:
+            await connection.wait(client.wait_hello_from_server(), config.timeout_seconds)
+        except TimeoutError:
+            # A port that speaks TLS at once waits for our handshake and says nothing.
+            raise NoGreeting(f"no greeting within {config.timeout_seconds:.0f} s") from None
         if config.security == "starttls":
             assert context is not None
             await connection.wait(_starttls(client, context, config), None)
-        response = await connection.command(client.login(config.username, config.password()))
+        if config.oauth2 is not None:
+            if tokens is None:
+                tokens = TokenSource(config.oauth2)
+            response = await _xoauth2(connection, config.username, await tokens.access_token())
+            if response.result != "OK":
+                # Perhaps revoked a moment ago: the next attempt asks for a new token.
+                tokens.forget()
+        else:
+            response = await connection.command(client.login(config.username, config.password()))
         if response.result != "OK":
-            raise ImapError(f"login refused for {config.username}")
+            raise ImapLoginRefused(
+                f"{config.username}: {text_of(response.lines) or response.result}"
+            )
     except BaseException:
         close(client)
         raise
     return connection
 
 
+async def _xoauth2(connection: ImapConnection, user: str, token: str) -> aioimaplib.Response:
+    protocol = connection.client.protocol
+    if "AUTH=XOAUTH2" not in protocol.capabilities:
+        raise ImapMisconfigured(
+            'the server does not offer XOAUTH2: set imap.auth = "password", or check imap.host'
+        )
+    # aioimaplib's own XOAUTH2 (the same initial response as oauth2.xoauth2) keeps the token
+    # out of its log and moves the connection to the authenticated state.
+    response: aioimaplib.Response = await connection.command(protocol.xoauth2(user, token))
+    if response.result == "OK":
+        # The capabilities change after login, as after LOGIN (aioimaplib does this there).
+        await connection.command(protocol.capability())
+    return response
+
+
 async def _starttls(client: aioimaplib.IMAP4, context: ssl.SSLContext, config: ImapConfig) -> None:
     # aioimaplib has no STARTTLS: issue the command, then upgrade the transport in place.
     protocol = client.protocol
     if "STARTTLS" not in protocol.capabilities:
-        raise ImapError(f"{config.host} does not offer STARTTLS")
+        raise ImapMisconfigured(
+            f"{config.host}:{config.port} does not offer STARTTLS: set imap.security = "
+            '"tls" if the port speaks TLS at once (993), or "none" on a trusted network'
+        )
     command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
     response = await asyncio.wait_for(protocol.execute(command), config.timeout_seconds)
     if response.result != "OK":
@@ -253,7 +315,3 @@ def _discard(call: Awaitable[object]) -> None:
     # A coroutine that is never awaited would warn; close it quietly.
     if asyncio.iscoroutine(call):
         call.close()
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -15,6 +15,8 @@ from typing import Protocol
 import aiosmtplib
 
 from qa_mailer.config import SmtpRelayConfig
+from qa_mailer.diagnose import diagnose, smtp_endpoint
+from qa_mailer.oauth2 import TokenSource
 from qa_mailer.send.headers import needs_smtputf8
 
 
@@ -125,8 +127,10 @@ class MaildirTransport:
 class SmtpTransport:
     """Hands mail to a relay with aiosmtplib (TLS, STARTTLS or plain, with optional login)."""
 
-    def __init__(self, config: SmtpRelayConfig):
+    def __init__(self, config: SmtpRelayConfig, tokens: TokenSource | None = None):
         self.config = config
+        # With smtp.auth = "oauth2", XOAUTH2 with an access token instead of the password.
+        self._tokens = (tokens or TokenSource(config.oauth2)) if config.oauth2 is not None else None
         # Connect, greet, secure, log in and send: each step has the configured timeout.
         self.timeout_seconds = min(300.0, 4 * config.timeout_seconds)
         # Loading the trust store takes tens of milliseconds: once per process, not per mail.
@@ -136,11 +140,9 @@ class SmtpTransport:
             else None
         )
 
-    async def send(
-        self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
-    ) -> Refusals:
+    def _client(self) -> aiosmtplib.SMTP:
         config = self.config
-        client = aiosmtplib.SMTP(
+        return aiosmtplib.SMTP(
             hostname=config.host,
             port=config.port,
             use_tls=config.security == "tls",
@@ -148,8 +150,23 @@ class SmtpTransport:
             tls_context=self._context,
             username=config.username,
             password=config.password(),
+            oauth_token_generator=self._tokens.access_token if self._tokens else None,
             timeout=config.timeout_seconds,
         )
+
+    async def probe(self) -> set[str]:
+        """Connect, secure and log in as for a mail, send nothing; the relay's extensions.
+
+        Raises what connecting raised: ``diagnose`` turns it into a line to act on.
+        """
+        client = self._client()
+        async with client:
+            return set(client.esmtp_extensions)
+
+    async def send(
+        self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
+    ) -> Refusals:
+        client = self._client()
         international = _international(envelope_from, recipients, raw)
         # RFC 6531: an internationalised address travels only with SMTPUTF8, and its
         # mail's head is UTF-8, so the body is announced as 8-bit MIME too.
@@ -165,20 +182,31 @@ class SmtpTransport:
                     f"the relay does not offer SMTPUTF8, needed for {international}",
                     permanent=True,
                 ) from exc
-            raise DeliveryError(f"relay unreachable: {exc}", permanent=False) from exc
+            raise await self._failure(exc) from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             return {error.recipient: Refusal(error.code, error.message) for error in exc.recipients}
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            diagnosis = await diagnose(exc, smtp_endpoint(self.config))
+            raise DeliveryError(f"relay: {diagnosis.text}", permanent=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise DeliveryError(
                 f"relay answered {exc.code} {exc.message}", permanent=exc.code >= 500
             ) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise DeliveryError(f"relay unreachable: {exc}", permanent=False) from exc
+            raise await self._failure(exc) from exc
         except ValueError as exc:
             # aiosmtplib refuses an address it cannot put on a command line safely. (After
             # OSError: a certificate that fails verification is a ValueError too.)
             raise DeliveryError(f"cannot be sent: {exc}", permanent=True) from exc
         return {rcpt: Refusal(resp.code, resp.message) for rcpt, resp in refused.items()}
+
+    async def _failure(self, exc: BaseException) -> DeliveryError:
+        # The cause in plain words (no STARTTLS, TLS on a plain port, a certificate not
+        # trusted); only a relay that is away is called unreachable.
+        diagnosis = await diagnose(exc, smtp_endpoint(self.config))
+        if diagnosis.definite:
+            return DeliveryError(f"relay: {diagnosis.text}", permanent=False)
+        return DeliveryError(f"relay unreachable: {diagnosis.text}", permanent=False)
 
 
 def _international(envelope_from: str, recipients: Sequence[str], raw: bytes) -> str | None:
@@ -192,9 +220,11 @@ def _international(envelope_from: str, recipients: Sequence[str], raw: bytes) ->
     return None
 
 
-def make_transport(kind: str, maildir: Path, relay: SmtpRelayConfig | None) -> Transport:
+def make_transport(
+    kind: str, maildir: Path, relay: SmtpRelayConfig | None, tokens: TokenSource | None = None
+) -> Transport:
     """The transport the configuration asks for."""
     if kind == "smtp":
         assert relay is not None, "config validation requires [smtp] for the smtp transport"
-        return SmtpTransport(relay)
+        return SmtpTransport(relay, tokens)
     return MaildirTransport(maildir)

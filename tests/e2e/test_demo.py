@@ -48,3 +48,31 @@ def test_the_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert not any(
         b"olga.smirnova@mebel-example.ru" in m.read_bytes().split(b"\r\n\r\n")[0] for m in mails
     )
+
+
+def test_the_demo_in_try_sh_tells_its_story_without_log_lines(tmp_path: Path) -> None:
+    script = (ROOT / "scripts" / "try.sh").read_text()
+    assert ".venv/bin/qa-mailer --log-file var/demo.log demo\n" in script
+    log = tmp_path / "demo.log"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qa_mailer",
+            "--config",
+            str(ROOT / "config.toml"),
+            "--log-file",
+            str(log),
+            "demo",
+            "--dir",
+            str(tmp_path / "demo"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr == ""
+    assert " INFO " not in result.stdout and "Total: 5 questions" in result.stdout
+    assert " INFO qa_mailer" in log.read_text()

@@ -37,8 +37,11 @@ class ImapUser:
 
 
 class DovecotServer:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, introspection_url: str | None = None):
         self.root = root
+        # With an OAuth2 token-introspection URL, XOAUTH2 and OAUTHBEARER logins are checked
+        # there (Dovecot's oauth2 passdb); passwords keep working for the passwd-file users.
+        self.introspection_url = introspection_url
         self.port = free_port()
         self.tls_port = free_port()
         self.config_file = root / "dovecot.conf"
@@ -49,7 +52,7 @@ class DovecotServer:
         self._users: list[ImapUser] = []
 
     @classmethod
-    def start_new(cls) -> DovecotServer:
+    def start_new(cls, introspection_url: str | None = None) -> DovecotServer:
         if shutil.which("dovecot") is None:
             raise DovecotMissing(
                 "dovecot is not installed; run scripts/test.sh, which installs dovecot-imapd"
@@ -57,7 +60,7 @@ class DovecotServer:
         root = Path(tempfile.mkdtemp(prefix="qa-dovecot-"))
         # Dovecot's unprivileged login and mail processes must be able to walk into the folder.
         root.chmod(0o755)
-        server = cls(root)
+        server = cls(root, introspection_url)
         server._write_files()
         server._start()
         return server
@@ -75,6 +78,19 @@ class DovecotServer:
             "".join(f"{u.name}:{{PLAIN}}{u.password}\n" for u in self._users)
         )
         make_certificate(self.root)
+        mechanisms, oauth2 = "plain login", ""
+        if self.introspection_url is not None:
+            mechanisms += " xoauth2 oauthbearer"
+            settings = self.root / "oauth2.conf.ext"
+            settings.write_text(
+                f"introspection_mode = post\nintrospection_url = {self.introspection_url}\n"
+                "username_attribute = username\nactive_attribute = active\n"
+                "active_value = true\n"
+            )
+            oauth2 = (
+                f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                f"  args = {settings}\n}}\n"
+            )
         self.config_file.write_text(
             f"""
 instance_name = qa-test-{uuid.uuid4().hex[:8]}
@@ -87,11 +103,11 @@ ssl = yes
 ssl_cert = <{self.cert}
 ssl_key = <{self.key}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 mail_fsync = never
 mail_location = maildir:~/Maildir
-passdb {{
+{oauth2}passdb {{
   driver = passwd-file
   args = scheme=PLAIN {self.users_file}
 }}

@@ -1,0 +1,300 @@
+"""OAuth2 (XOAUTH2) for the mailbox and the relay, against Dovecot's oauth2 passdb and an
+aiosmtpd relay, both checking tokens at a local authorisation server (tests/servers/oauth.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiosmtpd.smtp import SMTP
+from click.testing import CliRunner
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from qa_mailer.check import check_setup
+from qa_mailer.cli import main
+from qa_mailer.clock import SystemClock
+from qa_mailer.config import OAuth2Config, SmtpRelayConfig
+from qa_mailer.db.engine import session_factory
+from qa_mailer.diagnose import SetupError
+from qa_mailer.ingest.imap import ImapPoller
+from qa_mailer.ingest.store import MessageStore
+from qa_mailer.oauth2 import TokenSource, read_grant, write_grant
+from qa_mailer.send.transport import SmtpTransport
+from tests.helpers import QA, FakeClock, make_mail, registered, wait_until, write_config
+from tests.integration.test_imap_poller import polling, stored
+from tests.integration.test_imap_reliability import imap_config_for
+from tests.servers.dovecot import DovecotServer, ImapUser
+from tests.servers.imap_client import append
+from tests.servers.oauth import AuthorisationServer, XOAuth2Relay
+from tests.servers.smtp_sink import SmtpSink
+
+# Every test here runs against Dovecot (its own instance, with the oauth2 passdb).
+pytestmark = pytest.mark.dovecot
+
+
+@pytest.fixture(scope="module")
+def authorisation() -> Iterator[AuthorisationServer]:
+    server = AuthorisationServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def oauth_dovecot(authorisation: AuthorisationServer) -> Iterator[DovecotServer]:
+    server = DovecotServer.start_new(introspection_url=f"{authorisation.url}/introspect")
+    yield server
+    server.stop()
+
+
+def oauth2_settings(server: AuthorisationServer, folder: Path) -> dict[str, Any]:
+    return {
+        "token_url": f"{server.url}/token",
+        "device_url": f"{server.url}/device",
+        "client_id": server.client_id,
+        "scope": "https://outlook.office.com/IMAP.AccessAsUser.All offline_access",
+        "token_file": str(folder / "grant.json"),
+    }
+
+
+def grant_config(server: AuthorisationServer, folder: Path) -> OAuth2Config:
+    return OAuth2Config(
+        token_url=f"{server.url}/token",
+        device_url=f"{server.url}/device",
+        client_id=server.client_id,
+        client_secret_env=None,
+        scope="",
+        token_file=folder / "grant.json",
+        timeout_seconds=10,
+    )
+
+
+def test_auth_login_runs_the_device_code_flow_and_stores_the_grant_0600(
+    tmp_path: Path, authorisation: AuthorisationServer
+) -> None:
+    config = write_config(
+        tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        imap={
+            "enabled": True,
+            "host": "imap.example.org",
+            "username": QA,
+            "auth": "oauth2",
+        },
+        oauth2=oauth2_settings(authorisation, tmp_path),
+    )
+    before = set(authorisation.devices)
+
+    def consent() -> None:
+        # The organiser opens the page and enters the code while the command waits.
+        while not set(authorisation.devices) - before:
+            pass
+        (code,) = set(authorisation.devices) - before
+        authorisation.approve(authorisation.devices[code]["user_code"], QA)
+
+    async def both() -> Any:
+        helper = asyncio.create_task(asyncio.to_thread(consent))
+        result = await asyncio.to_thread(
+            CliRunner().invoke, main, ["--config", str(config.path), "auth", "login"]
+        )
+        await helper
+        return result
+
+    result = asyncio.run(both())
+    assert result.exit_code == 0, result.output
+    assert f"Open {authorisation.url}/activate and enter the code" in result.output
+    grant = tmp_path / "grant.json"
+    assert stat.S_IMODE(grant.stat().st_mode) == 0o600
+    assert authorisation.refresh_tokens[read_grant(grant)["refresh_token"]] == QA
+
+
+@pytest.mark.asyncio
+async def test_the_poller_logs_in_with_xoauth2_and_stores_mail(
+    tmp_path: Path,
+    engine: AsyncEngine,
+    oauth_dovecot: DovecotServer,
+    authorisation: AuthorisationServer,
+) -> None:
+    user = oauth_dovecot.add_user()
+    write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant(user.name)})
+    config = replace(
+        imap_config_for(oauth_dovecot, user, password_env="QA_TEST_NOT_SET"),
+        oauth2=grant_config(authorisation, tmp_path),
+    )
+    introspections = authorisation.introspections
+    await append(oauth_dovecot, user, make_mail(sender="ana@drvo.example.hr", subject="Q"))
+    async with polling(engine, config):
+        await wait_until(lambda: stored(engine), what="the mail stored over XOAUTH2")
+    assert authorisation.introspections > introspections
+    assert "method=XOAUTH2" in oauth_dovecot.log() and user.name in oauth_dovecot.log()
+
+
+@pytest.mark.asyncio
+async def test_a_revoked_grant_stops_the_poller_with_the_command_to_run(
+    tmp_path: Path,
+    engine: AsyncEngine,
+    oauth_dovecot: DovecotServer,
+    authorisation: AuthorisationServer,
+) -> None:
+    user = oauth_dovecot.add_user()
+    write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant(user.name)})
+    authorisation.revoke(user.name)
+    config = replace(
+        imap_config_for(oauth_dovecot, user, password_env="QA_TEST_NOT_SET"),
+        oauth2=grant_config(authorisation, tmp_path),
+    )
+    sessions = session_factory(engine)
+    workers = await registered(sessions, SystemClock())
+    poller = ImapPoller(
+        config, MessageStore(sessions, SystemClock(), lambda: None), sessions, workers
+    )
+    # It stops by itself, after three tries (about 3 s of backoff), without being told to.
+    with pytest.raises(SetupError) as stopped:
+        await asyncio.wait_for(poller.run(asyncio.Event()), 60)
+    assert "refused the OAuth2 grant (invalid_grant" in str(stopped.value)
+    assert "run `qa-mailer auth login` again" in str(stopped.value)
+
+
+@pytest.mark.asyncio
+async def test_access_tokens_are_renewed_before_they_expire_and_rotated_grants_kept(
+    tmp_path: Path, authorisation: AuthorisationServer
+) -> None:
+    write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant(QA)})
+    clock = FakeClock()
+    tokens = TokenSource(grant_config(authorisation, tmp_path), now=lambda: clock.now().timestamp())
+    refreshes = authorisation.refreshes
+    first = await tokens.access_token()
+    clock.advance(seconds=3000)
+    assert await tokens.access_token() == first
+    assert authorisation.refreshes == refreshes + 1
+    # A minute before it expires (3600 s), a new one.
+    clock.advance(seconds=541)
+    authorisation.rotate_refresh_tokens = True
+    try:
+        second = await tokens.access_token()
+    finally:
+        authorisation.rotate_refresh_tokens = False
+    assert second != first and authorisation.refreshes == refreshes + 2
+    grant = tmp_path / "grant.json"
+    assert authorisation.refresh_tokens[read_grant(grant)["refresh_token"]] == QA
+    assert stat.S_IMODE(grant.stat().st_mode) == 0o600
+
+
+class OAuthRelay(SmtpSink, XOAuth2Relay):
+    def __init__(self, server: AuthorisationServer):
+        SmtpSink.__init__(self)
+        XOAuth2Relay.__init__(self, server)
+
+
+@pytest_asyncio.fixture
+async def oauth_relay(authorisation: AuthorisationServer) -> AsyncIterator[OAuthRelay]:
+    relay, loop = OAuthRelay(authorisation), asyncio.get_running_loop()
+
+    def protocol() -> SMTP:
+        with warnings.catch_warnings():
+            # Loopback, no TLS: aiosmtpd warns that AUTH without TLS is unsafe; here it is not.
+            warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+            return SMTP(relay, loop=loop, auth_required=True, auth_require_tls=False)
+
+    relay.server = await loop.create_server(protocol, "127.0.0.1", 0)
+    relay.port = int(relay.server.sockets[0].getsockname()[1])
+    yield relay
+    relay.server.close()
+    await relay.server.wait_closed()
+
+
+@pytest.mark.asyncio
+async def test_the_relay_takes_mail_with_xoauth2(
+    tmp_path: Path, oauth_relay: OAuthRelay, authorisation: AuthorisationServer
+) -> None:
+    write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant(QA)})
+    transport = SmtpTransport(
+        SmtpRelayConfig(
+            host="127.0.0.1",
+            port=oauth_relay.port,
+            security="none",
+            username=QA,
+            password_env=None,
+            timeout_seconds=10,
+            ca_file=None,
+            oauth2=grant_config(authorisation, tmp_path),
+        )
+    )
+    raw = make_mail(sender=QA, to="ana@drvo.example.hr", subject="Answer", body="Yes.")
+    assert await transport.send(QA, ["ana@drvo.example.hr"], raw, "mail-1") == {}
+    assert oauth_relay.accounts == [QA]
+    assert [r.rcpt_tos for r in oauth_relay.received] == [["ana@drvo.example.hr"]]
+
+
+@pytest.mark.asyncio
+async def test_check_logs_in_to_both_with_the_grant(
+    tmp_path: Path,
+    migrated_url: str,
+    oauth_dovecot: DovecotServer,
+    oauth_relay: OAuthRelay,
+    authorisation: AuthorisationServer,
+) -> None:
+    user: ImapUser = oauth_dovecot.add_user()
+    # One grant for both, as with a Microsoft 365 or Google account.
+    write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant(user.name)})
+    config = write_config(
+        tmp_path,
+        migrated_url,
+        imap={
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": oauth_dovecot.port,
+            "security": "none",
+            "username": user.name,
+            "auth": "oauth2",
+        },
+        outgoing={"transport": "smtp"},
+        smtp={
+            "host": "127.0.0.1",
+            "port": oauth_relay.port,
+            "security": "none",
+            "username": user.name,
+            "auth": "oauth2",
+        },
+        oauth2=oauth2_settings(authorisation, tmp_path),
+    )
+    verdicts = {v.part: v for v in await check_setup(config, FakeClock())}
+    assert verdicts["imap"].ok and verdicts["relay"].ok, [v.line() for v in verdicts.values()]
+    assert oauth_relay.accounts == [user.name]
+
+
+@pytest.mark.asyncio
+async def test_a_token_the_server_refuses_is_a_refused_login_not_a_hang(
+    tmp_path: Path,
+    migrated_url: str,
+    oauth_dovecot: DovecotServer,
+    authorisation: AuthorisationServer,
+) -> None:
+    user = oauth_dovecot.add_user()
+    # A good token, but for another account: Dovecot answers the XOAUTH2 with an error
+    # challenge first, which aioimaplib alone would wait on until its timeout.
+    write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant("someone-else")})
+    config = write_config(
+        tmp_path,
+        migrated_url,
+        imap={
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": oauth_dovecot.port,
+            "security": "none",
+            "username": user.name,
+            "auth": "oauth2",
+            "timeout_seconds": 20,
+        },
+        oauth2=oauth2_settings(authorisation, tmp_path),
+    )
+    imap = {v.part: v for v in await check_setup(config, FakeClock())}["imap"]
+    assert not imap.ok and "login refused" in imap.text, imap.text
+    assert "run `qa-mailer auth login`" in imap.text
