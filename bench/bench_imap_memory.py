@@ -27,13 +27,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer.clock import SystemClock
-from qa_mailer.config import ImapConfig
 from qa_mailer.db import InboundMessage, migrate
 from qa_mailer.db.engine import create_engine, session_factory
 from qa_mailer.ingest import imap
 from qa_mailer.ingest.store import MessageStore
 from qa_mailer.workers import Workers
-from tests.servers.dovecot import NOBODY, DovecotServer, ImapUser
+from tests.servers.dovecot import NOBODY, DovecotServer, ImapUser, imap_config_for
 
 LINE = b"A line of a long attachment, base64 or not, repeated to make up the size.\r\n"
 
@@ -71,22 +70,14 @@ async def take_in(server: DovecotServer, user: ImapUser, expected: int, database
     workers = Workers(sessions, SystemClock())
     await workers.register(["bench"])
     os.environ["QA_BENCH_PW"] = user.password
-    config = ImapConfig(
-        host="127.0.0.1",
-        port=server.port,
-        security="none",
-        username=user.name,
+    config = imap_config_for(
+        server,
+        user,
         password_env="QA_BENCH_PW",
-        mailbox="INBOX",
-        processed="folder",
-        processed_folder="Processed",
-        processed_keyword="$QaMailerStored",
-        use_idle=True,
         idle_renew_seconds=300,
         poll_seconds=60,
         timeout_seconds=120,
         fetch_batch=25,
-        ca_file=None,
     )
     store = MessageStore(sessions, SystemClock(), lambda: None)
     # The limits as `serve` passes them (the shipped defaults); older pollers took none.

@@ -24,14 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import func, select
 
 from qa_mailer.clock import SystemClock
-from qa_mailer.config import ImapConfig
 from qa_mailer.db import InboundMessage, migrate
 from qa_mailer.db.engine import create_engine, session_factory
 from qa_mailer.ingest.imap import ImapPoller
 from qa_mailer.ingest.store import MessageStore
 from qa_mailer.workers import Workers
 from tests.helpers import make_mail
-from tests.servers.dovecot import DovecotServer
+from tests.servers.dovecot import DovecotServer, imap_config_for
 from tests.servers.imap_client import append
 
 
@@ -47,22 +46,14 @@ async def measure(restarts: int, down: float, limit: float) -> list[float]:
         await workers.register(["bench"])
         user = server.add_user()
         os.environ["QA_BENCH_PW"] = user.password
-        config = ImapConfig(
-            host="127.0.0.1",
-            port=server.port,
-            security="none",
-            username=user.name,
+        config = imap_config_for(
+            server,
+            user,
             password_env="QA_BENCH_PW",
-            mailbox="INBOX",
-            processed="folder",
-            processed_folder="Processed",
-            processed_keyword="$QaMailerStored",
-            use_idle=True,
             idle_renew_seconds=300,
             poll_seconds=60,
             timeout_seconds=30,
             fetch_batch=25,
-            ca_file=None,
         )
         store = MessageStore(sessions, SystemClock(), lambda: None)
         poller = ImapPoller(config, store, sessions, workers)

@@ -33,7 +33,7 @@ from qa_mailer.ingest.imap import ImapPoller, connect, parse_fetch
 from qa_mailer.ingest.store import MessageStore
 from qa_mailer.workers import Workers
 from tests.helpers import make_mail
-from tests.servers.dovecot import NOBODY, DovecotServer, ImapUser
+from tests.servers.dovecot import NOBODY, DovecotServer, ImapUser, imap_config_for
 
 BATCH = 25
 SENDERS = [
@@ -143,22 +143,14 @@ def main() -> None:
         fill(server, plain, mails)
         fill(server, poll, mails)
         os.environ["QA_BENCH_PW"] = plain.password
-        config = ImapConfig(
-            host="127.0.0.1",
-            port=server.port,
-            security="none",
-            username=plain.name,
+        config = imap_config_for(
+            server,
+            plain,
             password_env="QA_BENCH_PW",
-            mailbox="INBOX",
-            processed="folder",
-            processed_folder="Processed",
-            processed_keyword="$QaMailerStored",
-            use_idle=True,
             idle_renew_seconds=300,
             poll_seconds=60,
             timeout_seconds=60,
             fetch_batch=BATCH,
-            ca_file=None,
         )
         timed(
             "stdlib imaplib, UID FETCH 250 per command (no storing)",

@@ -18,7 +18,7 @@ from qa_mailer.db.engine import session_factory
 from qa_mailer.ingest.imap import ImapPoller
 from qa_mailer.ingest.store import MessageStore
 from tests.helpers import make_mail, registered, wait_until
-from tests.servers.dovecot import DovecotServer, ImapUser, doveadm
+from tests.servers.dovecot import DovecotServer, ImapUser, doveadm, imap_config_for
 from tests.servers.imap_client import append, flags_in
 
 
@@ -27,23 +27,7 @@ def imap_config(
     dovecot: DovecotServer, imap_user: ImapUser, monkeypatch: pytest.MonkeyPatch
 ) -> ImapConfig:
     monkeypatch.setenv("QA_TEST_IMAP_PASSWORD", imap_user.password)
-    return ImapConfig(
-        host="127.0.0.1",
-        port=dovecot.port,
-        security="none",
-        username=imap_user.name,
-        password_env="QA_TEST_IMAP_PASSWORD",
-        mailbox="INBOX",
-        processed="folder",
-        processed_folder="Processed",
-        processed_keyword="$QaMailerStored",
-        use_idle=True,
-        idle_renew_seconds=60,
-        poll_seconds=0.2,
-        timeout_seconds=10,
-        fetch_batch=4,
-        ca_file=None,
-    )
+    return imap_config_for(dovecot, imap_user)
 
 
 @asynccontextmanager

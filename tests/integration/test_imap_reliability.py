@@ -29,35 +29,13 @@ from qa_mailer.ingest.imap_connection import ImapConnection
 from qa_mailer.ingest.imap_fetch import uid_set
 from qa_mailer.ingest.store import MessageStore
 from tests.helpers import make_mail, registered, wait_until
-from tests.servers.dovecot import DovecotServer, ImapUser
+from tests.servers.dovecot import DovecotServer, ImapUser, imap_config_for
 from tests.servers.imap_client import append, flags_in
 
 # Dovecot tells an idling client about new mail about 0.5 s after it lands (shared/NOTES.md);
 # the bound leaves room for a loaded machine, and is far below the 60 s IDLE renewal below,
 # which is how long a message missed by the poller would wait.
 PUSHED_WITHIN = 5.0
-
-
-def imap_config_for(server: DovecotServer, user: ImapUser, **changes: object) -> ImapConfig:
-    settings: dict[str, object] = dict(
-        host="127.0.0.1",
-        port=server.port,
-        security="none",
-        username=user.name,
-        password_env="QA_TEST_IMAP_PASSWORD",
-        mailbox="INBOX",
-        processed="folder",
-        processed_folder="Processed",
-        processed_keyword="$QaMailerStored",
-        use_idle=True,
-        idle_renew_seconds=60,
-        poll_seconds=0.2,
-        timeout_seconds=10,
-        fetch_batch=4,
-        ca_file=None,
-    )
-    settings.update(changes)
-    return ImapConfig(**settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -30,8 +30,7 @@ from qa_mailer.oauth2 import TokenSource, read_grant, write_grant
 from qa_mailer.send.transport import SmtpTransport
 from tests.helpers import QA, FakeClock, make_mail, registered, wait_until, write_config
 from tests.integration.test_imap_poller import polling, stored
-from tests.integration.test_imap_reliability import imap_config_for
-from tests.servers.dovecot import DovecotServer, ImapUser
+from tests.servers.dovecot import DovecotServer, ImapUser, imap_config_for
 from tests.servers.imap_client import append
 from tests.servers.oauth import AuthorisationServer, XOAuth2Relay
 from tests.servers.smtp_sink import SmtpSink

@@ -17,9 +17,8 @@ from qa_mailer.db.engine import session_factory
 from qa_mailer.digest.build import build_digest
 from qa_mailer.organise import privacy
 from tests.helpers import FakeClock, make_mail, write_config
-from tests.integration.test_imap_reliability import imap_config_for
 from tests.integration.test_pipeline import Desk, ask, make_desk, reply_to
-from tests.servers.dovecot import DovecotServer, ImapUser, doveadm
+from tests.servers.dovecot import DovecotServer, ImapUser, doveadm, imap_config_for
 from tests.servers.imap_client import append, flags_in
 
 ANA = "ana@drvo.example.hr"

@@ -19,8 +19,7 @@ from qa_mailer.send.transport import DeliveryError, SmtpTransport
 from tests.helpers import QA, make_mail, wait_until, write_config
 from tests.integration.test_check import failures_of, imap_settings
 from tests.integration.test_imap_poller import polling
-from tests.integration.test_imap_reliability import imap_config_for
-from tests.servers.dovecot import DovecotServer, ImapUser
+from tests.servers.dovecot import DovecotServer, ImapUser, imap_config_for
 from tests.servers.ports import free_port
 from tests.servers.smtp_sink import SmtpSink
 

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa_mailer.config import ImapConfig
 from tests.servers.certs import make_certificate
 from tests.servers.ports import free_port
 
@@ -217,3 +218,29 @@ def doveadm(server: DovecotServer, *args: str) -> str:
         timeout=30,
     )
     return result.stdout
+
+
+def imap_config_for(server: DovecotServer, user: ImapUser, **changes: object) -> ImapConfig:
+    """The poller's settings for ``user`` of ``server`` (plain IMAP), ``changes`` applied.
+
+    The password is read from $QA_TEST_IMAP_PASSWORD unless ``password_env`` says otherwise.
+    """
+    settings: dict[str, object] = dict(
+        host="127.0.0.1",
+        port=server.port,
+        security="none",
+        username=user.name,
+        password_env="QA_TEST_IMAP_PASSWORD",
+        mailbox="INBOX",
+        processed="folder",
+        processed_folder="Processed",
+        processed_keyword="$QaMailerStored",
+        use_idle=True,
+        idle_renew_seconds=60,
+        poll_seconds=0.2,
+        timeout_seconds=10,
+        fetch_batch=4,
+        ca_file=None,
+    )
+    settings.update(changes)
+    return ImapConfig(**settings)  # type: ignore[arg-type]
