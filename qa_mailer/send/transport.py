@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import ssl
@@ -16,8 +17,10 @@ import aiosmtplib
 
 from qa_mailer.config import SmtpRelayConfig
 from qa_mailer.diagnose import diagnose, smtp_endpoint
-from qa_mailer.oauth2 import TokenSource
+from qa_mailer.oauth2 import GrantRefused, TokenSource
 from qa_mailer.send.headers import needs_smtputf8
+
+log = logging.getLogger("qa_mailer.send")
 
 
 class DeliveryError(Exception):
@@ -129,6 +132,7 @@ class SmtpTransport:
 
     def __init__(self, config: SmtpRelayConfig, tokens: TokenSource | None = None):
         self.config = config
+        self._where = f"{config.host}:{config.port}"
         # With smtp.auth = "oauth2", XOAUTH2 with an access token instead of the password.
         self._tokens = (tokens or TokenSource(config.oauth2)) if config.oauth2 is not None else None
         # Connect, greet, secure, log in and send: each step has the configured timeout.
@@ -185,8 +189,18 @@ class SmtpTransport:
             raise await self._failure(exc) from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             return {error.recipient: Refusal(error.code, error.message) for error in exc.recipients}
+        except GrantRefused as exc:
+            # The relay logs in with a grant the provider refused: no mail leaves, this
+            # alert included, until an organiser signs in again.
+            log.error("relay %s: %s; no mail can leave, nor tell the organisers", self._where, exc)
+            raise DeliveryError(f"relay: {exc}", permanent=False) from exc
         except aiosmtplib.SMTPAuthenticationError as exc:
             diagnosis = await diagnose(exc, smtp_endpoint(self.config))
+            log.error(
+                "relay %s: %s; no mail can leave, nor tell the organisers",
+                self._where,
+                diagnosis.text,
+            )
             raise DeliveryError(f"relay: {diagnosis.text}", permanent=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise DeliveryError(

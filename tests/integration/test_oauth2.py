@@ -18,6 +18,7 @@ from aiosmtpd.smtp import SMTP
 from click.testing import CliRunner
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from qa_mailer.app import Service
 from qa_mailer.check import check_setup
 from qa_mailer.cli import main
 from qa_mailer.clock import SystemClock
@@ -28,7 +29,7 @@ from qa_mailer.ingest.imap import ImapPoller
 from qa_mailer.ingest.store import MessageStore
 from qa_mailer.oauth2 import TokenSource, read_grant, write_grant
 from qa_mailer.send.transport import SmtpTransport
-from tests.helpers import QA, FakeClock, make_mail, registered, wait_until, write_config
+from tests.helpers import ORGANISER, QA, FakeClock, make_mail, registered, wait_until, write_config
 from tests.integration.test_imap_poller import polling, stored
 from tests.servers.dovecot import DovecotServer, ImapUser, imap_config_for
 from tests.servers.imap_client import append
@@ -297,3 +298,45 @@ async def test_a_token_the_server_refuses_is_a_refused_login_not_a_hang(
     imap = {v.part: v for v in await check_setup(config, FakeClock())}["imap"]
     assert not imap.ok and "login refused" in imap.text, imap.text
     assert "run `qa-mailer auth login`" in imap.text
+
+
+@pytest.mark.asyncio
+async def test_a_revoked_grant_is_mailed_to_the_organisers_once(
+    tmp_path: Path,
+    migrated_url: str,
+    engine: AsyncEngine,
+    oauth_dovecot: DovecotServer,
+    authorisation: AuthorisationServer,
+    smtp_sink: SmtpSink,
+) -> None:
+    user = oauth_dovecot.add_user()
+    write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant(user.name)})
+    config = write_config(
+        tmp_path,
+        migrated_url,
+        imap={
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": oauth_dovecot.port,
+            "security": "none",
+            "username": user.name,
+            "auth": "oauth2",
+        },
+        listener={"enabled": False},
+        # The relay takes mail without the grant (as a local relay would): it can tell them.
+        outgoing={"transport": "smtp"},
+        smtp={"host": "127.0.0.1", "port": smtp_sink.port, "security": "none"},
+        oauth2=oauth2_settings(authorisation, tmp_path),
+    )
+    # Revoked after the service was set up: the token endpoint answers invalid_grant.
+    authorisation.revoke(user.name)
+    for _ in range(2):  # and once more after a restart
+        service = Service(config, engine, clock=SystemClock())
+        with pytest.raises(SetupError) as stopped:
+            await asyncio.wait_for(service.run(asyncio.Event(), grace_seconds=5), 90)
+        assert "refused the OAuth2 grant (invalid_grant" in str(stopped.value)
+    told = [r for r in smtp_sink.received if "has stopped" in r.message["Subject"]]
+    assert len(told) == 1, [r.message["Subject"] for r in smtp_sink.received]
+    assert told[0].rcpt_tos == [ORGANISER]
+    assert "qa-mailer auth login" in told[0].text()
+    assert "invalid_grant" in told[0].text()
