@@ -22,11 +22,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from qa_mailer.config import OAuth2Config
+from qa_mailer.config import Mechanism, OAuth2Config
 from qa_mailer.diagnose import Misconfigured
 
 # An access token is renewed this long before it expires, so none expires mid-connection.
@@ -45,6 +45,33 @@ class TokenEndpointError(OSError):
 def xoauth2(user: str, token: str) -> str:
     """The SASL XOAUTH2 initial response, before base64 (Google's and Microsoft's format)."""
     return f"user={user}\x01auth=Bearer {token}\x01\x01"
+
+
+def oauthbearer(user: str, token: str, host: str, port: int) -> str:
+    """The SASL OAUTHBEARER initial response (RFC 7628, 3.1), before base64."""
+    # The GS2 header's authzid escapes "=" and "," (RFC 5801, 4).
+    authzid = user.replace("=", "=3D").replace(",", "=2C")
+    return f"n,a={authzid},\x01host={host}\x01port={port}\x01auth=Bearer {token}\x01\x01"
+
+
+def choose_mechanism(setting: Mechanism, offered: Collection[str], section: str) -> str:
+    """The SASL mechanism to log in with, given ``oauth2.mechanism`` and what the server offers
+    (upper-case names); Misconfigured, naming the keys, when the server offers neither."""
+    wanted = ("XOAUTH2", "OAUTHBEARER") if setting == "auto" else (setting,)
+    for mechanism in wanted:
+        if mechanism in offered:
+            return mechanism
+    names = (
+        "offers neither XOAUTH2 nor OAUTHBEARER"
+        if setting == "auto"
+        else f"does not offer {setting}"
+    )
+    hint = (
+        f'set oauth2.mechanism = "{"OAUTHBEARER" if setting == "XOAUTH2" else "XOAUTH2"}"'
+        if setting != "auto" and ({"XOAUTH2", "OAUTHBEARER"} & set(offered))
+        else f'set {section}.auth = "password", or check {section}.host'
+    )
+    raise Misconfigured(f"the server {names}: {hint}")
 
 
 def read_grant(path: Path) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from qa_mailer.config.model import (
     ExpertMail,
     ImapConfig,
     ListenerConfig,
+    Mechanism,
     OAuth2Config,
     OutgoingConfig,
     PrivacyConfig,
@@ -254,6 +255,8 @@ class Reader:
                 "scope",
                 "token_file",
                 "timeout_seconds",
+                "mechanism",
+                "authorize_url",
             },
         )
         token_file = section.path("token_file", "var/oauth2-token.json")
@@ -266,6 +269,10 @@ class Reader:
             scope=section.text("scope", ""),
             token_file=token_file,
             timeout_seconds=section.number("timeout_seconds", 30, minimum=1),
+            mechanism=cast(
+                Mechanism, section.choice("mechanism", ("auto", "XOAUTH2", "OAUTHBEARER"), "auto")
+            ),
+            authorize_url=section.optional_text("authorize_url"),
         )
 
     def imap(self, data: Mapping[str, Any]) -> ImapConfig | None:

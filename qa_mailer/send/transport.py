@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import os
@@ -14,10 +15,11 @@ from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
+from aiosmtplib.typing import SMTPStatus
 
 from qa_mailer.config import SmtpRelayConfig
-from qa_mailer.diagnose import diagnose, smtp_endpoint
-from qa_mailer.oauth2 import GrantRefused, TokenSource
+from qa_mailer.diagnose import Misconfigured, diagnose, smtp_endpoint
+from qa_mailer.oauth2 import GrantRefused, TokenSource, choose_mechanism, oauthbearer
 from qa_mailer.send.headers import needs_smtputf8
 
 log = logging.getLogger("qa_mailer.send")
@@ -152,11 +154,48 @@ class SmtpTransport:
             use_tls=config.security == "tls",
             start_tls=config.security == "starttls",
             tls_context=self._context,
-            username=config.username,
+            # With OAuth2 the login is ours (_oauth_login): aiosmtplib knows XOAUTH2 alone.
+            username=None if self._tokens else config.username,
             password=config.password(),
-            oauth_token_generator=self._tokens.access_token if self._tokens else None,
             timeout=config.timeout_seconds,
         )
+
+    async def _connect(self, client: aiosmtplib.SMTP) -> None:
+        """Connect, secure, and log in with the grant when ``smtp.auth = "oauth2"``."""
+        await client.connect()
+        if self._tokens is None:
+            return
+        try:
+            await self._oauth_login(client, self._tokens)
+        except BaseException:
+            client.close()
+            raise
+
+    async def _oauth_login(self, client: aiosmtplib.SMTP, tokens: TokenSource) -> None:
+        config = self.config
+        assert config.oauth2 is not None and config.username is not None
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        offered = {m.upper() for m in client.server_auth_methods}
+        mechanism = choose_mechanism(config.oauth2.mechanism, offered, "smtp")
+        token = await tokens.access_token()
+        try:
+            if mechanism == "XOAUTH2":
+                await client.auth_xoauth2(config.username, token)
+                return
+            initial = oauthbearer(config.username, token, config.host, config.port)
+            response = await client.execute_command(
+                b"AUTH", b"OAUTHBEARER", base64.b64encode(initial.encode())
+            )
+            if response.code == SMTPStatus.auth_continue:
+                # The error challenge (RFC 7628, 3.2.3): a single %x01 ends the exchange.
+                response = await client.execute_command(b"AQ==")
+            if response.code != SMTPStatus.auth_successful:
+                raise aiosmtplib.SMTPAuthenticationError(response.code, response.message)
+        except aiosmtplib.SMTPAuthenticationError:
+            # Perhaps revoked a moment ago: the next attempt asks for a new token.
+            tokens.forget()
+            raise
 
     async def probe(self) -> set[str]:
         """Connect, secure and log in as for a mail, send nothing; the relay's extensions.
@@ -164,6 +203,7 @@ class SmtpTransport:
         Raises what connecting raised: ``diagnose`` turns it into a line to act on.
         """
         client = self._client()
+        await self._connect(client)
         async with client:
             return set(client.esmtp_extensions)
 
@@ -176,6 +216,7 @@ class SmtpTransport:
         # mail's head is UTF-8, so the body is announced as 8-bit MIME too.
         options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
         try:
+            await self._connect(client)
             async with client:
                 refused, _ = await client.sendmail(
                     envelope_from, list(recipients), raw, mail_options=options
@@ -193,6 +234,9 @@ class SmtpTransport:
             # The relay logs in with a grant the provider refused: no mail leaves, this
             # alert included, until an organiser signs in again.
             log.error("relay %s: %s; no mail can leave, nor tell the organisers", self._where, exc)
+            raise DeliveryError(f"relay: {exc}", permanent=False) from exc
+        except Misconfigured as exc:
+            # The relay offers no mechanism oauth2.mechanism allows: the mail waits for a fix.
             raise DeliveryError(f"relay: {exc}", permanent=False) from exc
         except aiosmtplib.SMTPAuthenticationError as exc:
             diagnosis = await diagnose(exc, smtp_endpoint(self.config))

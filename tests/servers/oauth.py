@@ -133,12 +133,43 @@ class AuthorisationServer:
         return answer
 
 
-class XOAuth2Relay:
-    """An aiosmtpd handler hook: AUTH XOAUTH2, with the token checked at the server."""
+class OAuthBearerRelay:
+    """An aiosmtpd handler hook: AUTH OAUTHBEARER (RFC 7628), the token checked at the server.
+
+    A refused token gets the RFC's error challenge (base64 JSON); the client must answer it
+    with a single %x01 before the final 535, which ``dummy_replies`` records.
+    """
 
     def __init__(self, authorisation: AuthorisationServer):
         self.authorisation = authorisation
         self.accounts: list[str] = []
+        self.mechanisms: list[str] = []
+        self.dummy_replies: list[bytes] = []
+
+    async def auth_OAUTHBEARER(self, smtp: SMTP, args: list[str]) -> AuthResult:
+        if len(args) < 2:
+            return AuthResult(success=False, handled=False)
+        text = base64.b64decode(args[1]).decode()
+        header, _, rest = text.partition("\x01")
+        # "n,a=user,": the GS2 header with the authorisation identity, "=2C" for ",".
+        authzid = next((p[2:] for p in header.split(",") if p.startswith("a=")), "")
+        user = authzid.replace("=2C", ",").replace("=3D", "=")
+        fields = dict(part.split("=", 1) for part in rest.split("\x01") if "=" in part)
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        account = self.authorisation.access_tokens.get(token)
+        self.mechanisms.append("OAUTHBEARER")
+        if account is not None and account == user and "host" in fields and "port" in fields:
+            self.accounts.append(user)
+            return AuthResult(success=True, handled=False)
+        error = json.dumps({"status": "invalid_token", "scope": "", "openid-configuration": ""})
+        reply = await smtp.challenge_auth(error)
+        if isinstance(reply, bytes):
+            self.dummy_replies.append(reply)
+        return AuthResult(success=False, handled=False)
+
+
+class XOAuth2Relay(OAuthBearerRelay):
+    """An aiosmtpd handler hook: AUTH XOAUTH2 (and OAUTHBEARER), the token checked at the server."""
 
     async def auth_XOAUTH2(self, smtp: SMTP, args: list[str]) -> AuthResult:
         if len(args) < 2:
@@ -151,6 +182,7 @@ class XOAuth2Relay:
         token = fields.get("auth", "").removeprefix("Bearer ")
         account = self.authorisation.access_tokens.get(token)
         ok = account is not None and account == fields.get("user")
+        self.mechanisms.append("XOAUTH2")
         if ok:
             self.accounts.append(fields["user"])
         return AuthResult(success=ok, handled=False)
