@@ -123,6 +123,9 @@ class _Section:
         return self.reader.resolve(value)
 
 
+DATABASE_URL_ENV = "QA_MAILER_DATABASE_URL"
+
+
 class Reader:
     def __init__(self, path: Path):
         self.path = path
@@ -214,7 +217,11 @@ class Reader:
 
     def database_url(self, data: Mapping[str, Any]) -> str:
         database = self.table(data, "database", {"url", "url_env"})
-        variable = database.optional_text("url_env")
+        # QA_MAILER_DATABASE_URL by default, as the systemd unit's and the container's
+        # secrets name it; url_env = "" turns the look-up off.
+        variable = (
+            database.optional_text("url_env") if "url_env" in database.data else DATABASE_URL_ENV
+        )
         if variable and os.environ.get(variable):
             return os.environ[variable]
         url = database.text("url", "sqlite+aiosqlite:///var/qa-mailer.db")
