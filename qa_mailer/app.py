@@ -238,6 +238,11 @@ class Service:
         except Exception as exc:
             diagnosis = await diagnose(exc, smtp_endpoint(relay))
             if diagnosis.definite:
+                # No mail can leave, so the organisers cannot be told by mail: the log and
+                # the exit status are all there is.
+                log.error(
+                    "SMTP relay %s refuses: no mail can leave, nor tell the organisers", where
+                )
                 raise SetupError(f"SMTP relay {where}: {diagnosis.text}") from exc
             log.warning("SMTP relay %s: %s; mail waits in the outbox", where, diagnosis.text)
             return
