@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 from aiosmtpd.smtp import SMTP
 from click.testing import CliRunner
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer.app import Service
@@ -23,6 +24,7 @@ from qa_mailer.check import check_setup
 from qa_mailer.cli import main
 from qa_mailer.clock import SystemClock
 from qa_mailer.config import Mechanism, OAuth2Config, SmtpRelayConfig
+from qa_mailer.db import OutboxMail
 from qa_mailer.db.engine import session_factory
 from qa_mailer.diagnose import SetupError
 from qa_mailer.ingest.imap import ImapPoller
@@ -476,3 +478,57 @@ async def test_a_refused_oauthbearer_token_at_the_relay_ends_with_the_dummy_repl
     assert "login refused" in str(refused.value)
     assert bearer_relay.dummy_replies == [b"\x01"]  # decoded from "AQ=="
     assert bearer_relay.received == []
+
+
+@pytest.mark.asyncio
+async def test_a_relay_on_a_revoked_grant_says_no_mail_can_leave_and_queues_nothing(
+    tmp_path: Path,
+    migrated_url: str,
+    engine: AsyncEngine,
+    oauth_dovecot: DovecotServer,
+    oauth_relay: OAuthRelay,
+    authorisation: AuthorisationServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    user = oauth_dovecot.add_user()
+    write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant(user.name)})
+    # One grant for the mailbox and the relay, as with Microsoft 365 or Google.
+    config = write_config(
+        tmp_path,
+        migrated_url,
+        imap={
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": oauth_dovecot.port,
+            "security": "none",
+            "username": user.name,
+            "auth": "oauth2",
+        },
+        listener={"enabled": False},
+        outgoing={"transport": "smtp"},
+        smtp={
+            "host": "127.0.0.1",
+            "port": oauth_relay.port,
+            "security": "none",
+            "username": user.name,
+            "auth": "oauth2",
+        },
+        oauth2=oauth2_settings(authorisation, tmp_path),
+    )
+    transport = SmtpTransport(config.smtp) if config.smtp else None
+    assert transport is not None
+    authorisation.revoke(user.name)
+    # Mid-run: a delivery on the refused grant is a failure with the command to run, not an
+    # unexpected error in the outbox pass.
+    raw = make_mail(sender=QA, to="ana@drvo.example.hr", subject="Answer", body="Yes.")
+    with pytest.raises(DeliveryError) as failed:
+        await transport.send(QA, ["ana@drvo.example.hr"], raw, "mail-1")
+    assert "run `qa-mailer auth login` again" in str(failed.value) and not failed.value.permanent
+    # At start: the service stops on the relay, says nobody can be told by mail, queues nothing.
+    service = Service(config, engine, clock=SystemClock())
+    with pytest.raises(SetupError, match="refused the OAuth2 grant"):
+        await asyncio.wait_for(service.run(asyncio.Event()), 60)
+    assert "no mail can leave, nor tell the organisers" in caplog.text
+    async with session_factory(engine)() as db:
+        assert list(await db.scalars(select(OutboxMail.key))) == []
+    assert oauth_relay.received == []
