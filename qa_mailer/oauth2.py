@@ -1,9 +1,10 @@
 """OAuth2 for the mailbox and the relay: the device-code login, the stored grant, access tokens.
 
 Microsoft 365 and Google no longer take passwords for IMAP and SMTP from most accounts; they
-take an access token (SASL XOAUTH2) that lives about an hour. `qa-mailer auth login` runs the
-provider's device-code flow once (RFC 8628: the organiser opens a page, enters a code and
-consents) and stores the refresh token in ``oauth2.token_file``, readable by its owner only.
+take an access token (SASL XOAUTH2, or OAUTHBEARER from RFC 7628) that lives about an hour.
+`qa-mailer auth login` runs the provider's device-code flow once (RFC 8628: the organiser opens
+a page, enters a code and consents; the browser flow is in oauth2_browser.py) and stores the
+refresh token in ``oauth2.token_file``, readable by its owner only.
 ``TokenSource`` trades it for access tokens at the token endpoint (RFC 6749, section 6), a
 minute before the current one expires, and stores a rotated refresh token when the provider
 sends one. A refresh the provider refuses (``invalid_grant``: revoked, expired, password

@@ -135,7 +135,9 @@ class SmtpTransport:
     def __init__(self, config: SmtpRelayConfig, tokens: TokenSource | None = None):
         self.config = config
         self._where = f"{config.host}:{config.port}"
-        # With smtp.auth = "oauth2", XOAUTH2 with an access token instead of the password.
+        self._refusal_logged: str | None = None
+        # With smtp.auth = "oauth2", XOAUTH2 or OAUTHBEARER with an access token instead of
+        # the password.
         self._tokens = (tokens or TokenSource(config.oauth2)) if config.oauth2 is not None else None
         # Connect, greet, secure, log in and send: each step has the configured timeout.
         self.timeout_seconds = min(300.0, 4 * config.timeout_seconds)
@@ -231,20 +233,16 @@ class SmtpTransport:
         except aiosmtplib.SMTPRecipientsRefused as exc:
             return {error.recipient: Refusal(error.code, error.message) for error in exc.recipients}
         except GrantRefused as exc:
-            # The relay logs in with a grant the provider refused: no mail leaves, this
-            # alert included, until an organiser signs in again.
-            log.error("relay %s: %s; no mail can leave, nor tell the organisers", self._where, exc)
+            # The relay logs in with a grant the provider refused: no mail leaves, not even
+            # an alert to the organisers, until someone signs in again.
+            self._refused(str(exc))
             raise DeliveryError(f"relay: {exc}", permanent=False) from exc
         except Misconfigured as exc:
             # The relay offers no mechanism oauth2.mechanism allows: the mail waits for a fix.
             raise DeliveryError(f"relay: {exc}", permanent=False) from exc
         except aiosmtplib.SMTPAuthenticationError as exc:
             diagnosis = await diagnose(exc, smtp_endpoint(self.config))
-            log.error(
-                "relay %s: %s; no mail can leave, nor tell the organisers",
-                self._where,
-                diagnosis.text,
-            )
+            self._refused(diagnosis.text)
             raise DeliveryError(f"relay: {diagnosis.text}", permanent=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise DeliveryError(
@@ -256,7 +254,15 @@ class SmtpTransport:
             # aiosmtplib refuses an address it cannot put on a command line safely. (After
             # OSError: a certificate that fails verification is a ValueError too.)
             raise DeliveryError(f"cannot be sent: {exc}", permanent=True) from exc
+        self._refusal_logged = None
         return {rcpt: Refusal(resp.code, resp.message) for rcpt, resp in refused.items()}
+
+    def _refused(self, why: str) -> None:
+        """Log once (until a mail goes through, or the cause changes) that the relay refuses
+        the login: the one failure the organisers cannot be told of by mail."""
+        if why != self._refusal_logged:
+            log.error("relay %s: %s; no mail can leave, nor tell the organisers", self._where, why)
+            self._refusal_logged = why
 
     async def _failure(self, exc: BaseException) -> DeliveryError:
         # The cause in plain words (no STARTTLS, TLS on a plain port, a certificate not
