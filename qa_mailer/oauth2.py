@@ -187,7 +187,10 @@ async def device_login(
 ) -> None:
     """RFC 8628: show the page and the code, wait for the organiser's consent, store the grant."""
     if config.device_url is None:
-        raise Misconfigured("oauth2.device_url is not set: the provider's device-code endpoint")
+        raise Misconfigured(
+            "oauth2.device_url is not set: the provider's device-code endpoint "
+            "(or sign in with `qa-mailer auth login --browser` and oauth2.authorize_url)"
+        )
     fields = {"client_id": config.client_id}
     if config.scope:
         fields["scope"] = config.scope
