@@ -25,7 +25,7 @@ from qa_mailer.db.engine import create_engine, session_factory
 from qa_mailer.digest.alerts import Alert, queue_alert
 from qa_mailer.templates import Templates
 from tests.helpers import ORGANISER, write_config
-from tests.integration.test_check import imap_settings
+from tests.integration.test_check import failures_of, imap_settings
 from tests.servers.dovecot import DovecotServer, ImapUser
 from tests.servers.smtp_sink import SmtpSink
 
@@ -80,6 +80,8 @@ async def test_a_refused_imap_login_is_mailed_to_the_organisers_once(
     # Restarted (by hand, or by a supervisor that ignores exit 78): no second mail today.
     status, output = await serve(config, "not-the-password")
     assert status == 78, output
+    # Three processes, each giving up after its few tries: the account is not hammered.
+    assert failures_of(dovecot, imap_user) <= 9
 
     assert len(alerts(smtp_sink)) == 1, [r.message["Subject"] for r in smtp_sink.received]
     (mail,) = [r for r in smtp_sink.received if "has stopped" in r.message["Subject"]]
