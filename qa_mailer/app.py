@@ -24,6 +24,7 @@ from qa_mailer.db.engine import session_factory
 from qa_mailer.db.migrate import require_current
 from qa_mailer.db.wakeups import listen
 from qa_mailer.diagnose import SetupError, diagnose, smtp_endpoint
+from qa_mailer.digest.alerts import alert_for, queue_alert
 from qa_mailer.digest.notices import OrganiserNotices
 from qa_mailer.digest.schedule import DigestScheduler
 from qa_mailer.ingest.authentication import MailAuthenticator
@@ -171,9 +172,14 @@ class Service:
             )
             self.listener = await start_listener(self.config.listener, handler)
         await self.workers.register(sorted(roles))
+        # The stages stop on ``halt``: set by ``stop``, or by a stage that found a mistake in
+        # the settings (after queuing the organisers' alert, which is sent before the end).
+        halt = asyncio.Event()
+        self._mistake: SetupError | None = None
+        self._alert: int | None = None
         try:
             async with _setup_errors_unwrapped(), asyncio.TaskGroup() as group:
-                self._start(group, stop)
+                self._start(group, halt)
                 self.ready.set()
                 log.info(
                     "qa-mailer running for %s as worker %d (%s)",
@@ -181,17 +187,47 @@ class Service:
                     self.workers.id,
                     ", ".join(sorted(roles)),
                 )
-                await stop.wait()
+                await _first(stop, halt)
+                halt.set()
                 log.info("stopping: intake closed, finishing work in flight")
                 if self.listener is not None:
                     self.listener.close()
                 await self._finish(grace_seconds)
+            if self._alert is not None:
+                await self._send_alert(self._alert, grace_seconds)
         finally:
             if self.listener is not None:
                 self.listener.close()
             await self.workers.stop()
         if self.listener is not None:
             await self.listener.wait_closed()
+        if self._mistake is not None:
+            raise self._mistake
+
+    async def _poll(self, poller: ImapPoller, halt: asyncio.Event) -> None:
+        """Run the poller; on a mistake in its settings, tell the organisers and stop all."""
+        try:
+            await poller.run(halt)
+        except SetupError as exc:
+            self._mistake = exc
+            alert = alert_for("imap", str(exc), exc)
+            try:
+                self._alert = await queue_alert(
+                    self.sessions, self.config, self.templates, self.clock, alert
+                )
+            except Exception:
+                log.exception("the organisers' alert could not be queued")
+            halt.set()
+
+    async def _send_alert(self, number: int, grace_seconds: float) -> None:
+        """Deliver the alert now if this process sends mail; else the sender that does will."""
+        if Role.SEND not in self.roles:
+            return
+        self.sender.wakeup.set()
+        try:
+            await asyncio.wait_for(self.sender.deliver_due(only=[number]), grace_seconds)
+        except Exception:
+            log.exception("the organisers' alert waits in the outbox")
 
     async def _try_relay(self, transport: SmtpTransport) -> None:
         """Log in to the relay once at start: a definite mistake stops the service here."""
@@ -202,6 +238,11 @@ class Service:
         except Exception as exc:
             diagnosis = await diagnose(exc, smtp_endpoint(relay))
             if diagnosis.definite:
+                # No mail can leave, so the organisers cannot be told by mail: the log and
+                # the exit status are all there is.
+                log.error(
+                    "SMTP relay %s refuses: no mail can leave, nor tell the organisers", where
+                )
                 raise SetupError(f"SMTP relay {where}: {diagnosis.text}") from exc
             log.warning("SMTP relay %s: %s; mail waits in the outbox", where, diagnosis.text)
             return
@@ -231,7 +272,7 @@ class Service:
             if any(s.expert_mail == "batch" for s in self.config.sessions):
                 self._tasks.append(group.create_task(self.batches.run(stop), name="batches"))
         if self.imap is not None:
-            self._tasks.append(group.create_task(self.imap.run(stop), name="imap"))
+            self._tasks.append(group.create_task(self._poll(self.imap, stop), name="imap"))
 
     async def _finish(self, grace_seconds: float) -> None:
         if self._tasks:
@@ -243,6 +284,16 @@ class Service:
                 task.cancel()
         self._quit.set()
         await asyncio.wait(self._support)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Wait until any of ``events`` is set."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 @contextlib.asynccontextmanager

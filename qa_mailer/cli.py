@@ -358,11 +358,24 @@ def auth() -> None:
 
 
 @auth.command("login")
+@click.option(
+    "--browser",
+    is_flag=True,
+    help="Sign in on the provider's page (code flow with PKCE; Google needs it).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="With --browser: the loopback port for the redirect (0: any free one).",
+)
 @pass_context
-def auth_login(context: Context) -> None:
-    """Sign in once with the provider's device code; store the grant in oauth2.token_file."""
+def auth_login(context: Context, browser: bool, port: int) -> None:
+    """Sign in once (device code, or --browser); store the grant in oauth2.token_file."""
     from qa_mailer.diagnose import Misconfigured
     from qa_mailer.oauth2 import TokenEndpointError, device_login
+    from qa_mailer.oauth2_browser import browser_login
 
     config = _config(context)
     grants = [c.oauth2 for c in (config.imap, config.smtp) if c is not None and c.oauth2]
@@ -371,7 +384,10 @@ def auth_login(context: Context) -> None:
             f'{config.path}: neither imap.auth nor smtp.auth is "oauth2"; nothing to sign in to'
         )
     try:
-        asyncio.run(device_login(grants[0], click.echo))
+        if browser:
+            asyncio.run(browser_login(grants[0], click.echo, port=port))
+        else:
+            asyncio.run(device_login(grants[0], click.echo))
     except (Misconfigured, TokenEndpointError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -1,9 +1,10 @@
 """OAuth2 for the mailbox and the relay: the device-code login, the stored grant, access tokens.
 
 Microsoft 365 and Google no longer take passwords for IMAP and SMTP from most accounts; they
-take an access token (SASL XOAUTH2) that lives about an hour. `qa-mailer auth login` runs the
-provider's device-code flow once (RFC 8628: the organiser opens a page, enters a code and
-consents) and stores the refresh token in ``oauth2.token_file``, readable by its owner only.
+take an access token (SASL XOAUTH2, or OAUTHBEARER from RFC 7628) that lives about an hour.
+`qa-mailer auth login` runs the provider's device-code flow once (RFC 8628: the organiser opens
+a page, enters a code and consents; the browser flow is in oauth2_browser.py) and stores the
+refresh token in ``oauth2.token_file``, readable by its owner only.
 ``TokenSource`` trades it for access tokens at the token endpoint (RFC 6749, section 6), a
 minute before the current one expires, and stores a rotated refresh token when the provider
 sends one. A refresh the provider refuses (``invalid_grant``: revoked, expired, password
@@ -22,11 +23,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from qa_mailer.config import OAuth2Config
+from qa_mailer.config import Mechanism, OAuth2Config
 from qa_mailer.diagnose import Misconfigured
 
 # An access token is renewed this long before it expires, so none expires mid-connection.
@@ -45,6 +46,33 @@ class TokenEndpointError(OSError):
 def xoauth2(user: str, token: str) -> str:
     """The SASL XOAUTH2 initial response, before base64 (Google's and Microsoft's format)."""
     return f"user={user}\x01auth=Bearer {token}\x01\x01"
+
+
+def oauthbearer(user: str, token: str, host: str, port: int) -> str:
+    """The SASL OAUTHBEARER initial response (RFC 7628, 3.1), before base64."""
+    # The GS2 header's authzid escapes "=" and "," (RFC 5801, 4).
+    authzid = user.replace("=", "=3D").replace(",", "=2C")
+    return f"n,a={authzid},\x01host={host}\x01port={port}\x01auth=Bearer {token}\x01\x01"
+
+
+def choose_mechanism(setting: Mechanism, offered: Collection[str], section: str) -> str:
+    """The SASL mechanism to log in with, given ``oauth2.mechanism`` and what the server offers
+    (upper-case names); Misconfigured, naming the keys, when the server offers neither."""
+    wanted = ("XOAUTH2", "OAUTHBEARER") if setting == "auto" else (setting,)
+    for mechanism in wanted:
+        if mechanism in offered:
+            return mechanism
+    names = (
+        "offers neither XOAUTH2 nor OAUTHBEARER"
+        if setting == "auto"
+        else f"does not offer {setting}"
+    )
+    hint = (
+        f'set oauth2.mechanism = "{"OAUTHBEARER" if setting == "XOAUTH2" else "XOAUTH2"}"'
+        if setting != "auto" and ({"XOAUTH2", "OAUTHBEARER"} & set(offered))
+        else f'set {section}.auth = "password", or check {section}.host'
+    )
+    raise Misconfigured(f"the server {names}: {hint}")
 
 
 def read_grant(path: Path) -> dict[str, Any]:
@@ -159,7 +187,10 @@ async def device_login(
 ) -> None:
     """RFC 8628: show the page and the code, wait for the organiser's consent, store the grant."""
     if config.device_url is None:
-        raise Misconfigured("oauth2.device_url is not set: the provider's device-code endpoint")
+        raise Misconfigured(
+            "oauth2.device_url is not set: the provider's device-code endpoint "
+            "(or sign in with `qa-mailer auth login --browser` and oauth2.authorize_url)"
+        )
     fields = {"client_id": config.client_id}
     if config.scope:
         fields["scope"] = config.scope

@@ -29,6 +29,7 @@ from qa_mailer.db import (
     QuestionState,
     Thread,
 )
+from qa_mailer.digest.alerts import Alert, alert_mail
 from qa_mailer.digest.build import CountryDigest, Digest, DigestQuestion
 from qa_mailer.digest.deliver import render_digest
 from qa_mailer.digest.notices import HeldAnswer, WaitingMessage, notice_mail
@@ -165,6 +166,10 @@ def _check_language(config: Config, templates: Templates, clock: Clock, language
             config, templates, clock, dispatch, incoming, list(session.experts)
         ),
         "notice.txt": lambda: notice_mail(config, templates, clock, _sample_waiting()),
+        "alert.txt": lambda: [
+            alert_mail(config, templates, clock, Alert(cause, "the mailbox", "login refused"))
+            for cause in ("imap-login", "oauth2-grant")
+        ],
         "programme.txt and programme.html": lambda: render_programme(
             templates, _sample_programme(config, question), language
         ),

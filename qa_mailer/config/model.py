@@ -65,6 +65,9 @@ class ListenerConfig:
     max_message_bytes: int
 
 
+Mechanism = Literal["auto", "XOAUTH2", "OAUTHBEARER"]
+
+
 @dataclass(frozen=True)
 class OAuth2Config:
     """An OAuth2 grant for the mailbox and the relay (Microsoft 365, Google, any provider).
@@ -80,6 +83,10 @@ class OAuth2Config:
     scope: str
     token_file: Path
     timeout_seconds: float = 30.0
+    # The SASL mechanism: "auto" takes XOAUTH2 where the server offers it, else OAUTHBEARER.
+    mechanism: Mechanism = "auto"
+    # The authorization endpoint, for `qa-mailer auth login --browser` (code flow with PKCE).
+    authorize_url: str | None = None
 
     def client_secret(self) -> str | None:
         if self.client_secret_env is None:

@@ -26,6 +26,7 @@ from qa_mailer.config.model import (
     ExpertMail,
     ImapConfig,
     ListenerConfig,
+    Mechanism,
     OAuth2Config,
     OutgoingConfig,
     PrivacyConfig,
@@ -122,6 +123,9 @@ class _Section:
         return self.reader.resolve(value)
 
 
+DATABASE_URL_ENV = "QA_MAILER_DATABASE_URL"
+
+
 class Reader:
     def __init__(self, path: Path):
         self.path = path
@@ -213,7 +217,11 @@ class Reader:
 
     def database_url(self, data: Mapping[str, Any]) -> str:
         database = self.table(data, "database", {"url", "url_env"})
-        variable = database.optional_text("url_env")
+        # QA_MAILER_DATABASE_URL by default, as the systemd unit's and the container's
+        # secrets name it; url_env = "" turns the look-up off.
+        variable = (
+            database.optional_text("url_env") if "url_env" in database.data else DATABASE_URL_ENV
+        )
         if variable and os.environ.get(variable):
             return os.environ[variable]
         url = database.text("url", "sqlite+aiosqlite:///var/qa-mailer.db")
@@ -254,6 +262,8 @@ class Reader:
                 "scope",
                 "token_file",
                 "timeout_seconds",
+                "mechanism",
+                "authorize_url",
             },
         )
         token_file = section.path("token_file", "var/oauth2-token.json")
@@ -266,6 +276,10 @@ class Reader:
             scope=section.text("scope", ""),
             token_file=token_file,
             timeout_seconds=section.number("timeout_seconds", 30, minimum=1),
+            mechanism=cast(
+                Mechanism, section.choice("mechanism", ("auto", "XOAUTH2", "OAUTHBEARER"), "auto")
+            ),
+            authorize_url=section.optional_text("authorize_url"),
         )
 
     def imap(self, data: Mapping[str, Any]) -> ImapConfig | None:

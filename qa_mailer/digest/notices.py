@@ -109,7 +109,11 @@ async def tell_organisers(
     """
     now = clock.now()
     last = await tx.scalar(
-        select(func.max(OutboxMail.created_at)).where(OutboxMail.kind == OutboxKind.NOTICE)
+        select(func.max(OutboxMail.created_at)).where(
+            OutboxMail.kind == OutboxKind.NOTICE,
+            # An alert that the service stopped (alerts.py) does not hold this notice back.
+            ~OutboxMail.key.startswith(f"{OutboxKind.NOTICE.value}:alert-"),
+        )
     )
     if last is not None and now - last < config.digest.notice_every:
         return []

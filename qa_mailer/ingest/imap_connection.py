@@ -11,6 +11,7 @@ them: here every response line is read for it, so the poller can look again befo
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import re
@@ -22,7 +23,7 @@ import aioimaplib
 
 from qa_mailer.config import ImapConfig
 from qa_mailer.diagnose import LoginRefused, Misconfigured, NoGreeting
-from qa_mailer.oauth2 import TokenSource
+from qa_mailer.oauth2 import TokenSource, choose_mechanism, oauthbearer
 
 _EXISTS = re.compile(rb"^\* \d+ EXISTS$")
 
@@ -57,12 +58,14 @@ class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
     announced = False
 
     def _continuation(self, line: bytes) -> None:
-        # A refused XOAUTH2 login gets a "+ <error>" challenge first; aioimaplib would wait
-        # for the tagged answer forever. An empty reply ends the exchange (RFC 7628, 3.2.3),
-        # and the server then answers NO.
+        # A refused XOAUTH2 or OAUTHBEARER login gets a "+ <error>" challenge first;
+        # aioimaplib would wait for the tagged answer forever. A dummy reply ends the exchange
+        # (RFC 7628, 3.2.3: a single %x01, base64 "AQ=="; XOAUTH2 takes an empty line), and
+        # the server then answers NO.
         pending = self.pending_sync_command
         if pending is not None and pending.name == "AUTHENTICATE":
-            self.transport.write(b"\r\n")
+            bearer = pending.args[:1] == ("OAUTHBEARER",)
+            self.transport.write(b"AQ==\r\n" if bearer else b"\r\n")
             return
         super()._continuation(line)
 
@@ -222,7 +225,7 @@ async def connect(config: ImapConfig, tokens: TokenSource | None = None) -> Imap
         if config.oauth2 is not None:
             if tokens is None:
                 tokens = TokenSource(config.oauth2)
-            response = await _xoauth2(connection, config.username, await tokens.access_token())
+            response = await _oauth_login(connection, config, await tokens.access_token())
             if response.result != "OK":
                 # Perhaps revoked a moment ago: the next attempt asks for a new token.
                 tokens.forget()
@@ -238,18 +241,44 @@ async def connect(config: ImapConfig, tokens: TokenSource | None = None) -> Imap
     return connection
 
 
-async def _xoauth2(connection: ImapConnection, user: str, token: str) -> aioimaplib.Response:
+async def _oauth_login(
+    connection: ImapConnection, config: ImapConfig, token: str
+) -> aioimaplib.Response:
+    """AUTHENTICATE with XOAUTH2 or OAUTHBEARER (RFC 7628), as oauth2.mechanism chooses."""
+    assert config.oauth2 is not None
     protocol = connection.client.protocol
-    if "AUTH=XOAUTH2" not in protocol.capabilities:
-        raise ImapMisconfigured(
-            'the server does not offer XOAUTH2: set imap.auth = "password", or check imap.host'
+    offered = {
+        c.removeprefix("AUTH=").upper() for c in protocol.capabilities if c.startswith("AUTH=")
+    }
+    mechanism = choose_mechanism(config.oauth2.mechanism, offered, "imap")
+    if mechanism == "XOAUTH2":
+        # aioimaplib's own XOAUTH2 (the same initial response as oauth2.xoauth2) keeps the
+        # token out of its log and moves the connection to the authenticated state.
+        response: aioimaplib.Response = await connection.command(
+            protocol.xoauth2(config.username, token)
         )
-    # aioimaplib's own XOAUTH2 (the same initial response as oauth2.xoauth2) keeps the token
-    # out of its log and moves the connection to the authenticated state.
-    response: aioimaplib.Response = await connection.command(protocol.xoauth2(user, token))
+    else:
+        response = await connection.command(_oauthbearer(protocol, config, token))
     if response.result == "OK":
         # The capabilities change after login, as after LOGIN (aioimaplib does this there).
         await connection.command(protocol.capability())
+    return response
+
+
+async def _oauthbearer(
+    protocol: aioimaplib.IMAP4ClientProtocol, config: ImapConfig, token: str
+) -> aioimaplib.Response:
+    initial = oauthbearer(config.username, token, config.host, config.port)
+    command = aioimaplib.Command(
+        "AUTHENTICATE",
+        protocol.new_tag(),
+        "OAUTHBEARER",
+        base64.b64encode(initial.encode()).decode("ascii"),
+        loop=protocol.loop,
+    )
+    response: aioimaplib.Response = await protocol.execute(command, scrub=token)
+    if response.result == "OK":
+        protocol.state = aioimaplib.AUTH
     return response
 
 

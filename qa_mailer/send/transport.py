@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import logging
 import os
 import socket
 import ssl
@@ -13,11 +15,14 @@ from pathlib import Path
 from typing import Protocol
 
 import aiosmtplib
+from aiosmtplib.typing import SMTPStatus
 
 from qa_mailer.config import SmtpRelayConfig
-from qa_mailer.diagnose import diagnose, smtp_endpoint
-from qa_mailer.oauth2 import TokenSource
+from qa_mailer.diagnose import Misconfigured, diagnose, smtp_endpoint
+from qa_mailer.oauth2 import GrantRefused, TokenSource, choose_mechanism, oauthbearer
 from qa_mailer.send.headers import needs_smtputf8
+
+log = logging.getLogger("qa_mailer.send")
 
 
 class DeliveryError(Exception):
@@ -129,7 +134,10 @@ class SmtpTransport:
 
     def __init__(self, config: SmtpRelayConfig, tokens: TokenSource | None = None):
         self.config = config
-        # With smtp.auth = "oauth2", XOAUTH2 with an access token instead of the password.
+        self._where = f"{config.host}:{config.port}"
+        self._refusal_logged: str | None = None
+        # With smtp.auth = "oauth2", XOAUTH2 or OAUTHBEARER with an access token instead of
+        # the password.
         self._tokens = (tokens or TokenSource(config.oauth2)) if config.oauth2 is not None else None
         # Connect, greet, secure, log in and send: each step has the configured timeout.
         self.timeout_seconds = min(300.0, 4 * config.timeout_seconds)
@@ -148,11 +156,48 @@ class SmtpTransport:
             use_tls=config.security == "tls",
             start_tls=config.security == "starttls",
             tls_context=self._context,
-            username=config.username,
+            # With OAuth2 the login is ours (_oauth_login): aiosmtplib knows XOAUTH2 alone.
+            username=None if self._tokens else config.username,
             password=config.password(),
-            oauth_token_generator=self._tokens.access_token if self._tokens else None,
             timeout=config.timeout_seconds,
         )
+
+    async def _connect(self, client: aiosmtplib.SMTP) -> None:
+        """Connect, secure, and log in with the grant when ``smtp.auth = "oauth2"``."""
+        await client.connect()
+        if self._tokens is None:
+            return
+        try:
+            await self._oauth_login(client, self._tokens)
+        except BaseException:
+            client.close()
+            raise
+
+    async def _oauth_login(self, client: aiosmtplib.SMTP, tokens: TokenSource) -> None:
+        config = self.config
+        assert config.oauth2 is not None and config.username is not None
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        offered = {m.upper() for m in client.server_auth_methods}
+        mechanism = choose_mechanism(config.oauth2.mechanism, offered, "smtp")
+        token = await tokens.access_token()
+        try:
+            if mechanism == "XOAUTH2":
+                await client.auth_xoauth2(config.username, token)
+                return
+            initial = oauthbearer(config.username, token, config.host, config.port)
+            response = await client.execute_command(
+                b"AUTH", b"OAUTHBEARER", base64.b64encode(initial.encode())
+            )
+            if response.code == SMTPStatus.auth_continue:
+                # The error challenge (RFC 7628, 3.2.3): a single %x01 ends the exchange.
+                response = await client.execute_command(b"AQ==")
+            if response.code != SMTPStatus.auth_successful:
+                raise aiosmtplib.SMTPAuthenticationError(response.code, response.message)
+        except aiosmtplib.SMTPAuthenticationError:
+            # Perhaps revoked a moment ago: the next attempt asks for a new token.
+            tokens.forget()
+            raise
 
     async def probe(self) -> set[str]:
         """Connect, secure and log in as for a mail, send nothing; the relay's extensions.
@@ -160,6 +205,7 @@ class SmtpTransport:
         Raises what connecting raised: ``diagnose`` turns it into a line to act on.
         """
         client = self._client()
+        await self._connect(client)
         async with client:
             return set(client.esmtp_extensions)
 
@@ -172,6 +218,7 @@ class SmtpTransport:
         # mail's head is UTF-8, so the body is announced as 8-bit MIME too.
         options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
         try:
+            await self._connect(client)
             async with client:
                 refused, _ = await client.sendmail(
                     envelope_from, list(recipients), raw, mail_options=options
@@ -185,8 +232,17 @@ class SmtpTransport:
             raise await self._failure(exc) from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             return {error.recipient: Refusal(error.code, error.message) for error in exc.recipients}
+        except GrantRefused as exc:
+            # The relay logs in with a grant the provider refused: no mail leaves, not even
+            # an alert to the organisers, until someone signs in again.
+            self._refused(str(exc))
+            raise DeliveryError(f"relay: {exc}", permanent=False) from exc
+        except Misconfigured as exc:
+            # The relay offers no mechanism oauth2.mechanism allows: the mail waits for a fix.
+            raise DeliveryError(f"relay: {exc}", permanent=False) from exc
         except aiosmtplib.SMTPAuthenticationError as exc:
             diagnosis = await diagnose(exc, smtp_endpoint(self.config))
+            self._refused(diagnosis.text)
             raise DeliveryError(f"relay: {diagnosis.text}", permanent=True) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise DeliveryError(
@@ -198,7 +254,15 @@ class SmtpTransport:
             # aiosmtplib refuses an address it cannot put on a command line safely. (After
             # OSError: a certificate that fails verification is a ValueError too.)
             raise DeliveryError(f"cannot be sent: {exc}", permanent=True) from exc
+        self._refusal_logged = None
         return {rcpt: Refusal(resp.code, resp.message) for rcpt, resp in refused.items()}
+
+    def _refused(self, why: str) -> None:
+        """Log once (until a mail goes through, or the cause changes) that the relay refuses
+        the login: the one failure the organisers cannot be told of by mail."""
+        if why != self._refusal_logged:
+            log.error("relay %s: %s; no mail can leave, nor tell the organisers", self._where, why)
+            self._refusal_logged = why
 
     async def _failure(self, exc: BaseException) -> DeliveryError:
         # The cause in plain words (no STARTTLS, TLS on a plain port, a certificate not

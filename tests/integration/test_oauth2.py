@@ -10,30 +10,35 @@ import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
 from aiosmtpd.smtp import SMTP
 from click.testing import CliRunner
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from qa_mailer.app import Service
 from qa_mailer.check import check_setup
 from qa_mailer.cli import main
 from qa_mailer.clock import SystemClock
-from qa_mailer.config import OAuth2Config, SmtpRelayConfig
+from qa_mailer.config import Mechanism, OAuth2Config, SmtpRelayConfig
+from qa_mailer.db import OutboxMail
 from qa_mailer.db.engine import session_factory
 from qa_mailer.diagnose import SetupError
 from qa_mailer.ingest.imap import ImapPoller
 from qa_mailer.ingest.store import MessageStore
 from qa_mailer.oauth2 import TokenSource, read_grant, write_grant
-from qa_mailer.send.transport import SmtpTransport
-from tests.helpers import QA, FakeClock, make_mail, registered, wait_until, write_config
+from qa_mailer.send.transport import DeliveryError, SmtpTransport
+from tests.helpers import ORGANISER, QA, FakeClock, make_mail, registered, wait_until, write_config
 from tests.integration.test_imap_poller import polling, stored
 from tests.servers.dovecot import DovecotServer, ImapUser, imap_config_for
 from tests.servers.imap_client import append
-from tests.servers.oauth import AuthorisationServer, XOAuth2Relay
+from tests.servers.oauth import AuthorisationServer, OAuthBearerRelay, XOAuth2Relay
 from tests.servers.smtp_sink import SmtpSink
+
+R = TypeVar("R", bound=SmtpSink)
 
 # Every test here runs against Dovecot (its own instance, with the oauth2 passdb).
 pytestmark = pytest.mark.dovecot
@@ -63,7 +68,9 @@ def oauth2_settings(server: AuthorisationServer, folder: Path) -> dict[str, Any]
     }
 
 
-def grant_config(server: AuthorisationServer, folder: Path) -> OAuth2Config:
+def grant_config(
+    server: AuthorisationServer, folder: Path, mechanism: Mechanism = "auto"
+) -> OAuth2Config:
     return OAuth2Config(
         token_url=f"{server.url}/token",
         device_url=f"{server.url}/device",
@@ -72,6 +79,7 @@ def grant_config(server: AuthorisationServer, folder: Path) -> OAuth2Config:
         scope="",
         token_file=folder / "grant.json",
         timeout_seconds=10,
+        mechanism=mechanism,
     )
 
 
@@ -192,9 +200,28 @@ class OAuthRelay(SmtpSink, XOAuth2Relay):
         XOAuth2Relay.__init__(self, server)
 
 
+class BearerOnlyRelay(SmtpSink, OAuthBearerRelay):
+    """A relay that offers OAUTHBEARER and not XOAUTH2."""
+
+    def __init__(self, server: AuthorisationServer):
+        SmtpSink.__init__(self)
+        OAuthBearerRelay.__init__(self, server)
+
+
 @pytest_asyncio.fixture
 async def oauth_relay(authorisation: AuthorisationServer) -> AsyncIterator[OAuthRelay]:
-    relay, loop = OAuthRelay(authorisation), asyncio.get_running_loop()
+    async for relay in serving(OAuthRelay(authorisation)):
+        yield relay
+
+
+@pytest_asyncio.fixture
+async def bearer_relay(authorisation: AuthorisationServer) -> AsyncIterator[BearerOnlyRelay]:
+    async for relay in serving(BearerOnlyRelay(authorisation)):
+        yield relay
+
+
+async def serving(relay: R) -> AsyncIterator[R]:
+    loop = asyncio.get_running_loop()
 
     def protocol() -> SMTP:
         with warnings.catch_warnings():
@@ -297,3 +324,211 @@ async def test_a_token_the_server_refuses_is_a_refused_login_not_a_hang(
     imap = {v.part: v for v in await check_setup(config, FakeClock())}["imap"]
     assert not imap.ok and "login refused" in imap.text, imap.text
     assert "run `qa-mailer auth login`" in imap.text
+
+
+@pytest.mark.asyncio
+async def test_a_revoked_grant_is_mailed_to_the_organisers_once(
+    tmp_path: Path,
+    migrated_url: str,
+    engine: AsyncEngine,
+    oauth_dovecot: DovecotServer,
+    authorisation: AuthorisationServer,
+    smtp_sink: SmtpSink,
+) -> None:
+    user = oauth_dovecot.add_user()
+    write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant(user.name)})
+    config = write_config(
+        tmp_path,
+        migrated_url,
+        imap={
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": oauth_dovecot.port,
+            "security": "none",
+            "username": user.name,
+            "auth": "oauth2",
+        },
+        listener={"enabled": False},
+        # The relay takes mail without the grant (as a local relay would): it can tell them.
+        outgoing={"transport": "smtp"},
+        smtp={"host": "127.0.0.1", "port": smtp_sink.port, "security": "none"},
+        oauth2=oauth2_settings(authorisation, tmp_path),
+    )
+    # Revoked after the service was set up: the token endpoint answers invalid_grant.
+    authorisation.revoke(user.name)
+    for _ in range(2):  # and once more after a restart
+        service = Service(config, engine, clock=SystemClock())
+        with pytest.raises(SetupError) as stopped:
+            await asyncio.wait_for(service.run(asyncio.Event(), grace_seconds=5), 90)
+        assert "refused the OAuth2 grant (invalid_grant" in str(stopped.value)
+    told = [r for r in smtp_sink.received if "has stopped" in r.message["Subject"]]
+    assert len(told) == 1, [r.message["Subject"] for r in smtp_sink.received]
+    assert told[0].rcpt_tos == [ORGANISER]
+    assert "qa-mailer auth login" in told[0].text()
+    assert "invalid_grant" in told[0].text()
+
+
+def relay_config(port: int, grant: OAuth2Config) -> SmtpRelayConfig:
+    return SmtpRelayConfig(
+        host="127.0.0.1",
+        port=port,
+        security="none",
+        username=QA,
+        password_env=None,
+        timeout_seconds=10,
+        ca_file=None,
+        oauth2=grant,
+    )
+
+
+@pytest.mark.asyncio
+async def test_the_poller_logs_in_with_oauthbearer_when_the_config_says_so(
+    tmp_path: Path,
+    engine: AsyncEngine,
+    oauth_dovecot: DovecotServer,
+    authorisation: AuthorisationServer,
+) -> None:
+    user = oauth_dovecot.add_user()
+    write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant(user.name)})
+    config = replace(
+        imap_config_for(oauth_dovecot, user, password_env="QA_TEST_NOT_SET"),
+        oauth2=grant_config(authorisation, tmp_path, "OAUTHBEARER"),
+    )
+    await append(oauth_dovecot, user, make_mail(sender="ana@drvo.example.hr", subject="Q"))
+    async with polling(engine, config):
+        await wait_until(lambda: stored(engine), what="the mail stored over OAUTHBEARER")
+    logins = [line for line in oauth_dovecot.log().splitlines() if user.name in line]
+    assert any("method=OAUTHBEARER" in line for line in logins), logins
+    assert not any("method=XOAUTH2" in line for line in logins), logins
+
+
+@pytest.mark.asyncio
+async def test_a_refused_oauthbearer_token_is_a_refused_login_not_a_hang(
+    tmp_path: Path,
+    migrated_url: str,
+    oauth_dovecot: DovecotServer,
+    authorisation: AuthorisationServer,
+) -> None:
+    user = oauth_dovecot.add_user()
+    write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant("someone-else")})
+    config = write_config(
+        tmp_path,
+        migrated_url,
+        imap={
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": oauth_dovecot.port,
+            "security": "none",
+            "username": user.name,
+            "auth": "oauth2",
+            "timeout_seconds": 20,
+        },
+        oauth2={**oauth2_settings(authorisation, tmp_path), "mechanism": "OAUTHBEARER"},
+    )
+    imap = {v.part: v for v in await check_setup(config, FakeClock())}["imap"]
+    assert not imap.ok and "login refused" in imap.text, imap.text
+
+
+@pytest.mark.asyncio
+async def test_the_relay_takes_mail_with_oauthbearer_chosen_or_as_the_only_one_offered(
+    tmp_path: Path,
+    oauth_relay: OAuthRelay,
+    bearer_relay: BearerOnlyRelay,
+    authorisation: AuthorisationServer,
+) -> None:
+    write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant(QA)})
+    raw = make_mail(sender=QA, to="ana@drvo.example.hr", subject="Answer", body="Yes.")
+    # Both offered, OAUTHBEARER asked for.
+    chosen = SmtpTransport(
+        relay_config(oauth_relay.port, grant_config(authorisation, tmp_path, "OAUTHBEARER"))
+    )
+    assert await chosen.send(QA, ["ana@drvo.example.hr"], raw, "mail-1") == {}
+    # Both offered, "auto": XOAUTH2, which Microsoft's and Google's servers both take.
+    auto = SmtpTransport(relay_config(oauth_relay.port, grant_config(authorisation, tmp_path)))
+    assert await auto.send(QA, ["ana@drvo.example.hr"], raw, "mail-2") == {}
+    assert oauth_relay.mechanisms == ["OAUTHBEARER", "XOAUTH2"]
+    assert len(oauth_relay.received) == 2
+    # Only OAUTHBEARER offered, "auto": OAUTHBEARER.
+    only = SmtpTransport(relay_config(bearer_relay.port, grant_config(authorisation, tmp_path)))
+    assert await only.send(QA, ["ana@drvo.example.hr"], raw, "mail-3") == {}
+    assert bearer_relay.mechanisms == ["OAUTHBEARER"] and bearer_relay.accounts == [QA]
+    assert len(bearer_relay.received) == 1
+    # XOAUTH2 asked for where it is not offered: the key to change, nothing sent.
+    wrong = SmtpTransport(
+        relay_config(bearer_relay.port, grant_config(authorisation, tmp_path, "XOAUTH2"))
+    )
+    with pytest.raises(DeliveryError) as refused:
+        await wrong.send(QA, ["ana@drvo.example.hr"], raw, "mail-4")
+    assert 'set oauth2.mechanism = "OAUTHBEARER"' in str(refused.value)
+    assert len(bearer_relay.received) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_refused_oauthbearer_token_at_the_relay_ends_with_the_dummy_reply(
+    tmp_path: Path, bearer_relay: BearerOnlyRelay, authorisation: AuthorisationServer
+) -> None:
+    # A good token for another account: the relay answers with the RFC 7628 error challenge.
+    write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant("someone-else")})
+    transport = SmtpTransport(
+        relay_config(bearer_relay.port, grant_config(authorisation, tmp_path))
+    )
+    raw = make_mail(sender=QA, to="ana@drvo.example.hr", subject="Answer", body="Yes.")
+    with pytest.raises(DeliveryError) as refused:
+        await asyncio.wait_for(transport.send(QA, ["ana@drvo.example.hr"], raw, "mail-1"), 30)
+    assert "login refused" in str(refused.value)
+    assert bearer_relay.dummy_replies == [b"\x01"]  # decoded from "AQ=="
+    assert bearer_relay.received == []
+
+
+@pytest.mark.asyncio
+async def test_a_relay_on_a_revoked_grant_says_no_mail_can_leave_and_queues_nothing(
+    tmp_path: Path,
+    migrated_url: str,
+    engine: AsyncEngine,
+    oauth_dovecot: DovecotServer,
+    oauth_relay: OAuthRelay,
+    authorisation: AuthorisationServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    user = oauth_dovecot.add_user()
+    write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant(user.name)})
+    # One grant for the mailbox and the relay, as with Microsoft 365 or Google.
+    config = write_config(
+        tmp_path,
+        migrated_url,
+        imap={
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": oauth_dovecot.port,
+            "security": "none",
+            "username": user.name,
+            "auth": "oauth2",
+        },
+        listener={"enabled": False},
+        outgoing={"transport": "smtp"},
+        smtp={
+            "host": "127.0.0.1",
+            "port": oauth_relay.port,
+            "security": "none",
+            "username": user.name,
+            "auth": "oauth2",
+        },
+        oauth2=oauth2_settings(authorisation, tmp_path),
+    )
+    transport = SmtpTransport(config.smtp) if config.smtp else None
+    assert transport is not None
+    authorisation.revoke(user.name)
+    # Mid-run: a delivery on the refused grant is a failure with the command to run, not an
+    # unexpected error in the outbox pass.
+    raw = make_mail(sender=QA, to="ana@drvo.example.hr", subject="Answer", body="Yes.")
+    with pytest.raises(DeliveryError) as failed:
+        await transport.send(QA, ["ana@drvo.example.hr"], raw, "mail-1")
+    assert "run `qa-mailer auth login` again" in str(failed.value) and not failed.value.permanent
+    # At start: the service stops on the relay, says nobody can be told by mail, queues nothing.
+    service = Service(config, engine, clock=SystemClock())
+    with pytest.raises(SetupError, match="refused the OAuth2 grant"):
+        await asyncio.wait_for(service.run(asyncio.Event()), 60)
+    assert "no mail can leave, nor tell the organisers" in caplog.text
+    async with session_factory(engine)() as db:
+        assert list(await db.scalars(select(OutboxMail.key))) == []
+    assert oauth_relay.received == []

@@ -10,13 +10,14 @@ event loop is doing.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import threading
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from aiosmtpd.smtp import SMTP, AuthResult
 
@@ -31,6 +32,10 @@ class AuthorisationServer:
     refresh_tokens: dict[str, str] = field(default_factory=dict)  # token -> account
     access_tokens: dict[str, str] = field(default_factory=dict)  # token -> account
     devices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Browser sign-in (authorization code with PKCE): who signs in, and the codes handed out.
+    signing_in: str = ""
+    codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    code_exchanges: list[str] = field(default_factory=list)  # "ok" or the error, per exchange
     refreshes: int = 0
     introspections: int = 0
     url: str = ""
@@ -50,6 +55,18 @@ class AuthorisationServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                # The authorization endpoint: the organiser "signs in" at once as
+                # ``signing_in`` and is sent back to the redirect URI with a code.
+                split = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(split.query).items()}
+                status, location = owner.authorize(split.path, query)
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -82,6 +99,44 @@ class AuthorisationServer:
             if device["user_code"] == user_code:
                 device["account"] = account
 
+    def authorize(self, path: str, query: dict[str, str]) -> tuple[int, str]:
+        """The authorization endpoint: a redirect back with a code, or a 400."""
+        redirect = query.get("redirect_uri", "")
+        if path != "/authorize" or query.get("client_id") != self.client_id:
+            return 400, ""
+        # Installed apps get loopback redirects only, on any port (RFC 8252, 7.3).
+        if not redirect.startswith("http://127.0.0.1:"):
+            return 400, ""
+        if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+            return (
+                302,
+                f"{redirect}?{urlencode({'error': 'invalid_request', 'state': query.get('state', '')})}",
+            )
+        code = uuid.uuid4().hex
+        self.codes[code] = {
+            "account": self.signing_in,
+            "challenge": query["code_challenge"],
+            "redirect_uri": redirect,
+        }
+        return 302, f"{redirect}?{urlencode({'code': code, 'state': query.get('state', '')})}"
+
+    def _exchange_code(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        issued = self.codes.pop(form.get("code", ""), None)  # a code is good once
+        verifier = form.get("code_verifier", "")
+        digest = hashlib.sha256(verifier.encode()).digest()
+        challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        if issued is None:
+            error = "invalid_grant"
+        elif form.get("redirect_uri") != issued["redirect_uri"]:
+            error = "invalid_grant: redirect_uri"
+        elif challenge != issued["challenge"]:
+            error = "invalid_grant: PKCE verifier"
+        else:
+            self.code_exchanges.append("ok")
+            return 200, self._tokens(issued["account"], None)
+        self.code_exchanges.append(error)
+        return 400, {"error": "invalid_grant", "error_description": error}
+
     def answer(self, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         if path == "/introspect":
             self.introspections += 1
@@ -109,6 +164,8 @@ class AuthorisationServer:
             if device["account"] is None:
                 return 400, {"error": "authorization_pending"}
             return 200, self._tokens(device["account"], None)
+        if form.get("grant_type") == "authorization_code":
+            return self._exchange_code(form)
         if form.get("grant_type") == "refresh_token":
             refresh = form.get("refresh_token", "")
             account = self.refresh_tokens.get(refresh)
@@ -133,12 +190,43 @@ class AuthorisationServer:
         return answer
 
 
-class XOAuth2Relay:
-    """An aiosmtpd handler hook: AUTH XOAUTH2, with the token checked at the server."""
+class OAuthBearerRelay:
+    """An aiosmtpd handler hook: AUTH OAUTHBEARER (RFC 7628), the token checked at the server.
+
+    A refused token gets the RFC's error challenge (base64 JSON); the client must answer it
+    with a single %x01 before the final 535, which ``dummy_replies`` records.
+    """
 
     def __init__(self, authorisation: AuthorisationServer):
         self.authorisation = authorisation
         self.accounts: list[str] = []
+        self.mechanisms: list[str] = []
+        self.dummy_replies: list[bytes] = []
+
+    async def auth_OAUTHBEARER(self, smtp: SMTP, args: list[str]) -> AuthResult:
+        if len(args) < 2:
+            return AuthResult(success=False, handled=False)
+        text = base64.b64decode(args[1]).decode()
+        header, _, rest = text.partition("\x01")
+        # "n,a=user,": the GS2 header with the authorisation identity, "=2C" for ",".
+        authzid = next((p[2:] for p in header.split(",") if p.startswith("a=")), "")
+        user = authzid.replace("=2C", ",").replace("=3D", "=")
+        fields = dict(part.split("=", 1) for part in rest.split("\x01") if "=" in part)
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        account = self.authorisation.access_tokens.get(token)
+        self.mechanisms.append("OAUTHBEARER")
+        if account is not None and account == user and "host" in fields and "port" in fields:
+            self.accounts.append(user)
+            return AuthResult(success=True, handled=False)
+        error = json.dumps({"status": "invalid_token", "scope": "", "openid-configuration": ""})
+        reply = await smtp.challenge_auth(error)
+        if isinstance(reply, bytes):
+            self.dummy_replies.append(reply)
+        return AuthResult(success=False, handled=False)
+
+
+class XOAuth2Relay(OAuthBearerRelay):
+    """An aiosmtpd handler hook: AUTH XOAUTH2 (and OAUTHBEARER), the token checked at the server."""
 
     async def auth_XOAUTH2(self, smtp: SMTP, args: list[str]) -> AuthResult:
         if len(args) < 2:
@@ -151,6 +239,7 @@ class XOAuth2Relay:
         token = fields.get("auth", "").removeprefix("Bearer ")
         account = self.authorisation.access_tokens.get(token)
         ok = account is not None and account == fields.get("user")
+        self.mechanisms.append("XOAUTH2")
         if ok:
             self.accounts.append(fields["user"])
         return AuthResult(success=ok, handled=False)

@@ -163,6 +163,17 @@ def test_database_url_env_wins_when_set(tmp_path: Path, monkeypatch: pytest.Monk
     assert config.database_url == "postgresql+asyncpg://u@h/db"
 
 
+def test_database_url_env_is_qa_mailer_database_url_unless_turned_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The name the systemd unit's secrets file and the compose file use.
+    monkeypatch.setenv("QA_MAILER_DATABASE_URL", "postgresql+asyncpg://qa@db/qa")
+    config = write_config(tmp_path, "sqlite+aiosqlite:///x.db")
+    assert config.database_url == "postgresql+asyncpg://qa@db/qa"
+    off = write_config(tmp_path, "sqlite+aiosqlite:///x.db", database={"url_env": ""})
+    assert off.database_url == f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+
+
 @pytest.mark.parametrize(
     ("roster", "message"),
     [
