@@ -66,10 +66,12 @@ def _mail_bodies(data: bytes) -> tuple[str | None, str | None]:
 
 
 def parsed_reply_to_json(parsed: ParsedReply) -> dict[str, Any]:
-    """A JSON-ready dict of a parse: reply, new_text, preamble and answers."""
+    """A JSON-ready dict of a parse: reply, new_text (also with its signature), preamble and
+    answers."""
     return {
         "reply": parsed.reply,
         "new_text": parsed.new_text,
+        "new_text_with_signature": parsed.new_text_with_signature,
         "preamble": parsed.preamble,
         "answers": [
             {"quoted": answer.quoted, "ref": answer.ref, "answer": answer.answer}

@@ -34,6 +34,11 @@ class ParsedReply:
     reply: str
     # Only the lines the replier wrote: no quoted line at all, no signature or tagline.
     new_text: str
+    # The stage before that: the lines the replier wrote with their signature and taglines
+    # still in ("Hello\n\n--\nAna\nSent from my iPhone"). Quoted lines, quote headers and
+    # the history under them are gone as from new_text. This is what talon's
+    # extract_from_plain returns (it strips signatures in a separate step).
+    new_text_with_signature: str
     # What the replier wrote before the first quoted question ("" if nothing).
     preamble: str
     # One per answered question, in the order they appear.

@@ -13,12 +13,12 @@ from qa_mailer.replies.lines import MAX_CHARS, normalise, split_lines
 from qa_mailer.replies.model import ParsedReply, QuestionRef
 from qa_mailer.replies.questions import Questions
 from qa_mailer.replies.split import split_reply, split_unquoted
-from qa_mailer.replies.trim import new_text, reply_text
+from qa_mailer.replies.trim import new_text, new_text_with_signature, reply_text
 from qa_mailer.replies.unquoted import unquoted_reply
 
 log = logging.getLogger("qa_mailer.replies")
 
-_EMPTY = ParsedReply(reply="", new_text="", preamble="", answers=())
+_EMPTY = ParsedReply(reply="", new_text="", new_text_with_signature="", preamble="", answers=())
 
 
 def parse_reply(
@@ -58,8 +58,14 @@ def _parse_body(body: str, questions: Questions) -> ParsedReply:
     unquoted = unquoted_reply(text)
     if unquoted is not None:
         # What the line by line way below gives for a body that quotes nothing.
-        preamble, answers = split_unquoted(unquoted, questions)
-        return ParsedReply(reply=unquoted, new_text=unquoted, preamble=preamble, answers=answers)
+        preamble, answers = split_unquoted(unquoted.reply, questions)
+        return ParsedReply(
+            reply=unquoted.reply,
+            new_text=unquoted.reply,
+            new_text_with_signature=unquoted.with_signature,
+            preamble=preamble,
+            answers=answers,
+        )
     return _parse_lines(text, questions)
 
 
@@ -72,7 +78,11 @@ def _parse_lines(text: str, questions: Questions) -> ParsedReply:
             lines = reread
             preamble, answers = split_reply(lines, questions)
     return ParsedReply(
-        reply=reply_text(lines), new_text=new_text(lines), preamble=preamble, answers=answers
+        reply=reply_text(lines),
+        new_text=new_text(lines),
+        new_text_with_signature=new_text_with_signature(lines),
+        preamble=preamble,
+        answers=answers,
     )
 
 
@@ -82,4 +92,6 @@ def _untrimmed(text: str | None, html: str | None) -> ParsedReply:
     except Exception:
         log.exception("could not even render the body")
         return _EMPTY
-    return ParsedReply(reply=body, new_text=body, preamble="", answers=())
+    return ParsedReply(
+        reply=body, new_text=body, new_text_with_signature=body, preamble="", answers=()
+    )

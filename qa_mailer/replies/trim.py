@@ -17,6 +17,7 @@ from qa_mailer.replies.lines import QUOTE_OR_BLANK, TEXT_OR_BLANK, Kind, Line
 # Spelt with a literal start, which the regex engine looks for at C speed; "\n{3,}" makes it
 # try the repeat at every character, ten times slower.
 _BLANK_RUNS = re.compile(r"\n\n\n+")
+_WRITTEN_OR_BLANK = frozenset({Kind.TEXT, Kind.BLANK, Kind.SIGNATURE, Kind.TAGLINE})
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,11 @@ def _shown(lines: Sequence[Line], block: QuoteBlock) -> Iterable[int]:
 def new_text(lines: Sequence[Line]) -> str:
     """Only what the replier wrote: no quoted line, header, signature or tagline."""
     return join(line.raw for line in lines if line.kind is Kind.TEXT or line.kind is Kind.BLANK)
+
+
+def new_text_with_signature(lines: Sequence[Line]) -> str:
+    """What the replier wrote with their signature and taglines: no quoted line or header."""
+    return join(line.raw for line in lines if line.kind in _WRITTEN_OR_BLANK)
 
 
 def join(lines: Iterable[str]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import overload
+from typing import NamedTuple, overload
 
 from qa_mailer.replies.headers import match_header, may_start_header
 from qa_mailer.replies.lines import MAX_LINES, Kind, Line
@@ -29,11 +29,20 @@ from qa_mailer.replies.trim import join
 _QUOTE_START = re.compile(r"\n[ \t]{0,3}[A-Z]{0,3}>")
 
 
-def unquoted_reply(text: str) -> str | None:
+class Unquoted(NamedTuple):
+    """A body that quotes nothing, trimmed."""
+
+    # The body up to its first signature or phone tagline, as ``trim.reply_text`` joins it.
+    reply: str
+    # The whole body, signature and taglines included, as ``trim.new_text_with_signature``
+    # joins it: nothing in it is quoted, so all of it is the replier's.
+    with_signature: str
+
+
+def unquoted_reply(text: str) -> Unquoted | None:
     """The trimmed reply of a normalised body in which no line is quoted or a quote header.
 
-    That is the body up to a signature or phone tagline, as ``trim.reply_text`` would join
-    it. None when a line may be quoted or a header: the caller then classifies every line.
+    None when a line may be quoted or a header: the caller then classifies every line.
     """
     if text.count("\n") >= MAX_LINES or (">" in text and _QUOTE_START.search("\n" + text)):
         return None
@@ -51,7 +60,8 @@ def unquoted_reply(text: str) -> str | None:
         if index < cut and (is_signature_delimiter(raw) or is_tagline(raw)):
             # The first signature or tagline runs to the end of a body without quotes.
             cut = index
-    return join(lines[:cut])
+    whole = join(lines)
+    return Unquoted(join(lines[:cut]) if cut < len(lines) else whole, whole)
 
 
 def _is_header(lines: list[str], index: int) -> bool:

@@ -351,7 +351,7 @@ def test_parse_reply_prints_the_trimmed_reply_and_json() -> None:
     )
     assert result.exit_code == 0
     parsed = json.loads(result.output)
-    assert set(parsed) >= {"reply", "new_text", "preamble", "answers"}
+    assert set(parsed) >= {"reply", "new_text", "new_text_with_signature", "preamble", "answers"}
     assert [a["ref"] for a in parsed["answers"]] == [a["ref"] for a in expected["answers"]]
     assert all(a["ref"] and a["answer"] for a in parsed["answers"])
 

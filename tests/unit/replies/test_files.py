@@ -88,11 +88,18 @@ def test_unknown_suffix_is_sniffed(tmp_path: Path) -> None:
 
 
 def test_parsed_reply_to_json_round_trips() -> None:
-    parsed = ParsedReply("r", "n", "p", (Answer("q", "Q-17", "a"), Answer("", None, "b")))
+    parsed = ParsedReply(
+        reply="r",
+        new_text="n",
+        new_text_with_signature="n\n-- \ns",
+        preamble="p",
+        answers=(Answer("q", "Q-17", "a"), Answer("", None, "b")),
+    )
     data = parsed_reply_to_json(parsed)
     assert json.loads(json.dumps(data)) == {
         "reply": "r",
         "new_text": "n",
+        "new_text_with_signature": "n\n-- \ns",
         "preamble": "p",
         "answers": [
             {"quoted": "q", "ref": "Q-17", "answer": "a"},

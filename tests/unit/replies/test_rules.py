@@ -108,6 +108,39 @@ def test_long_underscore_rule_with_a_short_tail_is_a_signature() -> None:
     assert parse_reply(text="Yes.\n\n" + "_" * 20 + "\nMaria Rossi\n").new_text == "Yes."
 
 
+@pytest.mark.parametrize(
+    ("text", "new_text", "with_signature"),
+    [
+        # A signature and a tagline between inline answers: kept in place, quotes dropped.
+        (
+            "Preface.\n-- \nMaria\nBologna\n\n> [Q-17] How?\n\nLike this.\n\n"
+            "Sent from my iPhone\n\nOn Mon, 1 Dec 2025 at 10:00, Ana <ana@x.hr> wrote:\n> old",
+            "Preface.\n\nLike this.",
+            "Preface.\n--\nMaria\nBologna\n\nLike this.\n\nSent from my iPhone",
+        ),
+        # Unquoted history under a header goes with the header, whatever stage.
+        (
+            "Answer.\n\nMaria\n" + "_" * 20 + "\nFrom: A <a@x.org>\nSent: Monday\nTo: B\n"
+            "Subject: S\n\nOld mail.",
+            "Answer.\n\nMaria",
+            "Answer.\n\nMaria",
+        ),
+        # A body that quotes nothing (the short way in unquoted.py): all of it.
+        (
+            "My question.\n\nAna\n-- \nAna Horvat\n+385 1\n\nPoslato sa mog iPhone-a",
+            "My question.\n\nAna",
+            "My question.\n\nAna\n--\nAna Horvat\n+385 1\n\nPoslato sa mog iPhone-a",
+        ),
+    ],
+)
+def test_new_text_with_signature_keeps_what_the_replier_signed(
+    text: str, new_text: str, with_signature: str
+) -> None:
+    parsed = parse_reply(text=text)
+    assert parsed.new_text == new_text
+    assert parsed.new_text_with_signature == with_signature
+
+
 # Template, items, closings
 
 

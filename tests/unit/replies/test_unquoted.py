@@ -229,21 +229,29 @@ def test_classify_with_the_screens_marks_what_it_marks_without(
 
 
 @pytest.mark.parametrize(
-    ("body", "reply"),
+    ("body", "reply", "with_signature"),
     [
         (
             "Hello,\n\nMy question.  \n\n\n\nAna\n-- \nAna Horvat\n+385 1",
             "Hello,\n\nMy question.\n\nAna",
+            "Hello,\n\nMy question.\n\nAna\n--\nAna Horvat\n+385 1",
         ),
-        ("My question.\n\nSent from my iPhone\n\nMore?", "My question."),
         (
+            "My question.\n\nSent from my iPhone\n\nMore?",
+            "My question.",
+            "My question.\n\nSent from my iPhone\n\nMore?",
+        ),
+        (
+            "My question.\n\nOn 3 March 2025 Ana wrote:\nabout it",
             "My question.\n\nOn 3 March 2025 Ana wrote:\nabout it",
             "My question.\n\nOn 3 March 2025 Ana wrote:\nabout it",
         ),
     ],
 )
-def test_the_short_way_cuts_at_a_signature_or_tagline(body: str, reply: str) -> None:
-    assert unquoted_reply(body) == reply
+def test_the_short_way_cuts_at_a_signature_or_tagline(
+    body: str, reply: str, with_signature: str
+) -> None:
+    assert unquoted_reply(body) == (reply, with_signature)
 
 
 @pytest.mark.parametrize(
