@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from qa_mailer import __version__
+
 # Only what `--help`, `--version` and shell completion need is imported here: click and the
 # command modules, which import the rest of the service inside each command, so that a
 # command loads what it uses and nothing else (`qa-mailer --help` in a tenth of a second
@@ -99,7 +101,7 @@ def run(
     show_default=True,
     help="json: one JSON object per line (time, level, logger, message), for log collectors.",
 )
-@click.version_option(package_name="qa-mailer", prog_name="qa-mailer")
+@click.version_option(__version__, prog_name="qa-mailer")
 @click.pass_context
 def main(
     ctx: click.Context,
