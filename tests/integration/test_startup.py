@@ -193,6 +193,16 @@ def test_everyday_commands_read_the_database_without_alembic_or_the_parsers(
         assert loaded(modules, UNUSED_BY_READERS) == [], args
 
 
+def test_the_digest_renders_mail_without_the_parsers(tmp_path: Path, migrated_url: str) -> None:
+    config = write_config(tmp_path / "config", migrated_url)
+    for args in (("digest", "--session", "1"), ("digest", "--programme")):
+        code, output, modules = run_command("--config", str(config.path), *args, cwd=tmp_path)
+        assert code == 0, f"{args}: {output}"
+        assert loaded(modules, ("jinja2",)) == ["jinja2"], args
+        parsers = ("alembic", "mailparser", "lxml", "qa_mailer.parse", "qa_mailer.replies")
+        assert loaded(modules, parsers) == [], args
+
+
 def test_a_database_behind_is_refused_without_alembic(tmp_path: Path, empty_database: str) -> None:
     config = write_config(tmp_path / "config", empty_database)
     code, output, modules = run_command("--config", str(config.path), "status", cwd=tmp_path)
