@@ -4,7 +4,8 @@ Each command runs in a fresh interpreter, as a person typing it runs it; `status
 fresh SQLite database brought to the newest migration first. The baselines, `python -c pass`
 and `python -c "import click"` (the least any click command costs), run in the same rounds,
 interleaved with the commands, so a busy moment on a shared machine slows all of them alike.
-Figures are medians over the rounds, in seconds of wall-clock time.
+Figures are medians over the rounds, in seconds of wall-clock time, after a warm-up run of
+each that writes the bytecode (to a temporary PYTHONPYCACHEPREFIX).
 
 With `--before REV`, the same commands also run from the code of git revision REV (extracted
 to a temporary folder and put first on PYTHONPATH; the installed libraries are the same), to
@@ -66,7 +67,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as scratch:
         folder = Path(scratch)
         config = write_config(folder / "config", f"sqlite+aiosqlite:///{folder / 'db.sqlite'}")
-        env = {k: v for k, v in os.environ.items() if k != "QA_MAILER_CONFIG"}
+        # Bytecode goes to a folder of its own, written by the warm-up runs, as an installed
+        # package has it: with PYTHONDONTWRITEBYTECODE (set on these machines) every run would
+        # compile the sources again, and the older revision's extracted tree has none at all.
+        unset = {"QA_MAILER_CONFIG", "PYTHONDONTWRITEBYTECODE"}
+        env = {k: v for k, v in os.environ.items() if k not in unset}
+        env["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
         trees = {"now": ROOT}
         if options.before:
             trees[options.before] = extract(options.before, folder / "before")
