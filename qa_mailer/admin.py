@@ -1,4 +1,9 @@
-"""What the organisers' commands do, as async functions on an engine (the CLI only prints)."""
+"""What the organisers' commands do, as async functions on an engine (the CLI only prints).
+
+Each function imports the stages it drives (the answer desk, digests, the sender) itself:
+listing the quarantine or the held replies then loads the models alone, not Jinja2, the
+mail parser and the reply parser (tests/integration/test_startup.py).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import selectinload, undefer
 
-from qa_mailer.answer.desk import AnswerDesk
-from qa_mailer.classify.roster import load_roster
 from qa_mailer.clock import SystemClock
 from qa_mailer.config import Config
 from qa_mailer.db import (
@@ -28,21 +32,15 @@ from qa_mailer.db import (
     UnknownTokenReply,
 )
 from qa_mailer.db.engine import SessionFactory, session_factory
-from qa_mailer.digest.deliver import RenderedDigest, produce_digest
-from qa_mailer.digest.programme import RenderedProgramme
-from qa_mailer.ingest.store import Envelope, MessageStore
-from qa_mailer.send.sender import Sender
-from qa_mailer.send.transport import make_transport
-from qa_mailer.status import format_status, gather_status
-from qa_mailer.templates import Templates
+from qa_mailer.errors import NotFound as NotFound
 from qa_mailer.workers import Timing, live_workers, working
+
+if TYPE_CHECKING:
+    from qa_mailer.digest.deliver import RenderedDigest
+    from qa_mailer.digest.programme import RenderedProgramme
 
 # How long a command waits for a running `serve` to send what the command queued, to report it.
 HAND_OVER_SECONDS = 5.0
-
-
-class NotFound(Exception):
-    """No such quarantined message, held answer or held message."""
 
 
 class HeadersOnly(NotFound):
@@ -53,6 +51,10 @@ async def make_digest(
     engine: AsyncEngine, config: Config, number: int, *, send: bool
 ) -> tuple[RenderedDigest, str | None]:
     """Build a session's digest; with ``send``, queue it and see it sent (see hand_over)."""
+    from qa_mailer.classify.roster import load_roster
+    from qa_mailer.digest.deliver import produce_digest
+    from qa_mailer.templates import Templates
+
     sessions, clock = session_factory(engine), SystemClock()
     roster = load_roster(config.roster, config.countries)
     async with sessions.begin() as session:
@@ -68,7 +70,9 @@ async def make_programme(
     engine: AsyncEngine, config: Config, *, send: bool
 ) -> tuple[RenderedProgramme, str | None]:
     """Build the programme report; with ``send``, queue it and see it sent (see hand_over)."""
+    from qa_mailer.classify.roster import load_roster
     from qa_mailer.digest.programme import produce_programme
+    from qa_mailer.templates import Templates
 
     sessions, clock = session_factory(engine), SystemClock()
     roster = load_roster(config.roster, config.countries)
@@ -86,6 +90,7 @@ async def send_batches(
 ) -> tuple[list[str], str | None]:
     """Queue the waiting questions of batch-mode sessions to the experts now, and send them."""
     from qa_mailer.route.batch import BatchDispatcher
+    from qa_mailer.templates import Templates
 
     sessions = session_factory(engine)
     dispatcher = BatchDispatcher(config, sessions, Templates.of(config), SystemClock())
@@ -109,6 +114,9 @@ async def hand_over(engine: AsyncEngine, config: Config, outbox_ids: Sequence[in
     any other process off it); the command waits a few seconds to report what happened.
     With no such worker, the command sends its own mail itself, under the same claims.
     """
+    from qa_mailer.send.sender import Sender
+    from qa_mailer.send.transport import make_transport
+
     sessions, clock = session_factory(engine), SystemClock()
     timing = Timing.of(config.workers)
     async with sessions() as tx:
@@ -184,16 +192,10 @@ def _describe(counts: dict[str, int]) -> str:
     return text
 
 
-async def status_text(engine: AsyncEngine, config: Config) -> str:
-    async with session_factory(engine)() as session:
-        report = await gather_status(
-            session, SystemClock().now(), timedelta(seconds=config.workers.dead_after_seconds)
-        )
-        return format_status(report, config)
-
-
 async def ingest_files(engine: AsyncEngine, files: Sequence[Path]) -> list[str]:
     """Store each file as a received message; duplicates are reported, not stored twice."""
+    from qa_mailer.ingest.store import Envelope, MessageStore
+
     store = MessageStore(session_factory(engine), SystemClock(), on_stored=lambda: None)
     lines = []
     for path in files:
@@ -361,6 +363,9 @@ async def decide_answers(
     All in one transaction: an unknown id changes nothing. Approved answers are delivered
     once, at the end.
     """
+    from qa_mailer.answer.desk import AnswerDesk
+    from qa_mailer.templates import Templates
+
     sessions, clock = session_factory(engine), SystemClock()
     desk = AnswerDesk(config, Templates.of(config), clock)
     decided: list[Answer] = []

@@ -21,7 +21,7 @@ from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import Role
 from qa_mailer.db.engine import session_factory
-from qa_mailer.db.migrate import require_current
+from qa_mailer.db.revision import require_current
 from qa_mailer.db.wakeups import listen
 from qa_mailer.diagnose import SetupError, diagnose, smtp_endpoint
 from qa_mailer.digest.alerts import alert_for, queue_alert

@@ -16,7 +16,7 @@ import aioimaplib
 from qa_mailer.classify.roster import load_roster
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config, ConfigError
-from qa_mailer.db import migrate
+from qa_mailer.db import revision
 from qa_mailer.db.engine import DatabaseUnreachable, create_engine, describe, reach
 from qa_mailer.diagnose import diagnose, imap_endpoint, smtp_endpoint
 from qa_mailer.ingest.imap_connection import connect, text_of
@@ -72,7 +72,7 @@ async def _database(config: Config) -> Verdict:
     where = describe(config.database_url)
     try:
         await reach(engine)
-        current, head = await migrate.current_revision(engine), migrate.head_revision()
+        current, head = await revision.current_revision(engine), revision.head_revision()
     except DatabaseUnreachable as exc:
         return Verdict("database", False, f"{exc}: check [database] url")
     finally:

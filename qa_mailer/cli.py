@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
-import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from qa_mailer.config import Config, ConfigError, load_config
-from qa_mailer.db.engine import DatabaseUnreachable, create_engine, reach
-from qa_mailer.db.migrate import SchemaBehind, require_current
-from qa_mailer.diagnose import SetupError
-from qa_mailer.logs import configure_logging
-from qa_mailer.templates import TemplateProblem
+from qa_mailer import __version__
+
+# Only what `--help`, `--version` and shell completion need is imported here: click and the
+# command modules, which import the rest of the service inside each command, so that a
+# command loads what it uses and nothing else (`qa-mailer --help` in a tenth of a second
+# instead of two thirds; tests/integration/test_startup.py checks what each one imports).
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from qa_mailer.config import Config
 
 T = TypeVar("T")
 
@@ -35,6 +35,8 @@ class Context:
 
     @property
     def config(self) -> Config:
+        from qa_mailer.config import load_config
+
         if self._config is None:
             self._config = load_config(self.config_path)
         return self._config
@@ -47,6 +49,12 @@ def run(
     work: Callable[[AsyncEngine], Awaitable[T]], config: Config, *, check_schema: bool = True
 ) -> T:
     """Run ``work`` with an engine on the configured database; turn known errors into messages."""
+    import asyncio
+
+    from qa_mailer.config import ConfigError
+    from qa_mailer.db.engine import DatabaseUnreachable, create_engine, reach
+    from qa_mailer.db.revision import SchemaBehind, require_current
+    from qa_mailer.errors import TemplateProblem
 
     async def main() -> T:
         engine = create_engine(config.database_url)
@@ -93,7 +101,7 @@ def run(
     show_default=True,
     help="json: one JSON object per line (time, level, logger, message), for log collectors.",
 )
-@click.version_option(package_name="qa-mailer", prog_name="qa-mailer")
+@click.version_option(__version__, prog_name="qa-mailer")
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -104,6 +112,10 @@ def main(
     log_format: str,
 ) -> None:
     """qa-mailer: participants ask by e-mail, the expert answers inline, organisers get digests."""
+    import logging
+
+    from qa_mailer.logs import configure_logging
+
     if log_level is not None:
         level = logging.getLevelName(log_level.upper())
     elif verbose or ctx.invoked_subcommand in {"serve", "demo"}:
@@ -144,9 +156,13 @@ def _roles(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[st
 @pass_context
 def serve(context: Context, roles: tuple[str, ...]) -> None:
     """Run the service: take mail in, process it, send mail out, until SIGTERM or Ctrl-C."""
+    import asyncio
+    import signal
+
     from qa_mailer.app import Service
     from qa_mailer.clock import SystemClock
     from qa_mailer.db import Role
+    from qa_mailer.diagnose import SetupError
     from qa_mailer.ingest.smtp import ListenerError
 
     config = _config(context)
@@ -179,6 +195,8 @@ class SetupFailed(click.ClickException):
 @pass_context
 def check(context: Context) -> None:
     """Try every setting once (config, templates, roster, database, IMAP, relay); send nothing."""
+    import asyncio
+
     from qa_mailer.check import check_setup
     from qa_mailer.clock import SystemClock
 
@@ -202,6 +220,10 @@ def check(context: Context) -> None:
 @pass_context
 def demo(context: Context, folder: Path) -> None:
     """Play the whole story on the embedded defaults: questions in, answers and digest out."""
+    import asyncio
+
+    from qa_mailer.config import ConfigError
+    from qa_mailer.db.revision import SchemaBehind
     from qa_mailer.demo import run_demo
 
     config = _config(context)
@@ -260,11 +282,11 @@ def db_downgrade(context: Context, revision: str, yes: bool) -> None:
 @pass_context
 def db_current(context: Context) -> None:
     """Print the database's revision and the newest one the code knows."""
-    from qa_mailer.db import migrate
+    from qa_mailer.db import revision
 
     config = _config(context)
-    current = run(migrate.current_revision, config, check_schema=False)
-    click.echo(f"database: {current or 'not initialised'}; code: {migrate.head_revision()}")
+    current = run(revision.current_revision, config, check_schema=False)
+    click.echo(f"database: {current or 'not initialised'}; code: {revision.head_revision()}")
 
 
 @main.command()
@@ -332,7 +354,7 @@ def send_batch(context: Context, number: int | None) -> None:
 @pass_context
 def status(context: Context) -> None:
     """Print per session and country: questions new, with the expert, answered, held; the backlogs."""
-    from qa_mailer.admin import status_text
+    from qa_mailer.status import status_text
 
     config = _config(context)
     click.echo(run(lambda engine: status_text(engine, config), config))
@@ -373,6 +395,9 @@ def auth() -> None:
 @pass_context
 def auth_login(context: Context, browser: bool, port: int) -> None:
     """Sign in once (device code, or --browser); store the grant in oauth2.token_file."""
+    import asyncio
+
+    from qa_mailer.config import ConfigError
     from qa_mailer.diagnose import Misconfigured
     from qa_mailer.oauth2 import TokenEndpointError, device_login
     from qa_mailer.oauth2_browser import browser_login
@@ -393,6 +418,8 @@ def auth_login(context: Context, browser: bool, port: int) -> None:
 
 
 def _config(context: Context) -> Config:
+    from qa_mailer.config import ConfigError
+
     try:
         return context.config
     except ConfigError as exc:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from qa_mailer.cli_queues import _ids, _run
-from qa_mailer.db import OutboxState
+from qa_mailer.states import OutboxState
 
 
 @click.group()

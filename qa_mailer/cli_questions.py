@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from qa_mailer.cli_queues import _ids, _run
-from qa_mailer.db import QuestionState
-from qa_mailer.organise import questions as organise
+from qa_mailer.states import QuestionState
 
 
 def _one(value: str) -> int:
@@ -51,6 +50,8 @@ def questions_list(
     Example:
       qa-mailer questions list --state with_expert --search klaster
     """
+    from qa_mailer.organise import questions as organise
+
     where = organise.QuestionFilter(session, country, state, participant, text)
     rows = _run(ctx, lambda engine, config: organise.list_questions(engine, where))
     for row in rows:
@@ -72,6 +73,8 @@ def questions_show(ctx: click.Context, question: str) -> None:
     Example:
       qa-mailer questions show Q-17
     """
+    from qa_mailer.organise import questions as organise
+
     number = _one(question)
     detail = _run(ctx, lambda engine, config: organise.show_question(engine, number))
     q, thread = detail.question, detail.thread
@@ -126,6 +129,8 @@ def questions_move(
     Example:
       qa-mailer questions move Q-17 --session 4 --country TR
     """
+    from qa_mailer.organise import questions as organise
+
     if session is None and country is None:
         raise click.UsageError("say where to: --session N and/or --country XX")
     number = _one(question)
@@ -154,6 +159,8 @@ def questions_close(ctx: click.Context, question: str, reason: str) -> None:
     Example:
       qa-mailer questions close Q-18 --reason "a thank-you, no question"
     """
+    from qa_mailer.organise import questions as organise
+
     number = _one(question)
     closed = _run(ctx, lambda engine, config: organise.close_question(engine, number, reason))
     click.echo(f"{closed.ref} closed: {reason}")
@@ -173,6 +180,8 @@ def questions_merge(ctx: click.Context, words: tuple[str, ...]) -> None:
     Example:
       qa-mailer questions merge Q-18 into Q-17
     """
+    from qa_mailer.organise import questions as organise
+
     parts = [w for w in words if w.lower() != "into"]
     if len(parts) != 2:
         raise click.UsageError("say which question goes into which: merge Q-18 into Q-17")
@@ -198,6 +207,8 @@ def roster_reload(ctx: click.Context) -> None:
     Example:
       qa-mailer roster reload
     """
+    from qa_mailer.organise import questions as organise
+
     found = _run(ctx, lambda engine, config: organise.apply_roster(engine, config))
     for item in found:
         click.echo(f"{item.email}: {item.country} ({', '.join(item.refs)})")

@@ -6,14 +6,19 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from qa_mailer import admin
-from qa_mailer.config import Config
-from qa_mailer.db import Answer, MessageState
+from qa_mailer.errors import NotFound
+
+# The service is imported inside each command, so that `--help` loads click alone (see cli.py).
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from qa_mailer.admin import MessageSummary, UnknownTokenSender
+    from qa_mailer.config import Config
+    from qa_mailer.db import Answer
 
 T = TypeVar("T")
 
@@ -36,7 +41,7 @@ def _run(ctx: click.Context, work: Callable[[AsyncEngine, Config], Awaitable[T]]
     config = _config(context)
     try:
         return run(lambda engine: work(engine, config), config)
-    except admin.NotFound as exc:
+    except NotFound as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -49,6 +54,9 @@ def quarantine() -> None:
 @click.pass_context
 def quarantine_list(ctx: click.Context) -> None:
     """List quarantined messages with their reasons."""
+    from qa_mailer import admin
+    from qa_mailer.db import MessageState
+
     rows = _run(ctx, lambda engine, config: admin.list_messages(engine, MessageState.QUARANTINED))
     for row in rows:
         click.echo(
@@ -64,6 +72,8 @@ def quarantine_list(ctx: click.Context) -> None:
 @click.pass_context
 def quarantine_show(ctx: click.Context, message_id: int, raw: bool) -> None:
     """Show one message: where it came from, why it is parked, and the traceback."""
+    from qa_mailer import admin
+
     message = _run(ctx, lambda engine, config: admin.show_message(engine, message_id))
     if raw:
         click.echo(message.raw.decode("utf-8", "replace"), nl=False)
@@ -86,6 +96,9 @@ def quarantine_show(ctx: click.Context, message_id: int, raw: bool) -> None:
 @click.pass_context
 def quarantine_release(ctx: click.Context, message_ids: tuple[str, ...], release_all: bool) -> None:
     """Put messages back to be processed again (by `serve`, within 30 s)."""
+    from qa_mailer import admin
+    from qa_mailer.db import MessageState
+
     if not message_ids and not release_all:
         raise click.UsageError("name the messages to release, or use --all")
     ids = None if release_all else _ids(message_ids, "M")
@@ -104,10 +117,12 @@ def held() -> None:
 @click.pass_context
 def held_list(ctx: click.Context) -> None:
     """List held answers (A-n) and held messages with no answer in them (M-n)."""
+    from qa_mailer import admin
+    from qa_mailer.db import MessageState
 
     async def work(
         engine: AsyncEngine, config: Config
-    ) -> tuple[list[Answer], list[admin.MessageSummary], list[admin.UnknownTokenSender]]:
+    ) -> tuple[list[Answer], list[MessageSummary], list[UnknownTokenSender]]:
         return (
             await admin.held_answers(engine),
             await admin.list_messages(engine, MessageState.HELD),
@@ -196,6 +211,8 @@ def held_reject(ctx: click.Context, answer_ids: tuple[str, ...]) -> None:
 def _decide(
     ctx: click.Context, answer_ids: tuple[str, ...], *, approve: bool
 ) -> tuple[list[Answer], str | None]:
+    from qa_mailer import admin
+
     ids = _ids(answer_ids, "A")
     return _run(
         ctx, lambda engine, config: admin.decide_answers(engine, config, ids, approve=approve)
@@ -207,6 +224,9 @@ def _decide(
 @click.pass_context
 def held_release(ctx: click.Context, message_ids: tuple[str, ...]) -> None:
     """Process held messages again (after adding an expert address to config.toml, say)."""
+    from qa_mailer import admin
+    from qa_mailer.db import MessageState
+
     ids = _ids(message_ids, "M")
     released = _run(
         ctx, lambda engine, config: admin.release_messages(engine, ids, MessageState.HELD)
@@ -219,6 +239,8 @@ def held_release(ctx: click.Context, message_ids: tuple[str, ...]) -> None:
 @click.pass_context
 def held_dismiss(ctx: click.Context, message_id: str) -> None:
     """Set a held message aside for good (it stays recorded)."""
+    from qa_mailer import admin
+
     number = _ids((message_id,), "M")[0]
     _run(ctx, lambda engine, config: admin.dismiss_message(engine, number))
     click.echo(f"M-{number} dismissed")

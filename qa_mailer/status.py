@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from qa_mailer.clock import SystemClock
 from qa_mailer.config import Config
 from qa_mailer.db import (
     Answer,
@@ -22,6 +23,7 @@ from qa_mailer.db import (
     Thread,
     Worker,
 )
+from qa_mailer.db.engine import session_factory
 
 COLUMNS = ("new", "with_expert", "answered", "closed", "merged", "held")
 # How many of the latest failed or partly refused mails `status` lists with their reasons.
@@ -46,6 +48,15 @@ class StatusReport:
     ignored: list[InboundMessage] = field(default_factory=list)
     now: datetime | None = None
     dead_after: timedelta = timedelta(seconds=15)
+
+
+async def status_text(engine: AsyncEngine, config: Config) -> str:
+    """The report `qa-mailer status` prints, as of now."""
+    async with session_factory(engine)() as session:
+        report = await gather_status(
+            session, SystemClock().now(), timedelta(seconds=config.workers.dead_after_seconds)
+        )
+        return format_status(report, config)
 
 
 async def gather_status(

@@ -31,6 +31,7 @@ from jinja2 import (
 from jinja2.runtime import Context
 
 from qa_mailer.config import Config
+from qa_mailer.errors import TemplateProblem as TemplateProblem
 from qa_mailer.resources import templates_dir
 
 log = logging.getLogger("qa_mailer.templates")
@@ -49,10 +50,6 @@ class RenderedMail:
 
 # What rendering a template can raise: its own errors, and a filter's or an expression's.
 RENDER_ERRORS = (TemplateError, ArithmeticError, LookupError, TypeError, ValueError)
-
-
-class TemplateProblem(Exception):
-    """A template cannot be rendered: the message names the file and the line."""
 
 
 class Templates:

@@ -16,9 +16,14 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from qa_mailer.classify.incoming import Incoming
 from qa_mailer.config import Config
+
+# Only a type here: the digest and the expert's copy make reply addresses without the mail
+# parser, which classify/incoming.py brings.
+if TYPE_CHECKING:
+    from qa_mailer.classify.incoming import Incoming
 
 _PLUS_TOKEN = re.compile(r"^r([0-9a-f]{20})$")
 

@@ -1,5 +1,6 @@
-"""Alembic, driven from the service: upgrade, downgrade, and "is this database current?".
+"""Alembic, driven from the service: upgrade and downgrade.
 
+Whether a database is current is answered without Alembic, in revision.py (re-exported here).
 The connection is handed to Alembic's env.py (the cookbook's connection-sharing recipe), so the
 same code runs from the CLI, from `serve` and from the tests, inside one event loop.
 """
@@ -10,16 +11,21 @@ from collections.abc import Callable
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from qa_mailer.db.revision import SchemaBehind, current_revision, head_revision, require_current
 from qa_mailer.resources import migrations_dir
 
-
-class SchemaBehind(Exception):
-    """The database is not at the newest migration."""
+__all__ = [
+    "SchemaBehind",
+    "alembic_config",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "require_current",
+    "upgrade",
+]
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
@@ -31,13 +37,6 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     if connection is not None:
         config.attributes["connection"] = connection
     return config
-
-
-def head_revision() -> str:
-    """The newest revision the code knows."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, "the migrations folder has no revision"
-    return head
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
@@ -74,24 +73,3 @@ async def _foreign_keys(connection: AsyncConnection, *, on: bool) -> None:
     raw = (await connection.get_raw_connection()).driver_connection
     assert raw is not None
     await raw.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
-
-
-async def current_revision(engine: AsyncEngine) -> str | None:
-    """The revision the database is at, or None for a database never upgraded."""
-    async with engine.connect() as connection:
-        return await connection.run_sync(
-            lambda sync: MigrationContext.configure(sync).get_current_revision()
-        )
-
-
-async def require_current(engine: AsyncEngine) -> None:
-    """Raise SchemaBehind, saying which command fixes it, unless the database is at head."""
-    current, head = await current_revision(engine), head_revision()
-    if current != head:
-        where = engine.url.render_as_string(hide_password=True)
-        state = (
-            "has no tables yet"
-            if current is None
-            else f"is at revision {current}, the code needs {head}"
-        )
-        raise SchemaBehind(f"the database {where} {state}: run `qa-mailer db upgrade`")

@@ -11,12 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from qa_mailer.db.base import Base, UTCDateTime, one_of
 
-
-class OutboxState(StrEnum):
-    QUEUED = "queued"
-    SENDING = "sending"  # claimed by a worker (claimed_by) until lease_until
-    SENT = "sent"
-    FAILED = "failed"  # gave up after max_attempts or a permanent refusal
+# The states live in qa_mailer/states.py, where the command line reads them without SQLAlchemy.
+from qa_mailer.states import OutboxState as OutboxState
 
 
 class RecipientOutcome(StrEnum):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
@@ -14,13 +13,8 @@ from qa_mailer.db.base import Base, UTCDateTime, one_of
 from qa_mailer.db.message import InboundMessage
 from qa_mailer.db.thread import Thread
 
-
-class QuestionState(StrEnum):
-    NEW = "new"  # stored; the mail to the expert is not delivered yet
-    WITH_EXPERT = "with_expert"  # delivered to the expert, waiting for an answer
-    ANSWERED = "answered"  # at least one answer published to the participant
-    CLOSED = "closed"  # an organiser closed it: no answer needed (a "thank you")
-    MERGED = "merged"  # an organiser merged it into another: that one's answer comes to it
+# The states live in qa_mailer/states.py, where the command line reads them without SQLAlchemy.
+from qa_mailer.states import QuestionState as QuestionState
 
 
 class Question(Base):

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from qa_mailer.admin import NotFound
-from qa_mailer.answer.merged import publish_to_merged
-from qa_mailer.classify.roster import Roster, load_roster
 from qa_mailer.clock import SystemClock
 from qa_mailer.config import Config
 from qa_mailer.db import (
@@ -24,7 +22,12 @@ from qa_mailer.db import (
     dispatch_questions,
 )
 from qa_mailer.db.engine import session_factory
-from qa_mailer.templates import Templates
+from qa_mailer.errors import NotFound
+
+# Merging publishes answers (templates, the answer desk) and the roster is read only to apply
+# it: those import inside their functions, and `questions list` loads the models alone.
+if TYPE_CHECKING:
+    from qa_mailer.classify.roster import Roster
 
 # What `session_source` and `country_source` say once an organiser has sorted a thread.
 BY_ORGANISER = "organiser"
@@ -261,6 +264,8 @@ async def apply_roster(
     participant's name and language come from the roster where it has them. Applying the
     same roster twice changes nothing, so several processes may do it at once.
     """
+    from qa_mailer.classify.roster import load_roster
+
     roster = roster if roster is not None else load_roster(config.roster, config.countries)
     found: list[Sorted] = []
     async with session_factory(engine).begin() as tx:
@@ -299,6 +304,8 @@ async def merge_questions(
     on its way as other commands do (see admin.hand_over).
     """
     from qa_mailer.admin import hand_over
+    from qa_mailer.answer.merged import publish_to_merged
+    from qa_mailer.templates import Templates
 
     clock = SystemClock()
     async with session_factory(engine).begin() as tx:

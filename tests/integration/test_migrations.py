@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from qa_mailer.db import migrate
 from qa_mailer.db.base import Base
 from qa_mailer.db.engine import create_engine
+from qa_mailer.db.revision import head_revision
 
 TABLES = {
     "messages",
@@ -73,11 +75,48 @@ async def test_every_revision_goes_down_and_back_up(empty_engine: AsyncEngine) -
         await migrate.downgrade(empty_engine, str(target))
         await migrate.upgrade(empty_engine, revision)
         assert await migrate.current_revision(empty_engine) == revision
+        assert await alembic_current(empty_engine) == revision
         await migrate.downgrade(empty_engine, str(target))
+        assert await migrate.current_revision(empty_engine) == await alembic_current(empty_engine)
     assert await tables(empty_engine) == set()
     await migrate.upgrade(empty_engine)
     assert await migrate.current_revision(empty_engine) == migrate.head_revision()
+    assert migrate.head_revision() == script.get_current_head()
     assert await differences(empty_engine) == []
+
+
+async def alembic_current(engine: AsyncEngine) -> str | None:
+    """The database's revision as Alembic itself reads it."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
+
+
+def test_the_newest_revision_is_read_from_the_files_as_alembic_reads_it(tmp_path: Path) -> None:
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    assert head_revision() == script.get_current_head() is not None
+    # A chain with a merge: two branches from 0001 joined by 0004.
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    chain = {
+        "0001": "None",
+        "0002": '"0001"',
+        "0003": '"0001"',
+        "0004": '("0002", "0003")',
+    }
+    for name, down in chain.items():
+        (versions / f"20261130_{name}_step.py").write_text(
+            f'"""step {name}\n\nRevision ID: {name}\n"""\n\n'
+            f'revision: str = "{name}"\ndown_revision: str | tuple[str, ...] | None = {down}\n',
+            encoding="utf-8",
+        )
+    (versions / "README.py").write_text("# not a migration\n", encoding="utf-8")
+    assert head_revision(versions) == "0004"
+    # Without the merge there are two newest revisions: an error naming the folder and both.
+    (versions / "20261130_0004_step.py").unlink()
+    with pytest.raises(RuntimeError, match=r"versions: .* found 0002, 0003"):
+        head_revision(versions)
 
 
 @pytest.mark.asyncio
