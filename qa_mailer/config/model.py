@@ -178,7 +178,7 @@ class DigestConfig:
     # Each list of questions in a digest's body (waiting, answered since, answered before)
     # and the programme report's list of open questions show at most this many; the rest are
     # in the attached list and in `qa-mailer export`.
-    list_questions: int = 30
+    list_questions: int = 20
     # The whole digest mail as sent (headers, both parts and the attached list, encoded) stays
     # within this many kilobytes (1,000 bytes); a list that would not fit is left out, and the
     # digest says so and names the export command.

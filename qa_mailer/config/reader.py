@@ -479,7 +479,7 @@ class Reader:
             notices=section.flag("notices", True),
             notice_every=timedelta(minutes=section.number("notice_minutes", 15)),
             programme_days=section.integer("programme_days", 7, minimum=0),
-            list_questions=section.integer("list_questions", 30, minimum=1, maximum=1000),
+            list_questions=section.integer("list_questions", 20, minimum=1, maximum=1000),
             size_budget_kb=section.integer("size_budget_kb", 300, minimum=50, maximum=50_000),
         )
 

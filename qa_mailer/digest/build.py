@@ -125,7 +125,7 @@ class Digest:
     # The session's closing digest: all its questions answered, or its closing delay passed.
     closing: bool = False
     # Each list of questions in the body shows at most this many ([digest] list_questions).
-    limit: int = 30
+    limit: int = 20
     # When the digest before this one was made, if any.
     since_at: datetime | None = None
     # The whole mail, attached list included, stays within this ([digest] size_budget_kb).
@@ -211,8 +211,8 @@ class Digest:
 UNASSIGNED = "--"
 # What the body of a digest shows of a question or an answer: its first lines, cut at a word
 # near EXCERPT_CHARS. The whole texts are in `qa-mailer export`.
-EXCERPT_LINES = 4
-EXCERPT_CHARS = 400
+EXCERPT_LINES = 3
+EXCERPT_CHARS = 240
 
 
 def excerpt(text: str) -> str:

@@ -25,6 +25,8 @@ log = logging.getLogger("qa_mailer.digest")
 # Room kept in the size budget for the mail's headers (a long list of organisers included)
 # and its MIME framing, which are written only when the mail is queued.
 HEADERS_ALLOWANCE = 8_000
+# The body's lists are shortened to no fewer than this many questions to keep the list attached.
+FEWEST = 10
 
 
 @dataclass(frozen=True)
@@ -48,31 +50,42 @@ def render_digest(
 
     A session whose questions all fit the body's lists (``digest.limit`` each) gets the
     digest alone. A larger one gets the list of all its questions attached: as CSV when the
-    mail then stays within ``digest.budget_kb``, else zipped, else not at all (the digest
-    then says so and names the export command). Should even the body not fit, its lists are
-    shortened until it does.
+    mail then stays within ``digest.budget_kb``, else zipped; if neither fits, the body's
+    lists are halved (down to FEWEST) to make room; failing that the list is left out (the
+    digest then says so and names the export command), and should even the body alone not
+    fit, its lists are shortened until it does.
     """
     if digest.complete or not digest.questions:
         return _render(templates, digest, language, None, None)
     made = datetime.strptime(digest.generated_at, "%Y-%m-%d %H:%M")
     lists = question_lists(templates, digest, language, made)
     budget = digest.budget_kb * 1000
-    shown = digest
-    while True:
-        for attached in (*lists, None):
-            left_out = lists[1] if attached is None else None
-            rendered = _render(templates, shown, language, attached, left_out)
-            if mail_size(rendered) <= budget:
-                return rendered
-        if shown.limit == 1:
-            log.warning(
-                "the digest of %s is %d bytes, over its budget of %d kB",
-                digest.session.code,
-                mail_size(rendered),
-                digest.budget_kb,
-            )
+    # The list comes before the length of the body's lists: they are shortened (to no fewer
+    # than FEWEST) to keep it attached, and only then is it left out.
+    attempts: list[tuple[int, QuestionList | None]] = [
+        (limit, attached) for limit in _limits(digest.limit, FEWEST) for attached in lists
+    ]
+    attempts += [(limit, None) for limit in _limits(digest.limit, 1)]
+    for limit, attached in attempts:
+        left_out = lists[1] if attached is None else None
+        rendered = _render(templates, replace(digest, limit=limit), language, attached, left_out)
+        if mail_size(rendered) <= budget:
             return rendered
-        shown = replace(shown, limit=max(1, shown.limit // 2))
+    log.warning(
+        "the digest of %s is %d bytes, over its budget of %d kB",
+        digest.session.code,
+        mail_size(rendered),
+        digest.budget_kb,
+    )
+    return rendered
+
+
+def _limits(start: int, fewest: int) -> list[int]:
+    """``start``, then halved down to ``fewest`` (at least one: ``start`` itself)."""
+    found = [start]
+    while found[-1] // 2 >= fewest:
+        found.append(found[-1] // 2)
+    return found
 
 
 def _render(
@@ -92,6 +105,19 @@ def _render(
         text.text,
         templates.render("digest.html", language, digest=d),
     )
+
+
+def question_list_of(
+    templates: Templates, rendered: RenderedDigest, language: str = DEFAULT_LANGUAGE
+) -> QuestionList:
+    """The list of every question the digest has attached, or would have: zipped when the
+    digest has it so, else as CSV."""
+    digest = rendered.digest
+    found = digest.question_list or digest.list_left_out
+    if found is not None:
+        return found
+    made = datetime.strptime(digest.generated_at, "%Y-%m-%d %H:%M")
+    return question_lists(templates, digest, language, made)[0]
 
 
 def mail_size(rendered: RenderedDigest) -> int:

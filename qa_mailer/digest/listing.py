@@ -34,7 +34,7 @@ COLUMNS = (
     "beginning",
 )
 # The beginning of a question in the list: its first line that is not blank, cut here.
-BEGINNING_CHARS = 120
+BEGINNING_CHARS = 80
 CSV_TYPE = "text/csv; charset=utf-8"
 ZIP_TYPE = "application/zip"
 

@@ -78,7 +78,7 @@ class Programme:
     countries: tuple[CountryBar, ...]
     # Every question still open, the longest-waiting first; the report shows the first ``limit``.
     open: tuple[OpenQuestion, ...]
-    limit: int = 30
+    limit: int = 20
 
     @property
     def open_shown(self) -> tuple[OpenQuestion, ...]:
