@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -114,6 +115,8 @@ class CountryDigest:
         return max(waits) if waits else None
 
 
+# The figures are worked out once per digest (cached_property): the templates ask for them
+# again and again, and a session may have thousands of questions.
 @dataclass(frozen=True)
 class Digest:
     session: SessionConfig
@@ -135,7 +138,7 @@ class Digest:
     question_list: QuestionList | None = None
     list_left_out: QuestionList | None = None
 
-    @property
+    @cached_property
     def complete(self) -> bool:
         """Whether the body lists every question (else the attached list holds them all)."""
         return all(
@@ -143,32 +146,32 @@ class Digest:
             for part in (self.waiting, self.answered_since, self.answered_before)
         )
 
-    @property
+    @cached_property
     def questions(self) -> tuple[DigestQuestion, ...]:
         return tuple(q for c in self.countries for q in c.questions)
 
-    @property
+    @cached_property
     def waiting(self) -> tuple[DigestQuestion, ...]:
         """The questions still without an answer, the longest-waiting first."""
         pending = [q for q in self.questions if not q.answered]
         return tuple(sorted(pending, key=lambda q: -q.waited_seconds))
 
-    @property
+    @cached_property
     def answered_since(self) -> tuple[DigestQuestion, ...]:
         """Questions answered since the digest before this one, in the order they were asked."""
         return tuple(q for q in self.questions if q.answered and q.changed)
 
-    @property
+    @cached_property
     def answered_before(self) -> tuple[DigestQuestion, ...]:
         """The rest: questions answered by the time of the digest before this one."""
         return tuple(q for q in self.questions if q.answered and not q.changed)
 
-    @property
+    @cached_property
     def asked_since(self) -> int:
         """How many questions were asked after the digest before this one (all in the first)."""
         return sum(1 for q in self.questions if self.since_at is None or q.asked > self.since_at)
 
-    @property
+    @cached_property
     def changed(self) -> int:
         """How many questions were asked, answered or had news after the digest before this one."""
         return sum(1 for q in self.questions if q.changed)
@@ -181,28 +184,28 @@ class Digest:
             if q.changed_at <= until and (since is None or q.changed_at > since)
         )
 
-    @property
+    @cached_property
     def asked(self) -> int:
         return sum(c.asked for c in self.countries)
 
-    @property
+    @cached_property
     def answered(self) -> int:
         return sum(c.answered for c in self.countries)
 
-    @property
+    @cached_property
     def pending(self) -> int:
         return sum(c.pending for c in self.countries)
 
-    @property
+    @cached_property
     def held(self) -> int:
         return sum(q.held_answers for c in self.countries for q in c.questions)
 
-    @property
+    @cached_property
     def bounced(self) -> int:
         """Questions with a mail to the participant that bounced."""
         return sum(1 for q in self.questions if q.bounced)
 
-    @property
+    @cached_property
     def median_wait_answered(self) -> float | None:
         waits = [q.waited_seconds for c in self.countries for q in c.questions if q.answered]
         return statistics.median(waits) if waits else None
