@@ -94,9 +94,6 @@ class FilledQuestion:
     subject: str
     body: str
 
-    def waited(self, now: datetime) -> float:
-        return ((self.answered_at or now) - self.asked_at).total_seconds()
-
 
 def _words(rng: random.Random, count: int, syllables: list[str]) -> str:
     words = ("".join(rng.choices(syllables, k=rng.randint(1, 4))) for _ in range(count))
