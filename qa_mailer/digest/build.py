@@ -140,7 +140,11 @@ class Digest:
 
     @cached_property
     def complete(self) -> bool:
-        """Whether the body lists every question (else the attached list holds them all)."""
+        """Whether the body lists every question (else the attached list holds them all).
+
+        A digest that is not complete lists the waiting questions and those answered since
+        the digest before, up to ``limit`` each, and only counts those answered before it.
+        """
         return all(
             len(part) <= self.limit
             for part in (self.waiting, self.answered_since, self.answered_before)

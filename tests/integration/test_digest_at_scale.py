@@ -9,7 +9,7 @@ import os
 import re
 import sys
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from qa_mailer.classify.roster import load_roster
 from qa_mailer.config import Config, ConfigError
 from qa_mailer.db.engine import session_factory
-from qa_mailer.digest.deliver import RenderedDigest, digest_mail, produce_digest
+from qa_mailer.digest.build import build_digest
+from qa_mailer.digest.deliver import RenderedDigest, digest_mail, produce_digest, render_digest
 from qa_mailer.digest.programme import build_programme, render_programme
 from qa_mailer.send.sender import Sender
 from qa_mailer.templates import Templates
@@ -123,6 +124,34 @@ async def test_a_digest_of_2000_questions_stays_within_its_budget_and_attaches_t
     assert "<td>Bulgaria (BG)</td>" in page
     refs_in_page = re.findall(r">(?:\+ )?(Q-\d+): ", page)
     assert refs_in_page[:20] == longest_waiting(filled, 20)
+
+
+@pytest.mark.asyncio
+async def test_a_later_digest_says_what_changed_and_only_counts_the_older_answers(
+    engine: AsyncEngine, tmp_path: Path, database_url: str
+) -> None:
+    config = write_config(tmp_path, database_url)
+    filled = await fill_session(engine, 1, 2000, NOW)
+    since = NOW - timedelta(days=1)
+    roster = load_roster(config.roster, config.countries)
+    async with session_factory(engine)() as tx:
+        digest = await build_digest(tx, config, roster, 1, NOW, since)
+    rendered = render_digest(Templates.of(config), digest)
+    asked = sum(1 for f in filled if f.asked_at > since)
+    answered = sum(1 for f in filled if f.answered_at is not None and f.answered_at > since)
+    before = sum(1 for f in filled if f.answered_at is not None) - answered
+    text = rendered.text
+    assert re.search(
+        rf"Since the digest of [-0-9: ]+: {asked} new questions, {answered} answered\.", text
+    )
+    assert f"=== Answered since the last digest: {answered} (the first 20 here)" in text
+    assert f"=== Answered before the last digest: {before}, in VC1-questions.csv.zip" in text
+    assert len(listed_refs(text)) == 20 + 20
+    # The waiting questions asked since the digest before are marked.
+    waiting = section(text, "=== Waiting for an answer")
+    marked = re.findall(r"^\+ (Q-\d+) \[", waiting, flags=re.MULTILINE)
+    new = {f.ref for f in filled if f.asked_at > since}
+    assert set(marked) == new & set(listed_refs(waiting))
 
 
 @pytest.mark.asyncio
