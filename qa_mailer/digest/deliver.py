@@ -55,11 +55,13 @@ def render_digest(
     digest then says so and names the export command), and should even the body alone not
     fit, its lists are shortened until it does.
     """
+    budget = digest.budget_kb * 1000
     if digest.complete or not digest.questions:
-        return _render(templates, digest, language, None, None)
+        alone = _render(templates, digest, language, None, None)
+        if mail_size(alone) <= budget or not digest.questions:
+            return alone
     made = datetime.strptime(digest.generated_at, "%Y-%m-%d %H:%M")
     lists = question_lists(templates, digest, language, made)
-    budget = digest.budget_kb * 1000
     # The list comes before the length of the body's lists: they are shortened (to no fewer
     # than FEWEST) to keep it attached, and only then is it left out.
     attempts: list[tuple[int, QuestionList | None]] = [

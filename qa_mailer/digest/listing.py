@@ -36,6 +36,7 @@ COLUMNS = (
 # The beginning of a question in the list: its first line that is not blank, cut here.
 BEGINNING_CHARS = 80
 CSV_TYPE = "text/csv; charset=utf-8"
+FORMULA_STARTS = frozenset("=+-@")
 ZIP_TYPE = "application/zip"
 
 
@@ -47,6 +48,16 @@ def beginning(text: str, limit: int = BEGINNING_CHARS) -> str:
     cut = line[: limit - 3]
     space = cut.rfind(" ")
     return (cut[:space] if space > limit // 2 else cut).rstrip() + "..."
+
+
+def cell(text: str) -> str:
+    """Text from a participant as a cell a spreadsheet shows and never runs as a formula.
+
+    Excel and LibreOffice read a cell that starts with one of ``= + - @`` (or a tab or
+    carriage return before one) as a formula; a subject such as ``=HYPERLINK(...)`` would
+    become a link in the organisers' spreadsheet. Such a cell starts with an apostrophe.
+    """
+    return "'" + text if text.lstrip("\t\r ")[:1] in FORMULA_STARTS else text
 
 
 def listed(digest: Digest) -> tuple[DigestQuestion, ...]:
@@ -78,15 +89,15 @@ def question_list_csv(templates: Templates, digest: Digest, language: str) -> by
                 q.ref,
                 q.state,
                 countries[q.ref],
-                q.participant,
-                q.email,
-                q.organisation,
+                cell(q.participant),
+                cell(q.email),
+                cell(q.organisation),
                 q.asked_at,
                 int(q.waited_seconds // 60),
                 len(q.answers),
                 q.follow_up_to or "",
-                q.subject,
-                beginning(q.text),
+                cell(q.subject),
+                cell(beginning(q.text)),
             ]
         )
     return out.getvalue().encode("utf-8-sig")

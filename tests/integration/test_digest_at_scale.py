@@ -14,10 +14,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer.classify.roster import load_roster
 from qa_mailer.config import Config, ConfigError
+from qa_mailer.db import Question
 from qa_mailer.db.engine import session_factory
 from qa_mailer.digest.build import build_digest
 from qa_mailer.digest.deliver import RenderedDigest, digest_mail, produce_digest, render_digest
@@ -172,12 +174,38 @@ async def test_a_list_too_large_for_the_budget_is_left_out_and_the_export_named(
 
 
 @pytest.mark.asyncio
+async def test_lists_too_long_for_the_budget_are_shortened_to_keep_the_list_attached(
+    engine: AsyncEngine, tmp_path: Path, database_url: str
+) -> None:
+    # 300 questions would all fit lists of 1,000, but not in 100 kB.
+    config = write_config(
+        tmp_path, database_url, digest={"list_questions": 1000, "size_budget_kb": 100}
+    )
+    filled = await fill_session(engine, 1, 300, NOW)
+    rendered = await digest_of(engine, config, 1, send=False)
+    assert len(digest_mail(config, FakeClock(NOW), rendered).raw) <= 100_000
+    shown = rendered.digest
+    assert shown.question_list is not None and shown.question_list.questions == 300
+    assert 10 <= shown.limit < 300 and not shown.complete
+    waiting = section(rendered.text, "=== Waiting for an answer")
+    assert listed_refs(waiting) == longest_waiting(filled, shown.limit)
+
+
+@pytest.mark.asyncio
 async def test_a_small_session_has_no_attachment_and_a_middling_one_a_plain_csv(
     engine: AsyncEngine, tmp_path: Path, database_url: str
 ) -> None:
     config = write_config(tmp_path, database_url, digest={"list_questions": 20})
-    await fill_session(engine, 1, 45, NOW, seed=1)
+    filled = await fill_session(engine, 1, 45, NOW, seed=1)
     await fill_session(engine, 2, 3, NOW, seed=2)
+    # A participant's words that a spreadsheet would run as formulas.
+    hostile = int(filled[0].ref.removeprefix("Q-"))
+    async with session_factory(engine).begin() as tx:
+        await tx.execute(
+            update(Question)
+            .where(Question.id == hostile)
+            .values(subject='=HYPERLINK("http://evil.example/","Open")', body="-1+1\nmore")
+        )
 
     small = await digest_of(engine, config, 2, send=False)
     assert small.question_list is None and small.digest.complete
@@ -188,7 +216,10 @@ async def test_a_small_session_has_no_attachment_and_a_middling_one_a_plain_csv(
     attached = middling.question_list
     assert attached is not None and not attached.zipped
     assert attached.filename == "VC1-questions.csv"
-    assert len(read_rows(attached.attachment.data)) == 46
+    rows = read_rows(attached.attachment.data)
+    assert len(rows) == 46
+    [row] = [row for row in rows if row[0] == filled[0].ref]
+    assert row[10:] == ['\'=HYPERLINK("http://evil.example/","Open")', "'-1+1"]
     raw = digest_mail(config, FakeClock(NOW), middling).raw
     assert b"multipart/mixed" in raw and b'filename="VC1-questions.csv"' in raw
 
