@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
     from qa_mailer.config import Config
 
+if TYPE_CHECKING:
+    from qa_mailer.digest.deliver import RenderedDigest
+
 T = TypeVar("T")
 
 DEFAULT_CONFIG = "config.toml"
@@ -301,9 +304,21 @@ def db_current(context: Context) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the HTML here.",
 )
+@click.option(
+    "--list",
+    "list_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the list of every question of the session here (CSV; zipped when the digest "
+    "attaches it zipped).",
+)
 @pass_context
 def digest(
-    context: Context, number: int | None, programme: bool, send: bool, html_file: Path | None
+    context: Context,
+    number: int | None,
+    programme: bool,
+    send: bool,
+    html_file: Path | None,
+    list_file: Path | None,
 ) -> None:
     """Print a session's digest, or the programme report, for the organisers."""
     from qa_mailer.admin import make_digest, make_programme
@@ -321,7 +336,11 @@ def digest(
             lambda engine: make_digest(engine, config, number, send=send), config
         )
         text, html = rendered.text, rendered.html
+        if list_file is not None:
+            _write_question_list(config, rendered, list_file)
     else:
+        if list_file is not None:
+            raise click.UsageError("--list goes with --session N")
         report_of, report = run(lambda engine: make_programme(engine, config, send=send), config)
         text, html = report_of.text, report_of.html
     click.echo(text, nl=False)
@@ -332,6 +351,18 @@ def digest(
             f"{'report' if programme else 'digest'} to {', '.join(config.organisers)}: {report}",
             err=True,
         )
+
+
+def _write_question_list(config: Config, rendered: RenderedDigest, path: Path) -> None:
+    from qa_mailer.digest.deliver import question_list_of
+    from qa_mailer.templates import Templates
+
+    found = question_list_of(Templates.of(config), rendered, config.organiser_language)
+    path.write_bytes(found.attachment.data)
+    kind = "zipped CSV" if found.zipped else "CSV"
+    click.echo(
+        f"{path}: the list of {found.questions} questions ({kind}, {found.size} bytes)", err=True
+    )
 
 
 @main.command("send-batch")

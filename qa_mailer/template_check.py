@@ -32,6 +32,7 @@ from qa_mailer.db import (
 from qa_mailer.digest.alerts import Alert, alert_mail
 from qa_mailer.digest.build import CountryDigest, Digest, DigestQuestion
 from qa_mailer.digest.deliver import render_digest
+from qa_mailer.digest.listing import question_list_csv
 from qa_mailer.digest.notices import HeldAnswer, WaitingMessage, notice_mail
 from qa_mailer.digest.programme import OpenQuestion, Programme, bars, render_programme, tally
 from qa_mailer.parse import parse_mail
@@ -173,7 +174,12 @@ def _check_language(config: Config, templates: Templates, clock: Clock, language
         "programme.txt and programme.html": lambda: render_programme(
             templates, _sample_programme(config, question), language
         ),
-        "digest.txt and digest.html": lambda: render_digest(
+        # Whole, and with its lists cut to one question so the attached list is rendered too.
+        "digest.txt and digest.html": lambda: (
+            render_digest(templates, _sample_digest(config, question), language),
+            render_digest(templates, replace(_sample_digest(config, question), limit=1), language),
+        ),
+        "digest_columns.txt": lambda: question_list_csv(
             templates, _sample_digest(config, question), language
         ),
     }

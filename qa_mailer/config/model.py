@@ -182,6 +182,14 @@ class DigestConfig:
     # The programme report goes every this many days at the digest hour, when something
     # happened since the last one; 0 never sends it by itself.
     programme_days: int
+    # Each list of questions in a digest's body (waiting, answered since, answered before)
+    # and the programme report's list of open questions show at most this many; the rest are
+    # in the attached list and in `qa-mailer export`.
+    list_questions: int = 20
+    # The whole digest mail as sent (headers, both parts and the attached list, encoded) stays
+    # within this many kilobytes (1,000 bytes); a list that would not fit is left out, and the
+    # digest says so and names the export command.
+    size_budget_kb: int = 300
 
 
 @dataclass(frozen=True)

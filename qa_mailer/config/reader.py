@@ -479,6 +479,8 @@ class Reader:
                 "notices",
                 "notice_minutes",
                 "programme_days",
+                "list_questions",
+                "size_budget_kb",
             },
         )
         return DigestConfig(
@@ -491,6 +493,8 @@ class Reader:
             notices=section.flag("notices", True),
             notice_every=timedelta(minutes=section.number("notice_minutes", 15)),
             programme_days=section.integer("programme_days", 7, minimum=0),
+            list_questions=section.integer("list_questions", 20, minimum=1, maximum=1000),
+            size_budget_kb=section.integer("size_budget_kb", 300, minimum=50, maximum=50_000),
         )
 
     def workers(self, data: Mapping[str, Any]) -> WorkersConfig:

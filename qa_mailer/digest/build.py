@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +14,7 @@ from sqlalchemy.orm import selectinload
 from qa_mailer.classify.roster import Roster
 from qa_mailer.config import Config, SessionConfig
 from qa_mailer.db import Answer, AnswerState, Bounce, Question, QuestionState, Thread
+from qa_mailer.send.compose import Attachment
 
 STATE_LABELS = {
     QuestionState.NEW: "new (not yet delivered to the expert)",
@@ -53,9 +55,35 @@ class DigestQuestion:
         return self.state == QuestionState.ANSWERED
 
     @property
+    def excerpt(self) -> str:
+        """The question's first lines, as the digest's body shows it."""
+        return excerpt(self.text)
+
+    @property
+    def answer_excerpts(self) -> tuple[str, ...]:
+        return tuple(excerpt(a) for a in self.answers)
+
+    @property
     def pending(self) -> bool:
         """Still waiting for an answer: neither answered nor closed by an organiser."""
         return self.state not in (QuestionState.ANSWERED, QuestionState.CLOSED)
+
+
+@dataclass(frozen=True)
+class QuestionList:
+    """The list as a file: how it is attached, and how many questions it holds."""
+
+    attachment: Attachment
+    questions: int
+    zipped: bool
+
+    @property
+    def filename(self) -> str:
+        return self.attachment.filename
+
+    @property
+    def size(self) -> int:
+        return len(self.attachment.data)
 
 
 @dataclass(frozen=True)
@@ -87,6 +115,8 @@ class CountryDigest:
         return max(waits) if waits else None
 
 
+# The figures are worked out once per digest (cached_property): the templates ask for them
+# again and again, and a session may have thousands of questions.
 @dataclass(frozen=True)
 class Digest:
     session: SessionConfig
@@ -97,26 +127,58 @@ class Digest:
     since: str | None = None
     # The session's closing digest: all its questions answered, or its closing delay passed.
     closing: bool = False
+    # Each list of questions in the body shows at most this many ([digest] list_questions).
+    limit: int = 20
+    # When the digest before this one was made, if any.
+    since_at: datetime | None = None
+    # The whole mail, attached list included, stays within this ([digest] size_budget_kb).
+    budget_kb: int = 300
+    # The list of every question attached to the mail, if it is; or the list that was left
+    # out because it would not fit the budget.
+    question_list: QuestionList | None = None
+    list_left_out: QuestionList | None = None
 
-    @property
+    @cached_property
+    def complete(self) -> bool:
+        """Whether the body lists every question (else the attached list holds them all).
+
+        A digest that is not complete lists the waiting questions and those answered since
+        the digest before, up to ``limit`` each, and only counts those answered before it.
+        """
+        return all(
+            len(part) <= self.limit
+            for part in (self.waiting, self.answered_since, self.answered_before)
+        )
+
+    @cached_property
     def questions(self) -> tuple[DigestQuestion, ...]:
         return tuple(q for c in self.countries for q in c.questions)
 
-    @property
+    @cached_property
     def waiting(self) -> tuple[DigestQuestion, ...]:
         """The questions still without an answer, the longest-waiting first."""
         pending = [q for q in self.questions if not q.answered]
         return tuple(sorted(pending, key=lambda q: -q.waited_seconds))
 
-    @property
+    @cached_property
     def answered_since(self) -> tuple[DigestQuestion, ...]:
         """Questions answered since the digest before this one, in the order they were asked."""
         return tuple(q for q in self.questions if q.answered and q.changed)
 
-    @property
+    @cached_property
     def answered_before(self) -> tuple[DigestQuestion, ...]:
         """The rest: questions answered by the time of the digest before this one."""
         return tuple(q for q in self.questions if q.answered and not q.changed)
+
+    @cached_property
+    def asked_since(self) -> int:
+        """How many questions were asked after the digest before this one (all in the first)."""
+        return sum(1 for q in self.questions if self.since_at is None or q.asked > self.since_at)
+
+    @cached_property
+    def changed(self) -> int:
+        """How many questions were asked, answered or had news after the digest before this one."""
+        return sum(1 for q in self.questions if q.changed)
 
     def news_between(self, since: datetime | None, until: datetime) -> int:
         """How many questions were asked, answered or had a reply held in (since, until]."""
@@ -126,34 +188,51 @@ class Digest:
             if q.changed_at <= until and (since is None or q.changed_at > since)
         )
 
-    @property
+    @cached_property
     def asked(self) -> int:
         return sum(c.asked for c in self.countries)
 
-    @property
+    @cached_property
     def answered(self) -> int:
         return sum(c.answered for c in self.countries)
 
-    @property
+    @cached_property
     def pending(self) -> int:
         return sum(c.pending for c in self.countries)
 
-    @property
+    @cached_property
     def held(self) -> int:
         return sum(q.held_answers for c in self.countries for q in c.questions)
 
-    @property
+    @cached_property
     def bounced(self) -> int:
         """Questions with a mail to the participant that bounced."""
         return sum(1 for q in self.questions if q.bounced)
 
-    @property
+    @cached_property
     def median_wait_answered(self) -> float | None:
         waits = [q.waited_seconds for c in self.countries for q in c.questions if q.answered]
         return statistics.median(waits) if waits else None
 
 
 UNASSIGNED = "--"
+# What the body of a digest shows of a question or an answer: its first lines, cut at a word
+# near EXCERPT_CHARS. The whole texts are in `qa-mailer export`.
+EXCERPT_LINES = 3
+EXCERPT_CHARS = 240
+
+
+def excerpt(text: str) -> str:
+    """The first EXCERPT_LINES lines of ``text`` (at most EXCERPT_CHARS), "[...]" where cut."""
+    lines = text.strip("\n").split("\n")
+    kept = "\n".join(lines[:EXCERPT_LINES]).rstrip()
+    cut = len(lines) > EXCERPT_LINES
+    if len(kept) > EXCERPT_CHARS:
+        kept = kept[:EXCERPT_CHARS]
+        space = kept.rfind(" ")
+        kept = (kept[:space] if space > EXCERPT_CHARS // 2 else kept).rstrip()
+        cut = True
+    return kept + " [...]" if cut else kept
 
 
 async def build_digest(
@@ -240,6 +319,9 @@ async def build_digest(
         timezone=str(zone.key),
         countries=countries,
         since=since.astimezone(zone).strftime("%Y-%m-%d %H:%M") if since else None,
+        limit=config.digest.list_questions,
+        since_at=since,
+        budget_kb=config.digest.size_budget_kb,
     )
 
 

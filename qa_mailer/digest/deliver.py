@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,11 +13,20 @@ from qa_mailer.classify.roster import Roster
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config, ConfigError
 from qa_mailer.db import DigestRun, OutboxKind
-from qa_mailer.digest.build import Digest, build_digest
+from qa_mailer.digest.build import Digest, QuestionList, build_digest
+from qa_mailer.digest.listing import question_lists
 from qa_mailer.route.mails import service_sender
-from qa_mailer.send.compose import OutgoingMail, build_mail, new_message_id
+from qa_mailer.send.compose import OutgoingMail, build_mail, encode_body, new_message_id
 from qa_mailer.send.outbox import enqueue
 from qa_mailer.templates import DEFAULT_LANGUAGE, Templates
+
+log = logging.getLogger("qa_mailer.digest")
+
+# Room kept in the size budget for the mail's headers (a long list of organisers included)
+# and its MIME framing, which are written only when the mail is queued.
+HEADERS_ALLOWANCE = 8_000
+# The body's lists are shortened to no fewer than this many questions to keep the list attached.
+FEWEST = 10
 
 
 @dataclass(frozen=True)
@@ -26,21 +37,99 @@ class RenderedDigest:
     html: str
     outbox_id: int | None = None  # the mail queued to the organisers, if it was sent
 
+    @property
+    def question_list(self) -> QuestionList | None:
+        """The list of every question, attached when the body does not show them all."""
+        return self.digest.question_list
+
 
 def render_digest(
     templates: Templates, digest: Digest, language: str = DEFAULT_LANGUAGE
 ) -> RenderedDigest:
-    """The digest in the organisers' language; its subject is set by digest.txt."""
-    text = templates.render_mail("digest.txt", language, digest=digest)
-    d = digest
+    """The digest in the organisers' language; its subject is set by digest.txt.
+
+    A session whose questions all fit the body's lists (``digest.limit`` each) gets the
+    digest alone. A larger one gets the list of all its questions attached: as CSV when the
+    mail then stays within ``digest.budget_kb``, else zipped; if neither fits, the body's
+    lists are halved (down to FEWEST) to make room; failing that the list is left out (the
+    digest then says so and names the export command), and should even the body alone not
+    fit, its lists are shortened until it does.
+    """
+    budget = digest.budget_kb * 1000
+    if digest.complete or not digest.questions:
+        alone = _render(templates, digest, language, None, None)
+        if mail_size(alone) <= budget or not digest.questions:
+            return alone
+    made = datetime.strptime(digest.generated_at, "%Y-%m-%d %H:%M")
+    lists = question_lists(templates, digest, language, made)
+    # The list comes before the length of the body's lists: they are shortened (to no fewer
+    # than FEWEST) to keep it attached, and only then is it left out.
+    attempts: list[tuple[int, QuestionList | None]] = [
+        (limit, attached) for limit in _limits(digest.limit, FEWEST) for attached in lists
+    ]
+    attempts += [(limit, None) for limit in _limits(digest.limit, 1)]
+    for limit, attached in attempts:
+        left_out = lists[1] if attached is None else None
+        rendered = _render(templates, replace(digest, limit=limit), language, attached, left_out)
+        if mail_size(rendered) <= budget:
+            return rendered
+    log.warning(
+        "the digest of %s is %d bytes, over its budget of %d kB",
+        digest.session.code,
+        mail_size(rendered),
+        digest.budget_kb,
+    )
+    return rendered
+
+
+def _limits(start: int, fewest: int) -> list[int]:
+    """``start``, then halved down to ``fewest`` (at least one: ``start`` itself)."""
+    found = [start]
+    while found[-1] // 2 >= fewest:
+        found.append(found[-1] // 2)
+    return found
+
+
+def _render(
+    templates: Templates,
+    digest: Digest,
+    language: str,
+    attached: QuestionList | None,
+    left_out: QuestionList | None,
+) -> RenderedDigest:
+    d = replace(digest, question_list=attached, list_left_out=left_out)
+    text = templates.render_mail("digest.txt", language, digest=d)
     return RenderedDigest(
-        digest,
+        d,
         text.subject
         or f"[{d.session.code}] Q&A digest: {d.asked} questions, {d.answered} answered, "
         f"{d.pending} pending",
         text.text,
-        templates.render("digest.html", language, digest=digest),
+        templates.render("digest.html", language, digest=d),
     )
+
+
+def question_list_of(
+    templates: Templates, rendered: RenderedDigest, language: str = DEFAULT_LANGUAGE
+) -> QuestionList:
+    """The list of every question the digest has attached, or would have: zipped when the
+    digest has it so, else as CSV."""
+    digest = rendered.digest
+    found = digest.question_list or digest.list_left_out
+    if found is not None:
+        return found
+    made = datetime.strptime(digest.generated_at, "%Y-%m-%d %H:%M")
+    return question_lists(templates, digest, language, made)[0]
+
+
+def mail_size(rendered: RenderedDigest) -> int:
+    """The size the digest's mail will have, in bytes, its headers counted generously."""
+    size = HEADERS_ALLOWANCE + len(encode_body(rendered.text)[1])
+    size += len(encode_body(rendered.html)[1])
+    if rendered.question_list is not None:
+        encoded = -(-rendered.question_list.size // 3) * 4
+        size += encoded + 2 * -(-encoded // 76)
+    return size
 
 
 async def produce_digest(
@@ -114,14 +203,21 @@ def digest_mail(config: Config, clock: Clock, rendered: RenderedDigest) -> Outgo
         message_id=new_message_id("digest", config.address.domain),
         date=clock.now(),
         headers={"Auto-Submitted": "auto-generated", "X-Loop": config.address.address},
+        attachments=[rendered.question_list.attachment] if rendered.question_list else [],
     )
 
 
 def write_digest_files(folder: Path, rendered: RenderedDigest) -> tuple[Path, Path]:
-    """Write the digest as ``VC3-digest.txt`` and ``VC3-digest.html`` into ``folder``."""
+    """Write the digest as ``VC3-digest.txt`` and ``VC3-digest.html`` into ``folder``.
+
+    The attached list, if the digest has one, goes beside them under its own name.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     code = rendered.digest.session.code
     text, html = folder / f"{code}-digest.txt", folder / f"{code}-digest.html"
     text.write_text(rendered.text, encoding="utf-8")
     html.write_text(rendered.html, encoding="utf-8")
+    if rendered.question_list is not None:
+        attachment = rendered.question_list.attachment
+        (folder / attachment.filename).write_bytes(attachment.data)
     return text, html

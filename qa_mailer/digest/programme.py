@@ -1,7 +1,8 @@
 """The programme report: one digest across every session and country, fit to forward.
 
 Asked, answered and pending per session and per country, the median wait for an answer and
-the longest wait still open, and the questions still open, the longest-waiting first. The
+the longest wait still open, and the questions still open, the longest-waiting first (at
+most ``digest.list_questions`` of them: each session's digest lists the rest). The
 HTML (templates/programme.html) is made for mail clients: inline styles, tables for layout,
 the per-country bars drawn with table cells, no scripts, no remote images; programme.txt is
 its plain-text twin.
@@ -75,7 +76,13 @@ class Programme:
     total: Tally
     sessions: tuple[Tally, ...]
     countries: tuple[CountryBar, ...]
+    # Every question still open, the longest-waiting first; the report shows the first ``limit``.
     open: tuple[OpenQuestion, ...]
+    limit: int = 20
+
+    @property
+    def open_shown(self) -> tuple[OpenQuestion, ...]:
+        return self.open[: self.limit]
 
 
 def tally(code: str, name: str, questions: list[DigestQuestion]) -> Tally:
@@ -136,6 +143,7 @@ async def build_programme(
         sessions=tuple(sessions),
         countries=bars(countries),
         open=tuple(sorted(still_open, key=lambda o: -o.question.waited_seconds)),
+        limit=config.digest.list_questions,
     )
 
 

@@ -67,6 +67,21 @@ def new_message_id(kind: str, domain: str) -> str:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with a mail, base64-encoded in a part of its own."""
+
+    # A plain ASCII file name such as "VC3-questions.csv": no encoding of its own needed.
+    filename: str
+    # A MIME type, parameters included: "text/csv; charset=utf-8".
+    content_type: str
+    data: bytes
+
+
+_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_CONTENT_TYPE = re.compile(r"[a-z]+/[a-z0-9.+-]+(; ?[a-z-]+=[A-Za-z0-9._-]+)*")
+
+
+@dataclass(frozen=True)
 class OutgoingMail:
     """A complete mail as it goes into the outbox."""
 
@@ -91,8 +106,12 @@ def build_mail(
     references: Sequence[str] = (),
     headers: Mapping[str, str] | None = None,
     cc: Sequence[str] = (),
+    attachments: Sequence[Attachment] = (),
 ) -> OutgoingMail:
     """A complete mail: plain text, or multipart/alternative when ``html`` is given.
+
+    With ``attachments``, the mail is multipart/mixed: the text (or the alternative) first,
+    then each file base64-encoded.
 
     ``sender`` is (display name, address); ``to``, ``cc`` and ``reply_to`` are addresses,
     bare or as ``Name <address>``. The subject is made one line of at most 400 characters.
@@ -125,6 +144,8 @@ def build_mail(
     fields.extend(_extra_fields(headers or {}))
     fields.append("MIME-Version: 1.0")
     content_fields, body = _content(text, html)
+    if attachments:
+        content_fields, body = _mixed(content_fields, body, attachments)
     fields.extend(content_fields)
     head_text = "\r\n".join(fields)
     # Everything in the head is ASCII except an internationalised address, which RFC 6532
@@ -189,6 +210,34 @@ def _content(text: str, html: str | None) -> tuple[list[str], bytes]:
         body += b"\r\n\r\n" + part_body + b"\r\n"
     body += delimiter + b"--\r\n"
     return [f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"'], body
+
+
+def _mixed(
+    fields: list[str], body: bytes, attachments: Sequence[Attachment]
+) -> tuple[list[str], bytes]:
+    """The text (or alternative) part and the attachments as one multipart/mixed body."""
+    parts = [(fields, body)] + [_attachment_part(a) for a in attachments]
+    boundary = _boundary([part_body for _, part_body in parts])
+    delimiter = b"--" + boundary.encode("ascii")
+    chunks = []
+    for part_fields, part_body in parts:
+        chunks += [delimiter, b"\r\n", "\r\n".join(part_fields).encode("ascii")]
+        chunks += [b"\r\n\r\n", part_body, b"\r\n"]
+    chunks.append(delimiter + b"--\r\n")
+    return [f'Content-Type: multipart/mixed;\r\n boundary="{boundary}"'], b"".join(chunks)
+
+
+def _attachment_part(attachment: Attachment) -> tuple[list[str], bytes]:
+    if not _FILENAME.fullmatch(attachment.filename):
+        raise ValueError(f"not a plain file name: {attachment.filename!r}")
+    if not _CONTENT_TYPE.fullmatch(attachment.content_type):
+        raise ValueError(f"not a content type: {attachment.content_type!r}")
+    fields = [
+        f"Content-Type: {attachment.content_type}",
+        "Content-Transfer-Encoding: base64",
+        f'Content-Disposition: attachment; filename="{attachment.filename}"',
+    ]
+    return fields, _base64(attachment.data)
 
 
 def _part(subtype: str, text: str) -> tuple[list[str], bytes]:

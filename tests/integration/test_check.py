@@ -210,6 +210,19 @@ async def test_a_database_behind_and_a_broken_template_are_named(
     assert (await verdicts(config))["database"].ok
 
 
+@pytest.mark.asyncio
+async def test_headings_of_the_digest_list_that_do_not_match_its_columns_are_named(
+    tmp_path: Path, empty_database: str
+) -> None:
+    own = tmp_path / "my-templates"
+    own.mkdir()
+    (own / "digest_columns.txt").write_text("Ref\nState\nSubject\n", encoding="utf-8")
+    config = write_config(tmp_path, empty_database, service={"templates": str(own)})
+    templates = (await verdicts(config))["templates"]
+    assert not templates.ok and "digest_columns.txt" in templates.text
+    assert "names 3 headings; the list has 12 columns" in templates.text
+
+
 def test_the_command_prints_one_line_each_and_fails_on_a_mistake(
     tmp_path: Path,
     dovecot: DovecotServer,

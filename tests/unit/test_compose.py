@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qa_mailer.parse import parse_mail
-from qa_mailer.send.compose import OutgoingMail, build_mail, encode_body
+from qa_mailer.send.compose import Attachment, OutgoingMail, build_mail, encode_body
 from tests import stdlib_mail
 
 DATE = datetime(2026, 12, 3, 12, 30, tzinfo=UTC)
@@ -823,3 +823,39 @@ def test_random_bodies_round_trip(text: str, html: str | None) -> None:
     assert body_of(message) == expected(text)
     if html is not None:
         assert body_of(message, "html") == expected(html)
+
+
+def test_attachments_follow_the_text_and_html_and_parse_back_byte_for_byte() -> None:
+    listing = "Ref,Subject\r\nQ-1,Кто ведёт?\r\n".encode("utf-8-sig")
+    archive = bytes(range(256)) * 3
+    raw = mail(
+        text="Привет, see the list.\n",
+        html="<p>See the list.</p>\n",
+        attachments=[
+            Attachment("VC1-questions.csv", "text/csv; charset=utf-8", listing),
+            Attachment("VC1-questions.csv.zip", "application/zip", archive),
+        ],
+    ).raw
+    message = check_wire_form(raw)
+    assert message.get_content_type() == "multipart/mixed"
+    assert body_of(message) == "Привет, see the list.\n"
+    assert body_of(message, "html") == "<p>See the list.</p>\n"
+    files = list(message.iter_attachments())
+    assert [(f.get_filename(), f.get_content_type()) for f in files] == [
+        ("VC1-questions.csv", "text/csv"),
+        ("VC1-questions.csv.zip", "application/zip"),
+    ]
+    assert [f.get_payload(decode=True) for f in files] == [listing, archive]
+
+
+@pytest.mark.parametrize(
+    "attachment",
+    [
+        Attachment('x".csv', "text/csv", b""),
+        Attachment("списък.csv", "text/csv", b""),
+        Attachment("a.csv", "text/csv\r\nBcc: someone@example.org", b""),
+    ],
+)
+def test_an_attachment_name_or_type_that_is_not_plain_is_refused(attachment: Attachment) -> None:
+    with pytest.raises(ValueError, match="not a"):
+        mail(attachments=[attachment])
