@@ -12,6 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import selectinload, undefer
 
+from qa_mailer.answer.decide import decide
 from qa_mailer.answer.desk import AnswerDesk
 from qa_mailer.classify.roster import load_roster
 from qa_mailer.clock import SystemClock
@@ -23,7 +24,6 @@ from qa_mailer.db import (
     MessageState,
     OutboxMail,
     OutboxState,
-    Question,
     Role,
     UnknownTokenReply,
 )
@@ -367,33 +367,12 @@ async def decide_answers(
     queued: list[OutboxMail] = []
     async with sessions.begin() as session:
         for answer_id in answer_ids:
-            answer = await session.scalar(
-                select(Answer)
-                .where(Answer.id == answer_id, Answer.state == AnswerState.HELD)
-                .options(selectinload(Answer.question).selectinload(Question.thread))
-            )
-            if answer is None:
+            decision = await decide(session, desk, answer_id, approve=approve)
+            if not decision.changed:
                 raise NotFound(f"no held answer A-{answer_id}")
-            if approve:
-                queued.extend(await desk.publish(session, answer))
-                answer.reason = f"approved by an organiser ({answer.reason})"
-            else:
-                answer.state = AnswerState.REJECTED
-            await session.flush()
-            still_held = await session.scalar(
-                select(Answer.id).where(
-                    Answer.message_id == answer.message_id, Answer.state == AnswerState.HELD
-                )
-            )
-            if still_held is None:
-                await session.execute(
-                    update(InboundMessage)
-                    .where(
-                        InboundMessage.id == answer.message_id,
-                        InboundMessage.state == MessageState.HELD,
-                    )
-                    .values(state=MessageState.PROCESSED)
-                )
+            queued.extend(decision.queued)
+            answer = await session.get(Answer, answer_id)
+            assert answer is not None
             decided.append(answer)
     report = await hand_over(engine, config, [row.id for row in queued]) if queued else None
     return decided, report

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from qa_mailer.answer.tokens import ReplyKeys, reply_keys
+from qa_mailer.answer.tokens import ReplyKeys, notice_tokens, replies_to_notice, reply_keys
 from qa_mailer.classify.bounces import BounceReport, may_be_bounce, read_bounce
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.classify.rules import automatic_reason
@@ -51,6 +51,7 @@ class Sorted:
     keys: ReplyKeys = field(default_factory=ReplyKeys)  # what a reply brings back of ours
     text: str = ""  # a question's trimmed text
     bounce: BounceReport | None = None  # what a bounce says failed
+    notice_tokens: tuple[str, ...] = ()  # an organiser's reply to a notice brings these back
 
     def fail(self, reason: str, details: str) -> None:
         self.state, self.reason, self.details = MessageState.QUARANTINED, reason, details
@@ -84,6 +85,15 @@ def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
             message.bounce = bounce = _bounce_of(incoming, claimed.raw)
             if bounce is not None:
                 message.reason = f"bounce: {bounce.describe()}; {automatic}"
+        elif tokens := notice_tokens(incoming, config):
+            message.kind, message.notice_tokens = MessageKind.COMMAND, tokens
+        elif replies_to_notice(incoming, config):
+            # A reply to a notice whose client dropped the token's address proves nothing.
+            message.state, message.kind = MessageState.HELD, MessageKind.COMMAND
+            message.reason = (
+                "organiser command: a reply to a notice without the notice's token "
+                "(sent to the plain address); nothing done"
+            )
         elif keys := reply_keys(incoming, config):
             message.kind, message.keys = MessageKind.REPLY, keys
         elif incoming.sender in config.experts:

@@ -30,6 +30,8 @@ TABLES = {
     "leases",
     "unknown_token_replies",
     "bounces",
+    "notice_tokens",
+    "service_keys",
 }
 
 
