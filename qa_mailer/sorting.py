@@ -23,6 +23,7 @@ from qa_mailer.db.claims import MAX_MESSAGE_ATTEMPTS, ClaimedMessage
 from qa_mailer.parse import ParsedMail, parse_mail
 from qa_mailer.replies.template import learn as learn_wording
 from qa_mailer.route.questions import question_text
+from qa_mailer.send.verp import verp_tag
 from qa_mailer.templates import Templates
 from qa_mailer.wording import wording_patterns
 
@@ -82,7 +83,7 @@ def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
         if automatic is not None:
             message.state, message.kind = MessageState.IGNORED, MessageKind.AUTOMATIC
             message.reason = automatic
-            message.bounce = bounce = _bounce_of(incoming, claimed.raw)
+            message.bounce = bounce = _bounce_of(incoming, claimed.raw, config)
             if bounce is not None:
                 message.reason = f"bounce: {bounce.describe()}; {automatic}"
         elif tokens := notice_tokens(incoming, config):
@@ -106,12 +107,18 @@ def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
     return message
 
 
-def _bounce_of(incoming: Incoming, raw: bytes) -> BounceReport | None:
-    """The bounce this automatic mail is, if any; a detector's failure is no bounce."""
+def _bounce_of(incoming: Incoming, raw: bytes, config: Config) -> BounceReport | None:
+    """The bounce this automatic mail is, if any; a detector's failure is no bounce.
+
+    Sent to a VERP address of ours, it names the mail it returns; the signature is checked
+    when it is recorded (the key is in the database).
+    """
     if not may_be_bounce(incoming):
         return None
     try:
-        return read_bounce(raw)
+        report = read_bounce(raw)
+        tag = verp_tag(incoming, config.address)
+        return replace(report, verp=tag) if report is not None and tag is not None else report
     except Exception:
         log.warning("%s: cannot read it as a bounce", incoming.mail.message_id, exc_info=True)
         return None

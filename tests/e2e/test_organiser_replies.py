@@ -16,10 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from qa_mailer.db import Answer, AnswerState, InboundMessage, MessageState
 from qa_mailer.db.engine import session_factory
 from tests.e2e.conftest import MakeConfig, running
+from tests.e2e.test_secrets_in_logs import service_logging
 from tests.helpers import EXPERT, ORGANISER, make_mail, wait_until
 from tests.integration.test_pipeline import reply_to
 from tests.servers.ports import free_port
 from tests.servers.smtp_sink import Received, SmtpSink
+
+__all__ = ["service_logging"]  # the fixture, used by name
 
 HR = "ana@drvo.example.hr"
 PRIVATE = "expert.at.home@mail.example.org"
@@ -46,7 +49,10 @@ def of_kind(sink: SmtpSink, address: str, kind: str) -> list[Received]:
 
 @pytest.mark.asyncio
 async def test_an_organiser_approves_a_held_reply_by_answering_the_notice(
-    e2e_config: MakeConfig, engine: AsyncEngine, smtp_sink: SmtpSink
+    e2e_config: MakeConfig,
+    engine: AsyncEngine,
+    smtp_sink: SmtpSink,
+    service_logging: pytest.LogCaptureFixture,
 ) -> None:
     config = e2e_config(
         listener={"enabled": True, "host": "127.0.0.1", "port": free_port()},
@@ -120,6 +126,9 @@ async def test_an_organiser_approves_a_held_reply_by_answering_the_notice(
     assert "Klaster vodi komora." in answer.text()
     assert await answer_states(engine) == [AnswerState.PUBLISHED]
     assert smtp_sink.to(STRANGER) == []
+    # The notice's token is a secret like an expert's: never in the log, at DEBUG either.
+    token = token_address.split("+o")[1].split("@")[0]
+    assert service_logging.text and token not in service_logging.text
 
 
 async def _some(items: list[Received]) -> bool:
