@@ -9,6 +9,10 @@ Exactly once: in one transaction the notice marks its messages told (``organiser
 only where still unset, and every one of them or none) and queues itself under the key
 ``notice:M-<first message>@<time>``; a second process that picked the same messages finds them
 taken and rolls back. A release from quarantine or from being held clears the mark.
+
+A notice that lists held answers carries a token in its Reply-To (``notice_tokens``, with
+the answers it lists): an organiser may approve or reject them by replying
+(organise/commands.py).
 """
 
 from __future__ import annotations
