@@ -38,11 +38,11 @@ from qa_mailer.answer.desk import AnswerDesk
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
-from qa_mailer.db import NoticeToken, OutboxKind
+from qa_mailer.db import NoticeToken, OutboxKind, OutboxMail
 from qa_mailer.replies import parse_reply
 from qa_mailer.route.mails import AUTOMATIC_HEADERS, service_sender
 from qa_mailer.send.compose import OutgoingMail, build_mail, new_message_id
-from qa_mailer.send.outbox import enqueue
+from qa_mailer.send.outbox import enqueue, outbox_key
 from qa_mailer.templates import Templates
 
 log = logging.getLogger("qa_mailer.organise")
@@ -143,8 +143,13 @@ class CommandDesk:
             )
         else:
             outcome = await self._carry_out(tx, incoming, token)
-        if incoming.sender in self._config.organisers:
-            # The receipt goes to the organiser's own address only, never to a stranger.
+        key = outbox_key(OutboxKind.RECEIPT, f"M-{message_id}")
+        # The receipt goes to the organiser's own address only, never to a stranger; once
+        # per message (one released and processed again gets none: a failed insert would
+        # undo the rest).
+        if incoming.sender in self._config.organisers and not await tx.scalar(
+            select(OutboxMail.id).where(OutboxMail.key == key)
+        ):
             enqueue(
                 tx,
                 command_receipt_mail(self._config, self._templates, self._clock, incoming, outcome),

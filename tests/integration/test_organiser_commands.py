@@ -8,6 +8,7 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
+from qa_mailer import admin
 from qa_mailer.db import Answer, AnswerState, InboundMessage, MessageKind, MessageState, OutboxKind
 from qa_mailer.db.engine import session_factory
 from qa_mailer.digest.notices import OrganiserNotices
@@ -145,6 +146,12 @@ async def test_a_reply_from_someone_else_or_without_a_command_decides_nothing(
     late = await desk.receive(answer_to_notice(notice, f"approve A-{answer_id}"))
     assert late.state == MessageState.HELD and "expired" in (late.reason or "")
     assert await answer_states(desk) == [AnswerState.HELD]
+    # Released and processed again: held again (its receipt went already), not quarantined.
+    receipts = len(await desk.outbox(OutboxKind.RECEIPT))
+    await admin.release_messages(desk.engine, [late.message_id], MessageState.HELD)
+    [again] = await desk.pipeline.process_pending()
+    assert again.state == MessageState.HELD
+    assert len(await desk.outbox(OutboxKind.RECEIPT)) == receipts
 
 
 @pytest.mark.asyncio
