@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer import admin
 from qa_mailer.db import Answer, AnswerState, InboundMessage, MessageKind, MessageState, OutboxKind
@@ -15,8 +17,9 @@ from qa_mailer.digest.notices import OrganiserNotices
 from qa_mailer.ingest.store import Envelope
 from qa_mailer.organise.commands import Command, read_commands
 from qa_mailer.templates import Templates
-from tests.helpers import ORGANISER, make_mail
-from tests.integration.test_pipeline import Desk, ask, desk, plain, reply_to
+from tests.helpers import ORGANISER, FakeClock, make_mail, write_config
+from tests.integration.test_authentication import DOMAIN, PROVIDER
+from tests.integration.test_pipeline import Desk, ask, desk, make_desk, plain, reply_to
 
 __all__ = ["desk"]  # the fixture, used by name
 
@@ -47,7 +50,12 @@ async def held_and_told(desk: Desk, body: str = "Forged or private answer") -> E
     return notice
 
 
-def answer_to_notice(notice: EmailMessage, body: str, sender: str = ORGANISER) -> bytes:
+def answer_to_notice(
+    notice: EmailMessage,
+    body: str,
+    sender: str = ORGANISER,
+    headers: dict[str, str] | None = None,
+) -> bytes:
     return make_mail(
         sender=sender,
         to=str(notice["Reply-To"]),
@@ -55,6 +63,7 @@ def answer_to_notice(notice: EmailMessage, body: str, sender: str = ORGANISER) -
         body=body + "\n\nOn Thursday the service wrote:\n> " + plain(notice).replace("\n", "\n> "),
         in_reply_to=str(notice["Message-ID"]),
         references=str(notice["Message-ID"]),
+        headers=headers,
     )
 
 
@@ -172,3 +181,40 @@ async def test_two_organisers_approving_at_once_publish_once(desk: Desk) -> None
     texts = [plain(m) for m in await desk.outbox(OutboxKind.RECEIPT) if m["To"] == ORGANISER]
     assert sum("published: sent to the participant" in t for t in texts) == 1
     assert sum("already published" in t for t in texts) == 1
+
+
+@pytest.mark.asyncio
+async def test_an_organisers_reply_must_pass_the_authentication_check_where_configured(
+    engine: AsyncEngine, tmp_path: Path, database_url: str
+) -> None:
+    config = write_config(
+        tmp_path,
+        database_url,
+        expert_check={
+            "min_reply_seconds": 0,
+            "require_authentication": True,
+            "trusted_authserv_ids": [PROVIDER],
+        },
+    )
+    desk = await make_desk(config, engine, FakeClock())
+    notice = await held_and_told(desk)
+    [answer_id] = await held_ids(desk)
+
+    def verdict(result: str) -> dict[str, str]:
+        return {"Authentication-Results": f"{PROVIDER}; dmarc={result} header.from={DOMAIN}"}
+
+    # The provider says the organisers' domain failed, or says nothing: held, nothing done.
+    failed = await desk.receive(
+        answer_to_notice(notice, f"approve A-{answer_id}", headers=verdict("fail"))
+    )
+    assert failed.state == MessageState.HELD and "failed" in (failed.reason or "")
+    silent = await desk.receive(answer_to_notice(notice, f"approve A-{answer_id}"))
+    assert silent.state == MessageState.HELD and "vouches" in (silent.reason or "")
+    assert await answer_states(desk) == [AnswerState.HELD]
+    # Vouched for: the answer goes out.
+    passed = await desk.receive(
+        answer_to_notice(notice, f"approve A-{answer_id}", headers=verdict("pass"))
+    )
+    assert passed.state == MessageState.PROCESSED
+    assert await answer_states(desk) == [AnswerState.PUBLISHED]
+    assert len(await answers_to(desk, PARTICIPANT)) == 1
