@@ -371,8 +371,7 @@ async def decide_answers(
             if not decision.changed:
                 raise NotFound(f"no held answer A-{answer_id}")
             queued.extend(decision.queued)
-            answer = await session.get(Answer, answer_id)
-            assert answer is not None
-            decided.append(answer)
+            assert decision.answer is not None
+            decided.append(decision.answer)
     report = await hand_over(engine, config, [row.id for row in queued]) if queued else None
     return decided, report

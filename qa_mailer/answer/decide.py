@@ -27,6 +27,8 @@ class Decision:
     outcome: str  # "published", "rejected", "held", or "unknown"
     changed: bool
     queued: list[OutboxMail] = field(default_factory=list)
+    # The answer, with its question loaded (None: no such answer).
+    answer: Answer | None = None
 
     @property
     def ref(self) -> str:
@@ -55,7 +57,7 @@ async def decide(tx: AsyncSession, desk: AnswerDesk, answer_id: int, *, approve:
     if answer is None:
         return Decision(answer_id, None, "unknown", changed=False)
     if taken.rowcount != 1:  # type: ignore[attr-defined]
-        return Decision(answer_id, answer.question.ref, answer.state, changed=False)
+        return Decision(answer_id, answer.question.ref, answer.state, changed=False, answer=answer)
     queued: list[OutboxMail] = []
     if approve:
         queued = await desk.publish(tx, answer)
@@ -76,4 +78,6 @@ async def decide(tx: AsyncSession, desk: AnswerDesk, answer_id: int, *, approve:
             .values(state=MessageState.PROCESSED)
             .execution_options(synchronize_session=False)
         )
-    return Decision(answer_id, answer.question.ref, target, changed=True, queued=queued)
+    return Decision(
+        answer_id, answer.question.ref, target, changed=True, queued=queued, answer=answer
+    )

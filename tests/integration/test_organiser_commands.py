@@ -218,3 +218,18 @@ async def test_an_organisers_reply_must_pass_the_authentication_check_where_conf
     assert passed.state == MessageState.PROCESSED
     assert await answer_states(desk) == [AnswerState.PUBLISHED]
     assert len(await answers_to(desk, PARTICIPANT)) == 1
+
+
+@pytest.mark.asyncio
+async def test_the_command_line_and_a_reply_decide_through_the_same_function(desk: Desk) -> None:
+    notice = await held_and_told(desk)
+    [answer_id] = await held_ids(desk)
+    [answer], _ = await admin.decide_answers(desk.engine, desk.config, [answer_id], approve=True)
+    assert (answer.id, answer.question.ref, answer.state) == (answer_id, "Q-1", "published")
+    with pytest.raises(admin.NotFound):
+        await admin.decide_answers(desk.engine, desk.config, [answer_id], approve=True)
+    # The organiser who replies afterwards learns it was done already.
+    await desk.receive(answer_to_notice(notice, f"approve A-{answer_id}"))
+    assert len(await answers_to(desk, PARTICIPANT)) == 1
+    [receipt] = [m for m in await desk.outbox(OutboxKind.RECEIPT) if m["To"] == ORGANISER]
+    assert "already published" in plain(receipt)
