@@ -27,7 +27,6 @@ from qa_mailer.db import (
     MessageState,
     OutboxMail,
     OutboxState,
-    Question,
     Role,
     UnknownTokenReply,
 )
@@ -363,6 +362,7 @@ async def decide_answers(
     All in one transaction: an unknown id changes nothing. Approved answers are delivered
     once, at the end.
     """
+    from qa_mailer.answer.decide import decide
     from qa_mailer.answer.desk import AnswerDesk
     from qa_mailer.templates import Templates
 
@@ -372,33 +372,11 @@ async def decide_answers(
     queued: list[OutboxMail] = []
     async with sessions.begin() as session:
         for answer_id in answer_ids:
-            answer = await session.scalar(
-                select(Answer)
-                .where(Answer.id == answer_id, Answer.state == AnswerState.HELD)
-                .options(selectinload(Answer.question).selectinload(Question.thread))
-            )
-            if answer is None:
+            decision = await decide(session, desk, answer_id, approve=approve)
+            if not decision.changed:
                 raise NotFound(f"no held answer A-{answer_id}")
-            if approve:
-                queued.extend(await desk.publish(session, answer))
-                answer.reason = f"approved by an organiser ({answer.reason})"
-            else:
-                answer.state = AnswerState.REJECTED
-            await session.flush()
-            still_held = await session.scalar(
-                select(Answer.id).where(
-                    Answer.message_id == answer.message_id, Answer.state == AnswerState.HELD
-                )
-            )
-            if still_held is None:
-                await session.execute(
-                    update(InboundMessage)
-                    .where(
-                        InboundMessage.id == answer.message_id,
-                        InboundMessage.state == MessageState.HELD,
-                    )
-                    .values(state=MessageState.PROCESSED)
-                )
-            decided.append(answer)
+            queued.extend(decision.queued)
+            assert decision.answer is not None
+            decided.append(decision.answer)
     report = await hand_over(engine, config, [row.id for row in queued]) if queued else None
     return decided, report

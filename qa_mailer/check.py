@@ -141,7 +141,13 @@ async def _imap(config: Config) -> list[Verdict]:
         Verdict(
             "plus",
             True,
-            f"experts' replies come to {plus}: the provider must deliver plus addresses "
+            f"experts' replies come to {plus}, organisers' to {config.address.tagged('o...')}"
+            + (
+                f", bounces to {config.address.tagged('bounce-...')}"
+                if config.outgoing.verp
+                else ""
+            )
+            + ": the provider must deliver plus addresses "
             "to this mailbox (see the README's provider notes)",
         ),
     ]

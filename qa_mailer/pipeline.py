@@ -37,6 +37,7 @@ from qa_mailer.db.claims import (
 )
 from qa_mailer.db.engine import SessionFactory
 from qa_mailer.offload import Failed, HelpersUnavailable, Offload
+from qa_mailer.organise.commands import CommandDesk
 from qa_mailer.replies.template import learn as learn_wording
 from qa_mailer.route.questions import Asked, QuestionDesk
 from qa_mailer.send.bounces import record_bounce
@@ -90,6 +91,7 @@ class Pipeline:
         learn_wording(wording_patterns(config, templates))
         self.questions = QuestionDesk(config, roster, templates, clock)
         self.answers = AnswerDesk(config, templates, clock)
+        self.commands = CommandDesk(config, templates, clock, self.answers)
         self.wakeup = asyncio.Event()
         self._helpers = (
             Offload(
@@ -271,6 +273,8 @@ class Pipeline:
         for message in batch:
             if message.kind == MessageKind.REPLY and message.state == MessageState.PROCESSED:
                 await self._reply(tx, message)
+            elif message.kind == MessageKind.COMMAND and message.state == MessageState.PROCESSED:
+                await self._command(tx, message)
             elif message.bounce is not None:
                 await record_bounce(tx, message.claimed.id, message.bounce, self._clock.now())
         for message in batch:
@@ -308,6 +312,24 @@ class Pipeline:
             async with tx.begin_nested():
                 outcome = await self.answers.handle(
                     tx, message.claimed.id, message.incoming, message.keys
+                )
+        except _UNAVAILABLE:
+            raise
+        except Exception as exc:
+            message.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            return
+        if outcome.ignore_reason is not None:
+            message.state, message.reason = MessageState.IGNORED, outcome.ignore_reason
+        elif outcome.hold_reason is not None:
+            message.state, message.reason = MessageState.HELD, outcome.hold_reason
+
+    async def _command(self, tx: AsyncSession, message: Sorted) -> None:
+        # An organiser's reply to a notice, under its own savepoint as a reply is.
+        assert message.incoming is not None
+        try:
+            async with tx.begin_nested():
+                outcome = await self.commands.handle(
+                    tx, message.claimed.id, message.incoming, message.notice_tokens
                 )
         except _UNAVAILABLE:
             raise

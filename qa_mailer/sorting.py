@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from qa_mailer.answer.tokens import ReplyKeys, reply_keys
+from qa_mailer.answer.tokens import ReplyKeys, notice_tokens, replies_to_notice, reply_keys
 from qa_mailer.classify.bounces import BounceReport, may_be_bounce, read_bounce
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.classify.rules import automatic_reason
@@ -23,6 +23,7 @@ from qa_mailer.db.claims import MAX_MESSAGE_ATTEMPTS, ClaimedMessage
 from qa_mailer.parse import ParsedMail, parse_mail
 from qa_mailer.replies.template import learn as learn_wording
 from qa_mailer.route.questions import question_text
+from qa_mailer.send.verp import verp_tag
 from qa_mailer.templates import Templates
 from qa_mailer.wording import wording_patterns
 
@@ -51,6 +52,7 @@ class Sorted:
     keys: ReplyKeys = field(default_factory=ReplyKeys)  # what a reply brings back of ours
     text: str = ""  # a question's trimmed text
     bounce: BounceReport | None = None  # what a bounce says failed
+    notice_tokens: tuple[str, ...] = ()  # an organiser's reply to a notice brings these back
 
     def fail(self, reason: str, details: str) -> None:
         self.state, self.reason, self.details = MessageState.QUARANTINED, reason, details
@@ -81,9 +83,18 @@ def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
         if automatic is not None:
             message.state, message.kind = MessageState.IGNORED, MessageKind.AUTOMATIC
             message.reason = automatic
-            message.bounce = bounce = _bounce_of(incoming, claimed.raw)
+            message.bounce = bounce = _bounce_of(incoming, claimed.raw, config)
             if bounce is not None:
                 message.reason = f"bounce: {bounce.describe()}; {automatic}"
+        elif tokens := notice_tokens(incoming, config):
+            message.kind, message.notice_tokens = MessageKind.COMMAND, tokens
+        elif replies_to_notice(incoming, config):
+            # A reply to a notice whose client dropped the token's address proves nothing.
+            message.state, message.kind = MessageState.HELD, MessageKind.COMMAND
+            message.reason = (
+                "organiser command: a reply to a notice without the notice's token "
+                "(sent to the plain address); nothing done"
+            )
         elif keys := reply_keys(incoming, config):
             message.kind, message.keys = MessageKind.REPLY, keys
         elif incoming.sender in config.experts:
@@ -96,12 +107,18 @@ def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
     return message
 
 
-def _bounce_of(incoming: Incoming, raw: bytes) -> BounceReport | None:
-    """The bounce this automatic mail is, if any; a detector's failure is no bounce."""
+def _bounce_of(incoming: Incoming, raw: bytes, config: Config) -> BounceReport | None:
+    """The bounce this automatic mail is, if any; a detector's failure is no bounce.
+
+    Sent to a VERP address of ours, it names the mail it returns; the signature is checked
+    when it is recorded (the key is in the database).
+    """
     if not may_be_bounce(incoming):
         return None
     try:
-        return read_bounce(raw)
+        report = read_bounce(raw)
+        tag = verp_tag(incoming, config.address)
+        return replace(report, verp=tag) if report is not None and tag is not None else report
     except Exception:
         log.warning("%s: cannot read it as a bounce", incoming.mail.message_id, exc_info=True)
         return None

@@ -35,6 +35,7 @@ from qa_mailer.digest.deliver import render_digest
 from qa_mailer.digest.listing import question_list_csv
 from qa_mailer.digest.notices import HeldAnswer, WaitingMessage, notice_mail
 from qa_mailer.digest.programme import OpenQuestion, Programme, bars, render_programme, tally
+from qa_mailer.organise.commands import CommandOutcome, command_receipt_mail
 from qa_mailer.parse import parse_mail
 from qa_mailer.route.mails import MergedView, acknowledgement, expert_mail
 from qa_mailer.templates import RENDER_ERRORS, TemplateProblem, Templates, describe
@@ -166,10 +167,21 @@ def _check_language(config: Config, templates: Templates, clock: Clock, language
         "held_private.txt": lambda: private_reply_mail(
             config, templates, clock, dispatch, incoming, list(session.experts)
         ),
-        "notice.txt": lambda: notice_mail(config, templates, clock, _sample_waiting()),
+        "notice.txt": lambda: (
+            notice_mail(config, templates, clock, _sample_waiting()),
+            notice_mail(config, templates, clock, _sample_waiting(), "0" * 20),
+        ),
         "alert.txt": lambda: [
             alert_mail(config, templates, clock, Alert(cause, "the mailbox", "login refused"))
             for cause in ("imap-login", "oauth2-grant")
+        ],
+        "command_receipt.txt": lambda: [
+            command_receipt_mail(config, templates, clock, incoming, done)
+            for done in (
+                CommandOutcome([("A-7", "published: sent to the participant")]),
+                CommandOutcome([], hold_reason="organiser command: not from an organiser"),
+                CommandOutcome([], ignore_reason="organiser command: no command in the reply"),
+            )
         ],
         "programme.txt and programme.html": lambda: render_programme(
             templates, _sample_programme(config, question), language

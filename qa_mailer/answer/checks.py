@@ -91,43 +91,51 @@ class Authenticated(ExpertCheck):
     )
 
     def check(self, context: CheckContext) -> str | None:
-        settings = context.config.expert_check
-        trusted = trusted_ids(context)
-        if not trusted:
-            return None
-        domain = domain_of(context.incoming.sender)
-        verdict = trusted_verdict(context)
-        if verdict == "temperror":
-            return f"the authentication of {domain} could not be completed (DNS did not answer)"
-        if verdict == "fail":
-            return f"a trusted Authentication-Results header says the From domain {domain} failed"
-        if verdict == "pass":
-            return None
-        if settings.require_authentication:
-            return f"no trusted Authentication-Results header vouches for {domain}"
+        return authentication_reason(context.incoming, context.config)
+
+
+def authentication_reason(incoming: Incoming, config: Config) -> str | None:
+    """Why the sender of ``incoming`` is not vouched for as configured, or None.
+
+    The expert's replies and the organisers' commands are checked alike: a trusted header
+    that says the From domain failed (or could not be checked) stops the mail, and with
+    ``expert_check.require_authentication`` so does the lack of a trusted header.
+    """
+    if not trusted_ids(incoming, config):
         return None
+    domain = domain_of(incoming.sender)
+    verdict = trusted_verdict(incoming, config)
+    if verdict == "temperror":
+        return f"the authentication of {domain} could not be completed (DNS did not answer)"
+    if verdict == "fail":
+        return f"a trusted Authentication-Results header says the From domain {domain} failed"
+    if verdict == "pass":
+        return None
+    if config.expert_check.require_authentication:
+        return f"no trusted Authentication-Results header vouches for {domain}"
+    return None
 
 
-def trusted_verdict(context: CheckContext) -> str | None:
+def trusted_verdict(incoming: Incoming, config: Config) -> str | None:
     """What the topmost trusted Authentication-Results says of the From domain, if anything.
 
     Only the topmost header of a trusted host counts: it was written last, by the host that
     took the mail in (for our listener, by us). A header below it with a trusted id was in the
     mail before that host saw it, so the sender may have written it.
     """
-    trusted = trusted_ids(context)
+    trusted = trusted_ids(incoming, config)
     header = next(
         (
             h
-            for h in context.incoming.mail.header_all("Authentication-Results")
+            for h in incoming.mail.header_all("Authentication-Results")
             if _authserv_id(h) in trusted
         ),
         None,
     )
-    return _verdict(header, domain_of(context.incoming.sender)) if header is not None else None
+    return _verdict(header, domain_of(incoming.sender)) if header is not None else None
 
 
-def trusted_ids(context: CheckContext) -> set[str]:
+def trusted_ids(incoming: Incoming, config: Config) -> set[str]:
     """The authserv-ids whose Authentication-Results the check believes for this mail.
 
     The provider's (``trusted_authserv_ids``) always; our own only for mail our SMTP listener
@@ -135,9 +143,9 @@ def trusted_ids(context: CheckContext) -> set[str]:
     fetched over IMAP, or handed over by an MTA through LMTP, our id proves nothing: anyone
     can write it.
     """
-    trusted = set(context.config.expert_check.trusted_authserv_ids)
-    authentication = context.config.authentication
-    if context.incoming.source == MessageSource.SMTP and authentication.verify:
+    trusted = set(config.expert_check.trusted_authserv_ids)
+    authentication = config.authentication
+    if incoming.source == MessageSource.SMTP and authentication.verify:
         trusted.add(authentication.authserv_id)
     return trusted
 
@@ -243,4 +251,4 @@ def authenticated(context: CheckContext) -> bool:
     The checks above only hold a reply that fails; this asks more: a positive word from a
     trusted host, which is what lets a reply do what a token alone may not (see guards.py).
     """
-    return trusted_verdict(context) == "pass"
+    return trusted_verdict(context.incoming, context.config) == "pass"

@@ -14,7 +14,7 @@ from qa_mailer.answer.guards import (
     guard_reason,
     repeated,
 )
-from qa_mailer.answer.held_notice import private_reply_mail, tell_held
+from qa_mailer.answer.held_notice import tell_experts_of_private_reply, tell_held
 from qa_mailer.answer.lookup import (
     UNKNOWN_TOKEN,
     earlier_answers,
@@ -142,16 +142,15 @@ class AnswerDesk:
         elif outcome.held and incoming.sender not in context.experts and context.experts:
             # From a private address (or a forger's): the experts hear of it at their own
             # addresses, and the sender learns nothing.
-            experts = sorted(context.experts)
-            enqueue(
+            await tell_experts_of_private_reply(
                 tx,
-                private_reply_mail(
-                    self._config, self._templates, self._clock, dispatch, incoming, experts
-                ),
-                kind=OutboxKind.HELD,
-                ref=f"M-{message_id}",
-                envelope_from=self._config.address.address,
-                clock=self._clock,
+                self._config,
+                self._templates,
+                self._clock,
+                dispatch,
+                incoming,
+                message_id,
+                sorted(context.experts),
             )
         elif incoming.sender in context.experts:
             enqueue(

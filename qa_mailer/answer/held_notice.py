@@ -14,8 +14,9 @@ reaches the organisers and proves nothing.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.answer.outcome import ReplyOutcome
@@ -29,6 +30,12 @@ from qa_mailer.send.outbox import enqueue, outbox_key
 from qa_mailer.templates import Templates
 
 log = logging.getLogger("qa_mailer.answer")
+
+# The experts of a session hear of at most this many replies in their name from other
+# addresses per window: a forger with a Message-ID cannot flood them. The rest are in the
+# organisers' notice all the same.
+PRIVATE_NOTICES_PER_WINDOW = 3
+PRIVATE_NOTICE_WINDOW = timedelta(hours=1)
 
 
 def held_notice_mail(
@@ -134,4 +141,52 @@ async def tell_held(
         dispatch_id=dispatch.id,
     )
     log.info("%s held as automatic; expert and organisers told (%s)", incoming.mail.message_id, ref)
+    return True
+
+
+async def tell_experts_of_private_reply(
+    tx: AsyncSession,
+    config: Config,
+    templates: Templates,
+    clock: Clock,
+    dispatch: Dispatch,
+    incoming: Incoming,
+    message_id: int,
+    experts: list[str],
+) -> bool:
+    """Queue private_reply_mail to ``experts`` (their configured addresses), rate-limited.
+
+    Returns False when the session's experts were told of enough such replies within the
+    window: this one waits in the organisers' notice only.
+    """
+    now = clock.now()
+    recent = await tx.scalar(
+        select(func.count())
+        .select_from(OutboxMail)
+        .join(Dispatch, Dispatch.id == OutboxMail.dispatch_id)
+        .where(
+            OutboxMail.kind == OutboxKind.HELD,
+            OutboxMail.key.like("held:M-%"),
+            OutboxMail.created_at > now - PRIVATE_NOTICE_WINDOW,
+            Dispatch.session_no == dispatch.session_no,
+        )
+    )
+    if (recent or 0) >= PRIVATE_NOTICES_PER_WINDOW:
+        log.warning(
+            "%s held; the experts of VC%d were told of %d replies from other addresses "
+            "within the hour, so this one is left to the organisers' notice",
+            incoming.mail.message_id,
+            dispatch.session_no,
+            recent,
+        )
+        return False
+    enqueue(
+        tx,
+        private_reply_mail(config, templates, clock, dispatch, incoming, experts),
+        kind=OutboxKind.HELD,
+        ref=f"M-{message_id}",
+        envelope_from=config.address.address,
+        clock=clock,
+        dispatch_id=dispatch.id,
+    )
     return True

@@ -76,3 +76,31 @@ def reply_keys(incoming: Incoming, config: Config) -> ReplyKeys:
         if match:
             keys[match.group(1).lower()] = None
     return ReplyKeys(tuple(tokens), tuple(keys))
+
+
+# The notice to the organisers carries a token of its own, in the same way: a reply sent to
+# ``qa+o<token>@...`` proves its sender received that notice.
+_PLUS_NOTICE_TOKEN = re.compile(r"^o([0-9a-f]{20})$")
+
+
+def notice_reply_address(token: str, config: Config) -> str:
+    """The Reply-To of a notice to the organisers: the Q&A address with the notice's token."""
+    return config.address.tagged(f"o{token}")
+
+
+def notice_tokens(incoming: Incoming, config: Config) -> tuple[str, ...]:
+    """The notice tokens in the plus addresses this mail was sent to, in order."""
+    found: dict[str, None] = {}
+    for recipient in incoming.recipients:
+        match = _PLUS_NOTICE_TOKEN.match(config.address.tag_of(recipient) or "")
+        if match:
+            found[match.group(1)] = None
+    return tuple(found)
+
+
+def replies_to_notice(incoming: Incoming, config: Config) -> bool:
+    """True when the mail's In-Reply-To or References name a notice of ours."""
+    pattern = re.compile(
+        rf"^<qa\.notice\.[0-9a-f]+@{re.escape(config.address.domain)}>$", re.IGNORECASE
+    )
+    return any(pattern.match(message_id) for message_id in incoming.mail.thread_ids)

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 from qa_mailer.classify.incoming import Incoming
+from qa_mailer.send.verp import VerpTag
 
 _QUOTED_MESSAGE_ID = re.compile(rb"^\s*Message-ID:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _RETURNED = ("text/rfc822-headers", "message/rfc822", "message/rfc822-headers")
@@ -28,6 +29,8 @@ class BounceReport:
     permanent: tuple[str, ...]
     temporary: tuple[str, ...]
     original_message_id: str | None
+    # The outbox row the bounce's recipient address names (VERP), still to be verified.
+    verp: VerpTag | None = None
 
     def describe(self) -> str:
         """ "a@x (permanent), b@y (temporary)" for a log line or a reason."""

@@ -158,6 +158,10 @@ class OutgoingConfig:
     retry_max_seconds: float
     # An address that bounced for good this many times is sent no more mail (0: never stop).
     bounce_limit: int = 3
+    # The envelope sender of each mail names its outbox row, signed (send/verp.py), so a
+    # bounce is matched to the mail it returns; off for a relay that refuses plus addresses
+    # in MAIL FROM.
+    verp: bool = True
 
 
 @dataclass(frozen=True)

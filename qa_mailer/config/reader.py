@@ -380,6 +380,7 @@ class Reader:
                 "retry_base_seconds",
                 "retry_max_seconds",
                 "bounce_limit",
+                "verp",
             },
         )
         maildir = section.path("maildir", "var/outbox")
@@ -394,6 +395,7 @@ class Reader:
             retry_base_seconds=section.number("retry_base_seconds", 30, minimum=0.01),
             retry_max_seconds=section.number("retry_max_seconds", 3600, minimum=0.01),
             bounce_limit=section.integer("bounce_limit", 3, minimum=0),
+            verp=section.flag("verp", True),
         )
 
     def expert_check(

@@ -7,8 +7,10 @@ from qa_mailer.db.digest_run import DigestRun
 from qa_mailer.db.dispatch import Dispatch, NewDispatch, dispatch_questions
 from qa_mailer.db.imap_cursor import ImapCursor
 from qa_mailer.db.message import InboundMessage, MessageKind, MessageSource, MessageState
+from qa_mailer.db.notice_token import NoticeToken
 from qa_mailer.db.outbox import OutboxKind, OutboxMail, OutboxState, RecipientOutcome
 from qa_mailer.db.question import NewQuestion, Question, QuestionState
+from qa_mailer.db.service_key import ServiceKey
 from qa_mailer.db.thread import NewThread, Thread
 from qa_mailer.db.unknown_token import UnknownTokenReply
 from qa_mailer.db.worker import Lease, Role, Worker
@@ -29,6 +31,7 @@ __all__ = [
     "NewDispatch",
     "NewQuestion",
     "NewThread",
+    "NoticeToken",
     "OutboxKind",
     "OutboxMail",
     "OutboxState",
@@ -36,6 +39,7 @@ __all__ = [
     "QuestionState",
     "RecipientOutcome",
     "Role",
+    "ServiceKey",
     "Thread",
     "UnknownTokenReply",
     "Worker",

@@ -26,6 +26,7 @@ class MessageKind(StrEnum):
     REPLY = "reply"  # an expert's reply to a mail of ours
     EXPERT = "expert"  # mail from an expert that replies to nothing we sent
     AUTOMATIC = "automatic"  # machine-made: auto-reply, bounce, list mail, loop
+    COMMAND = "command"  # an organiser's reply to a notice: approve or reject held answers
 
 
 class MessageSource(StrEnum):

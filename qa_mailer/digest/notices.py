@@ -9,6 +9,10 @@ Exactly once: in one transaction the notice marks its messages told (``organiser
 only where still unset, and every one of them or none) and queues itself under the key
 ``notice:M-<first message>@<time>``; a second process that picked the same messages finds them
 taken and rolls back. A release from quarantine or from being held clears the mark.
+
+A notice that lists held answers carries a token in its Reply-To (``notice_tokens``, with
+the answers it lists): an organiser may approve or reject them by replying
+(organise/commands.py).
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from qa_mailer.answer.tokens import new_token, notice_reply_address
 from qa_mailer.backoff import every
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
@@ -31,6 +37,7 @@ from qa_mailer.db import (
     AnswerState,
     InboundMessage,
     MessageState,
+    NoticeToken,
     OutboxKind,
     OutboxMail,
 )
@@ -74,9 +81,17 @@ class _Taken(Exception):
 
 
 def notice_mail(
-    config: Config, templates: Templates, clock: Clock, messages: list[WaitingMessage]
+    config: Config,
+    templates: Templates,
+    clock: Clock,
+    messages: list[WaitingMessage],
+    token: str | None = None,
 ) -> OutgoingMail:
-    """The notice in the organisers' language; replies to it go to the organisers."""
+    """The notice in the organisers' language.
+
+    With a ``token`` (the notice lists held answers), replies go to the token's address and
+    may approve or reject them (organise/commands.py); without, to the organisers.
+    """
     held = [m for m in messages if m.state == MessageState.HELD]
     quarantined = [m for m in messages if m.state == MessageState.QUARANTINED]
     rendered = templates.render_mail(
@@ -86,6 +101,8 @@ def notice_mail(
         held=held,
         quarantined=quarantined,
         timezone=str(config.digest.timezone.key),
+        by_reply=token is not None,
+        token_days=config.answers.token_valid_days,
     )
     return build_mail(
         sender=service_sender(config),
@@ -94,7 +111,11 @@ def notice_mail(
         text=rendered.text,
         message_id=new_message_id("notice", config.address.domain),
         date=clock.now(),
-        reply_to=", ".join(config.organisers) or None,
+        reply_to=(
+            notice_reply_address(token, config)
+            if token is not None
+            else ", ".join(config.organisers) or None
+        ),
         headers={"Auto-Submitted": "auto-generated", "X-Loop": config.address.address},
     )
 
@@ -132,6 +153,7 @@ async def tell_organisers(
         return []
     ids = [m.id for m in rows]
     held_answers: dict[int, list[HeldAnswer]] = {}
+    answers: list[int] = []
     for answer in await tx.scalars(
         select(Answer)
         .where(Answer.message_id.in_(ids), Answer.state == AnswerState.HELD)
@@ -141,6 +163,7 @@ async def tell_organisers(
         held_answers.setdefault(answer.message_id, []).append(
             HeldAnswer(f"A-{answer.id}", answer.question.ref, answer.reason or "")
         )
+        answers.append(answer.id)
     marked = await tx.execute(
         update(InboundMessage)
         .where(InboundMessage.id.in_(ids), InboundMessage.organisers_told_at.is_(None))
@@ -163,15 +186,28 @@ async def tell_organisers(
         )
         for m in rows
     ]
-    enqueue(
+    # The token lets a reply decide the held answers listed here, and no others.
+    token = new_token() if answers else None
+    row = enqueue(
         tx,
-        notice_mail(config, templates, clock, waiting),
+        notice_mail(config, templates, clock, waiting, token),
         kind=OutboxKind.NOTICE,
         # A message released and held again is told again: the time keeps the keys apart.
         ref=f"M-{ids[0]}@{now:%Y%m%d%H%M%S}",
         envelope_from=config.address.address,
         clock=clock,
     )
+    if token is not None:
+        await tx.flush()
+        tx.add(
+            NoticeToken(
+                token=token,
+                outbox_id=row.id,
+                answers=answers,
+                created_at=now,
+                expires_at=now + timedelta(days=config.answers.token_valid_days),
+            )
+        )
     return ids
 
 

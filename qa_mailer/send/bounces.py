@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qa_mailer.classify.bounces import BounceReport
 from qa_mailer.db import Bounce, OutboxMail, RecipientOutcome
 from qa_mailer.db.claims import ClaimedMail
+from qa_mailer.send.verp import load_key, verify
 
 log = logging.getLogger("qa_mailer.send")
 
@@ -26,26 +28,32 @@ async def record_bounce(
 ) -> list[Bounce]:
     """Record each failed address of the bounce ``message_id`` in the caller's transaction.
 
-    The bounced mail is found by the Message-ID the bounce returns; a bounce of mail we did
-    not send (or that names none) is recorded by address alone. Processing the same bounce
-    again adds nothing.
+    The bounced mail is the one the bounce's VERP address names, when its signature holds;
+    else the one whose Message-ID the bounce returns; a bounce of mail we did not send (or
+    that names none) is recorded by address alone. Matched by VERP, a failed address that is
+    not among the mail's recipients (a forwarding address, rewritten on the way) is taken
+    for the mail's one recipient. Processing the same bounce again adds nothing.
     """
-    sent = None
-    if report.original_message_id:
+    sent = await _verp_match(tx, message_id, report)
+    by_verp, how = sent is not None, "its VERP address"
+    if sent is None and report.original_message_id:
+        how = f"its Message-ID {report.original_message_id}"
         sent = (
             await tx.execute(
-                select(OutboxMail.id, OutboxMail.question_id, OutboxMail.kind).where(
-                    OutboxMail.rfc_message_id == report.original_message_id
-                )
+                select(
+                    OutboxMail.id, OutboxMail.question_id, OutboxMail.kind, OutboxMail.recipients
+                ).where(OutboxMail.rfc_message_id == report.original_message_id)
             )
         ).first()
+    failed = [(a, True) for a in report.permanent] + [(a, False) for a in report.temporary]
+    if by_verp:
+        failed = _as_recipients(failed, [r.lower() for r in sent.recipients])
     known = set(await tx.scalars(select(Bounce.address).where(Bounce.message_id == message_id)))
     added = []
-    for address, permanent in [(a, True) for a in report.permanent] + [
-        (a, False) for a in report.temporary
-    ]:
+    for address, permanent in failed:
         if address in known:
             continue
+        known.add(address)
         bounce = Bounce(
             message_id=message_id,
             address=address,
@@ -60,12 +68,42 @@ async def record_bounce(
     log.warning(
         "bounce (message %d): %s; %s",
         message_id,
-        report.describe(),
-        f"returns our {sent.kind} mail {report.original_message_id}"
+        ", ".join(f"{a} ({'permanent' if p else 'temporary'})" for a, p in failed),
+        f"returns our {sent.kind} mail {sent.id}, found by {how}"
         if sent
         else f"names no mail of ours ({report.original_message_id})",
     )
     return added
+
+
+async def _verp_match(tx: AsyncSession, message_id: int, report: BounceReport) -> Any:
+    """The outbox row the bounce's VERP address names, if its signature holds."""
+    if report.verp is None:
+        return None
+    if not verify(report.verp, await load_key(tx)):
+        log.warning(
+            "bounce (message %d) came to a VERP address with a wrong signature (mail %d): "
+            "not believed; matched by its Message-ID, if any",
+            message_id,
+            report.verp.outbox_id,
+        )
+        return None
+    return (
+        await tx.execute(
+            select(
+                OutboxMail.id, OutboxMail.question_id, OutboxMail.kind, OutboxMail.recipients
+            ).where(OutboxMail.id == report.verp.outbox_id)
+        )
+    ).first()
+
+
+def _as_recipients(failed: list[tuple[str, bool]], recipients: list[str]) -> list[tuple[str, bool]]:
+    """The failed addresses as the mail's recipients: those the bounce names among them, or,
+    for a mail to one recipient, that recipient (the bounce named where it was forwarded)."""
+    among = [(a, p) for a, p in failed if a in recipients]
+    if among or len(recipients) != 1:
+        return among or failed
+    return [(recipients[0], any(p for _, p in failed))]
 
 
 async def bounced_for_good(

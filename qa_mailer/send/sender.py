@@ -36,6 +36,7 @@ from qa_mailer.db.claims import ClaimedMail, claim_mail
 from qa_mailer.db.engine import SessionFactory
 from qa_mailer.send.bounces import bounced_for_good, stop_bounced
 from qa_mailer.send.transport import DeliveryError, Refusal, Refusals, Transport
+from qa_mailer.send.verp import bounce_address, ensure_key
 from qa_mailer.workers import Workers
 
 log = logging.getLogger("qa_mailer.send")
@@ -68,6 +69,8 @@ class Sender:
         self.send_timeout = timedelta(seconds=transport.timeout_seconds)
         self.lease = self.send_timeout + timedelta(seconds=workers.timing.dead_after_seconds)
         self._valid_until = clock.now()
+        # The key that signs each mail's envelope sender (VERP), read once.
+        self._verp_key: bytes | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop``; wake on new mail, on the next retry time, or every minute."""
@@ -84,6 +87,9 @@ class Sender:
     async def deliver_due(self, only: Sequence[int] | None = None) -> int:
         """Send every mail that is due now (of ``only``, if given); return how many were sent."""
         sent = 0
+        if self._config.verp and self._verp_key is None:
+            async with self._sessions.begin() as tx:
+                self._verp_key = await ensure_key(tx, self._clock)
         while True:
             now = self._clock.now()
             async with self._sessions.begin() as tx:
@@ -142,7 +148,7 @@ class Sender:
         error, permanent = "", False
         try:
             refusals = await asyncio.wait_for(
-                self._transport.send(mail.envelope_from, waiting, mail.raw, delivery_name(mail)),
+                self._transport.send(self._envelope(mail), waiting, mail.raw, delivery_name(mail)),
                 self.send_timeout.total_seconds(),
             )
         except (DeliveryError, TimeoutError) as exc:
@@ -173,6 +179,12 @@ class Sender:
         else:
             await self._record(mail, outcomes, error, accepted_now)
         return 1 if accepted_now else 0
+
+    def _envelope(self, mail: ClaimedMail) -> str:
+        """MAIL FROM: the mail's envelope sender, tagged with its row and signed (VERP)."""
+        if self._verp_key is None:
+            return mail.envelope_from
+        return bounce_address(mail.envelope_from, mail.id, self._verp_key)
 
     def _ours(self, mail: ClaimedMail) -> list[object]:
         return [

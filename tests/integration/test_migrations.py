@@ -32,6 +32,8 @@ TABLES = {
     "leases",
     "unknown_token_replies",
     "bounces",
+    "notice_tokens",
+    "service_keys",
 }
 
 

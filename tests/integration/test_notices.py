@@ -88,3 +88,25 @@ async def test_a_reply_held_as_automatic_is_not_told_twice(desk: Desk) -> None:
     assert away.state == MessageState.HELD
     assert len(await desk.outbox(OutboxKind.HELD)) == 1
     assert await notices(desk).send_due() == []
+
+
+@pytest.mark.asyncio
+async def test_the_expert_hears_of_replies_from_other_addresses_at_most_three_an_hour(
+    desk: Desk,
+) -> None:
+    await desk.receive(ask())
+    [route] = await desk.outbox(OutboxKind.ROUTE)
+    for n in range(5):
+        held = await desk.receive(
+            reply_to(route, f"Forgery number {n}", sender=f"forger{n}@evil.example.org")
+        )
+        assert held.state == MessageState.HELD
+    told = await desk.outbox(OutboxKind.HELD)
+    assert len(told) == 3
+    # Only ever the expert's configured address; never a forger's.
+    assert {str(m["To"]) for m in told} == {EXPERT}
+    # The organisers' notice lists all five all the same.
+    assert len(await notices(desk).send_due()) == 5
+    desk.clock.advance(hours=1, seconds=1)
+    await desk.receive(reply_to(route, "Forgery number 6", sender="forger6@evil.example.org"))
+    assert len(await desk.outbox(OutboxKind.HELD)) == 4
