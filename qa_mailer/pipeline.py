@@ -138,6 +138,10 @@ class Pipeline:
             self._helpers.close()
         self._helpers = None
 
+    def helper_pids(self) -> list[int]:
+        """The process ids of the parsing helpers (none when parsing happens here)."""
+        return self._helpers.pids() if self._helpers is not None else []
+
     def close(self) -> None:
         """Stop the parsing helpers, if any."""
         if self._helpers is not None:
