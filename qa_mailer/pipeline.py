@@ -267,7 +267,8 @@ class Pipeline:
         batch[:] = [m for m in batch if m.claimed.id in owned]
         questions = [m for m in batch if m.kind == MessageKind.QUESTION and m.incoming]
         accepted = await self.questions.accept(
-            tx, [Asked(m.claimed.id, m.incoming, m.text) for m in questions if m.incoming]
+            tx,
+            [Asked(m.claimed.id, m.incoming, m.text, m.languages) for m in questions if m.incoming],
         )
         for message, taken in zip(questions, accepted, strict=True):
             if taken.follow_up:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,7 +34,7 @@ from qa_mailer.db import (
     QuestionState,
     Thread,
 )
-from qa_mailer.db.ids import allocate_ids
+from qa_mailer.db.ids import allocate_ids, table_of
 from qa_mailer.replies import parse_reply
 from qa_mailer.route.dispatch import Batch, dispatch
 from qa_mailer.route.mails import acknowledgement
@@ -52,6 +52,9 @@ class Asked:
     message_id: int  # messages.id
     incoming: Incoming
     text: str  # what the participant wrote, without quoted history and taglines
+    # Its language for each country that can change it (classify/language.py's
+    # detect_languages), when a parsing helper worked it out; else it is detected here.
+    languages: Mapping[str | None, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ class QuestionDesk:
             thread = follow_up.thread
             follows = follow_up.question or index.latest_question(thread)
         else:
-            thread = self._new_thread(incoming, number, session_rule, asked.text)
+            thread = self._new_thread(incoming, number, session_rule, asked)
         question = NewQuestion(
             message_id=asked.message_id,
             subject=mail.subject or "(no subject)",
@@ -169,16 +172,17 @@ class QuestionDesk:
         return False
 
     def _new_thread(
-        self, incoming: Incoming, number: int, session_rule: str, text: str
+        self, incoming: Incoming, number: int, session_rule: str, asked: Asked
     ) -> NewThread:
         country, country_rule = choose_country(
             CountryContext(incoming, self._config.countries, self._roster)
         )
         participant = self._roster.get(incoming.sender)
         language = language_for(
-            f"{strip_subject(incoming.mail.subject)}\n{text}",
+            language_sample(incoming.mail.subject, asked.text),
             country,
             participant.language if participant else None,
+            asked.languages,
         )
         return NewThread(
             session_no=number,
@@ -274,9 +278,11 @@ class QuestionDesk:
             plan.question.follow_up_to = follows if isinstance(follows, int | None) else follows.id
         self._mark_similar(plans, open_questions)
         if new_threads:
-            await tx.execute(insert(Thread), [_columns(t, NewThread.COLUMNS) for t in new_threads])
+            await tx.execute(
+                insert(table_of(Thread)), [_columns(t, NewThread.COLUMNS) for t in new_threads]
+            )
         await tx.execute(
-            insert(Question), [_columns(p.question, NewQuestion.COLUMNS) for p in plans]
+            insert(table_of(Question)), [_columns(p.question, NewQuestion.COLUMNS) for p in plans]
         )
         acks = [
             outbox_row(
@@ -298,7 +304,7 @@ class QuestionDesk:
             if p.acknowledge
         ]
         if acks:
-            await tx.execute(insert(OutboxMail), acks)
+            await tx.execute(insert(table_of(OutboxMail)), acks)
         # In batch mode the questions wait for the BatchDispatcher instead.
         each = [
             Batch(p.thread.session_no, [(p.question, p.thread)])
@@ -324,6 +330,11 @@ class QuestionDesk:
 
 def _columns(row: object, names: tuple[str, ...]) -> dict[str, object]:
     return {name: getattr(row, name) for name in names}
+
+
+def language_sample(subject: str, text: str) -> str:
+    """What a question's language is told from: its subject, without our tags, and its text."""
+    return f"{strip_subject(subject)}\n{text}"
 
 
 def question_text(incoming: Incoming) -> str:
