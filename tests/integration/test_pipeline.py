@@ -454,25 +454,40 @@ async def test_parsing_helpers_detect_the_language_the_service_would(
 ) -> None:
     # A parsing helper detects a question's language before the sender's country is known;
     # the thread must get the language the service's own detection gives with that country.
+    # Batches of two: the messages take two claims (of three batches), the second claimed
+    # while the helper parses the first.
     config = write_config(tmp_path, database_url, workers={"parse_processes": 1})
     sessions = session_factory(engine)
     clock = FakeClock()
     store = MessageStore(sessions, clock, lambda: None)
-    for sender, subject, body in LANGUAGE_CASES:
-        await store.store(
-            make_mail(sender=sender, subject=f"[VC2] {subject}", body=body), Envelope("imap")
-        )
+    stored = [
+        (
+            await store.store(
+                make_mail(sender=sender, subject=f"[VC2] {subject}", body=body), Envelope("imap")
+            )
+        ).id
+        for sender, subject, body in LANGUAGE_CASES
+    ]
     roster = load_roster(config.roster, config.countries)
     workers = await registered(sessions, clock)
     pipeline = Pipeline(
-        config, sessions, roster, Templates(config.templates), clock, workers, parse_processes=1
+        config,
+        sessions,
+        roster,
+        Templates(config.templates),
+        clock,
+        workers,
+        batch=2,
+        parse_processes=1,
     )
     await pipeline.start()
     try:
         assert pipeline.helper_pids(), "the parsing helper did not start"
         outcomes = await pipeline.process_pending()
+        assert await pipeline.process_pending() == []
     finally:
         pipeline.close()
+    assert [o.message_id for o in outcomes] == stored
     assert [o.state for o in outcomes] == [MessageState.PROCESSED] * len(LANGUAGE_CASES)
     async with sessions() as session:
         threads = {t.participant_email: t for t in await session.scalars(select(Thread))}
