@@ -288,7 +288,7 @@ class Pipeline:
         questions = [m for m in batch if m.kind == MessageKind.QUESTION and m.incoming]
         accepted = await self.questions.accept(
             tx,
-            [Asked(m.claimed.id, m.incoming, m.text, m.languages) for m in questions if m.incoming],
+            [Asked(m.claimed.id, m.incoming, m.text) for m in questions if m.incoming],
         )
         for message, taken in zip(questions, accepted, strict=True):
             if taken.follow_up:

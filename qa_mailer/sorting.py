@@ -16,15 +16,13 @@ from dataclasses import dataclass, field, replace
 from qa_mailer.answer.tokens import ReplyKeys, reply_keys
 from qa_mailer.classify.bounces import BounceReport, may_be_bounce, read_bounce
 from qa_mailer.classify.incoming import Incoming
-from qa_mailer.classify.language import detect_languages
-from qa_mailer.classify.language import warm_up as warm_up_language_detector
 from qa_mailer.classify.rules import automatic_reason
 from qa_mailer.config import Config
 from qa_mailer.db import MessageKind, MessageState
 from qa_mailer.db.claims import MAX_MESSAGE_ATTEMPTS, ClaimedMessage
 from qa_mailer.parse import ParsedMail, parse_mail
 from qa_mailer.replies.template import learn as learn_wording
-from qa_mailer.route.questions import language_sample, question_text
+from qa_mailer.route.questions import question_text
 from qa_mailer.templates import Templates
 from qa_mailer.wording import wording_patterns
 
@@ -52,8 +50,6 @@ class Sorted:
     details: str | None = None  # the traceback of a failure
     keys: ReplyKeys = field(default_factory=ReplyKeys)  # what a reply brings back of ours
     text: str = ""  # a question's trimmed text
-    # A question's language for each country that can change it, when a helper worked it out.
-    languages: dict[str | None, str | None] | None = None
     bounce: BounceReport | None = None  # what a bounce says failed
 
     def fail(self, reason: str, details: str) -> None:
@@ -64,13 +60,11 @@ class Sorted:
         return Outcome(self.claimed.id, self.state, self.kind, self.reason)
 
 
-def sort_message(config: Config, claimed: ClaimedMessage, in_helper: bool = False) -> Sorted:
+def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
     """Parse and classify one message: everything that needs no database.
 
     Runs in a parsing helper process when there are helpers (see offload.py), so it reads
-    nothing but its arguments and never raises: a failure is the message's outcome. In a
-    helper, a question's language is detected too (for every country it may turn out to be
-    from), so that the service's process does not spend its time on it.
+    nothing but its arguments and never raises: a failure is the message's outcome.
     """
     message = Sorted(claimed)
     if claimed.attempts > MAX_MESSAGE_ATTEMPTS:
@@ -97,8 +91,6 @@ def sort_message(config: Config, claimed: ClaimedMessage, in_helper: bool = Fals
             message.reason = "mail from an expert that replies to no question mail"
         else:
             message.kind, message.text = MessageKind.QUESTION, question_text(incoming)
-            if in_helper:
-                message.languages = detect_languages(language_sample(mail.subject, message.text))
     except Exception as exc:
         message.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
     return message
@@ -124,18 +116,13 @@ def use_config(config: Config) -> None:
     global _helper_config
     _helper_config = config
     learn_wording(wording_patterns(config, Templates.of(config)))
-    # Questions' languages are detected here too: load the model before the first one.
-    warm_up_language_detector()
 
 
 def sort_in_helper(claimed: Sequence[ClaimedMessage]) -> list[Sorted]:
     """sort_message for a parsing helper: the raw mail is not sent back (the caller has it)."""
     assert _helper_config is not None, "a parsing helper starts with use_config"
     return [
-        replace(
-            sort_message(_helper_config, message, in_helper=True),
-            claimed=replace(message, raw=b""),
-        )
+        replace(sort_message(_helper_config, message), claimed=replace(message, raw=b""))
         for message in claimed
     ]
 

@@ -25,7 +25,6 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qa_mailer.config import LANGUAGES
@@ -122,10 +121,6 @@ _WORD = re.compile(r"[^\W\d_]+")
 Guesser = Callable[[str], Mapping[str, float]]
 
 
-# A country decides between close languages only as one of these (any other is as none).
-TIE_BREAKING_COUNTRIES = (None, *COUNTRY_LANGUAGES)
-
-
 def detect_language(text: str, *, country: str | None = None) -> str | None:
     """The language ``text`` is written in, as one of ``LANGUAGES``, or None if we cannot tell.
 
@@ -137,81 +132,31 @@ def detect_language(text: str, *, country: str | None = None) -> str | None:
     return decide(text[:SAMPLE_CHARACTERS], country, _py3langid_confidences)
 
 
-def detect_languages(text: str) -> dict[str | None, str | None]:
-    """``detect_language(text, country=c)`` for every country that can change its answer.
-
-    A parsing helper process works this out before the sender's country is known (that takes
-    the roster, which the service process holds); the detector runs once for all of them.
-    """
-    sample = _Sample.of(text[:SAMPLE_CHARACTERS])
-    guesses: dict[str, Mapping[str, float]] = {}
-
-    def guess(text: str) -> Mapping[str, float]:
-        if text not in guesses:
-            guesses[text] = _py3langid_confidences(text)
-        return guesses[text]
-
-    return {country: _decide(sample, country, guess) for country in TIE_BREAKING_COUNTRIES}
-
-
-def language_for(
-    text: str,
-    country: str | None,
-    roster_language: str | None,
-    detected: Mapping[str | None, str | None] | None = None,
-) -> str:
+def language_for(text: str, country: str | None, roster_language: str | None) -> str:
     """The language to write to a participant in.
 
     The roster's language if it is one we write in, else the language of their question, else
-    their country's language, else English. ``detected`` is what detect_languages gave for
-    ``text``, if it was worked out already.
+    their country's language, else English.
     """
     if roster_language in LANGUAGES:
         return roster_language
-    if detected is None:
-        detected_language = detect_language(text, country=country)
-    else:
-        code = (country or "").upper() or None
-        detected_language = detected.get(code if code in COUNTRY_LANGUAGES else None)
-    if detected_language is not None:
-        return detected_language
+    detected = detect_language(text, country=country)
+    if detected is not None:
+        return detected
     return COUNTRY_LANGUAGES.get((country or "").upper(), "en")
 
 
 def decide(text: str, country: str | None, guess: Guesser) -> str | None:
     """``detect_language`` with the detector passed in (the benchmark compares detectors)."""
-    return _decide(_Sample.of(text), country, guess)
-
-
-@dataclass(frozen=True)
-class _Sample:
-    """What ``decide`` reads of a text whatever the country: worked out once for all of them."""
-
-    text: str
-    lower: str
-    letters: str  # the letters of ``lower``, in order
-    cyrillic: int  # how many characters of ``lower`` are in the Cyrillic block
-    cues: Callable[[], tuple[int, int]]  # cue_scores(text), worked out when first asked
-
-    @classmethod
-    def of(cls, text: str) -> _Sample:
-        lower = text.lower()
-        return cls(
-            text,
-            lower,
-            _NOT_LETTERS.sub("", lower),
-            len(_NOT_CYRILLIC.sub("", lower)),
-            functools.cache(lambda: cue_scores(text)),
-        )
-
-
-def _decide(sample: _Sample, country: str | None, guess: Guesser) -> str | None:
-    if len(sample.letters) < MIN_LETTERS:
+    lower = text.lower()
+    letters = _NOT_LETTERS.sub("", lower)
+    if len(letters) < MIN_LETTERS:
         return None
     country = (country or "").upper() or None
-    if sample.cyrillic * 2 >= len(sample.letters):
-        return _cyrillic(sample.lower, set(sample.letters), country, guess)
-    return _latin(sample, country, guess)
+    cyrillic = len(_NOT_CYRILLIC.sub("", lower))
+    if cyrillic * 2 >= len(letters):
+        return _cyrillic(lower, set(letters), country, guess)
+    return _latin(text, country, guess)
 
 
 def _cyrillic(text: str, letters: set[str], country: str | None, guess: Guesser) -> str | None:
@@ -231,13 +176,13 @@ def _cyrillic(text: str, letters: set[str], country: str | None, guess: Guesser)
     return best if best in LANGUAGES else None
 
 
-def _latin(sample: _Sample, country: str | None, guess: Guesser) -> str | None:
-    confidences = guess(sample.text)
+def _latin(text: str, country: str | None, guess: Guesser) -> str | None:
+    confidences = guess(text)
     serbo_croatian = sum(confidences.get(code, 0.0) for code in SERBO_CROATIAN)
     others = {code: value for code, value in confidences.items() if code not in SERBO_CROATIAN}
     best_other = max(others.values(), default=0.0)
     if serbo_croatian > 0 and serbo_croatian >= best_other:
-        return _serbian_or_croatian(sample.cues(), country)
+        return serbian_or_croatian(text, country)
     best = _best(others, country)
     return best if best in LANGUAGES else None
 
@@ -249,11 +194,7 @@ def serbian_or_croatian(text: str, country: str | None = None) -> str:
     ones by ``CLEAR_MARGIN``, and the other way round; otherwise the cues decide, and with no
     cues and no country we say Croatian, the variety general detectors call this text.
     """
-    return _serbian_or_croatian(cue_scores(text), country)
-
-
-def _serbian_or_croatian(scores: tuple[int, int], country: str | None) -> str:
-    croatian, serbian = scores
+    croatian, serbian = cue_scores(text)
     if country == "RS":
         return "hr" if croatian - serbian >= CLEAR_MARGIN else "sr-Latn"
     if country == "HR":

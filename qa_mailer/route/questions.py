@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,9 +52,6 @@ class Asked:
     message_id: int  # messages.id
     incoming: Incoming
     text: str  # what the participant wrote, without quoted history and taglines
-    # Its language for each country that can change it (classify/language.py's
-    # detect_languages), when a parsing helper worked it out; else it is detected here.
-    languages: Mapping[str | None, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +132,7 @@ class QuestionDesk:
             thread = follow_up.thread
             follows = follow_up.question or index.latest_question(thread)
         else:
-            thread = self._new_thread(incoming, number, session_rule, asked)
+            thread = self._new_thread(incoming, number, session_rule, asked.text)
         question = NewQuestion(
             message_id=asked.message_id,
             subject=mail.subject or "(no subject)",
@@ -172,17 +169,16 @@ class QuestionDesk:
         return False
 
     def _new_thread(
-        self, incoming: Incoming, number: int, session_rule: str, asked: Asked
+        self, incoming: Incoming, number: int, session_rule: str, text: str
     ) -> NewThread:
         country, country_rule = choose_country(
             CountryContext(incoming, self._config.countries, self._roster)
         )
         participant = self._roster.get(incoming.sender)
         language = language_for(
-            language_sample(incoming.mail.subject, asked.text),
+            f"{strip_subject(incoming.mail.subject)}\n{text}",
             country,
             participant.language if participant else None,
-            asked.languages,
         )
         return NewThread(
             session_no=number,
@@ -330,11 +326,6 @@ class QuestionDesk:
 
 def _columns(row: object, names: tuple[str, ...]) -> dict[str, object]:
     return {name: getattr(row, name) for name in names}
-
-
-def language_sample(subject: str, text: str) -> str:
-    """What a question's language is told from: its subject, without our tags, and its text."""
-    return f"{strip_subject(subject)}\n{text}"
 
 
 def question_text(incoming: Incoming) -> str:

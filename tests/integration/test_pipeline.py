@@ -449,13 +449,12 @@ LANGUAGE_CASES = [
 
 
 @pytest.mark.asyncio
-async def test_parsing_helpers_detect_the_language_the_service_would(
+async def test_with_parsing_helpers_every_claim_is_processed_once_as_without(
     engine: AsyncEngine, tmp_path: Path, database_url: str
 ) -> None:
-    # A parsing helper detects a question's language before the sender's country is known;
-    # the thread must get the language the service's own detection gives with that country.
     # Batches of two: the messages take two claims (of three batches), the second claimed
-    # while the helper parses the first.
+    # while the helper parses the first. Each is processed once, in order, and its thread
+    # gets the language the service's own detection gives with the sender's country.
     config = write_config(tmp_path, database_url, workers={"parse_processes": 1})
     sessions = session_factory(engine)
     clock = FakeClock()

@@ -9,13 +9,10 @@ from pathlib import Path
 import pytest
 
 from qa_mailer.classify.language import (
-    COUNTRY_LANGUAGES,
     CROATIAN_CUES,
     LANGUAGES,
     SERBIAN_LATIN_CUES,
-    TIE_BREAKING_COUNTRIES,
     detect_language,
-    detect_languages,
     fold,
     language_for,
 )
@@ -120,19 +117,3 @@ def test_cue_lists_are_folded_and_apart() -> None:
     for cue in (*CROATIAN_CUES, *SERBIAN_LATIN_CUES):
         assert fold(cue) == cue, cue
     assert not set(CROATIAN_CUES) & set(SERBIAN_LATIN_CUES)
-
-
-def test_detect_languages_gives_what_detect_language_gives_for_each_country() -> None:
-    # The parsing helpers detect a question's language before its country is known; the
-    # service then reads the answer for the country it chose. It must be the answer
-    # detect_language gives with that country, for every country (an unlisted one too).
-    countries = (*TIE_BREAKING_COUNTRIES, "DE", "rs", "hr")
-    for _, _, text in _rows():
-        detected = detect_languages(text)
-        for country in countries:
-            expected = detect_language(text, country=country)
-            assert language_for(text, country, None, detected) == language_for(
-                text, country, None
-            ), (text, country)
-            code = (country or "").upper() or None
-            assert detected[code if code in COUNTRY_LANGUAGES else None] == expected
