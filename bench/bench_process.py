@@ -14,6 +14,10 @@
 The machines this runs on change speed by a factor of two from one minute to the next, so
 every run is paired with the baseline measured just before and just after it (on 500 of the
 same questions), and the share is that pair's. Each figure is the median of --repeat runs.
+Beside each rate is the CPU time per message (user and system, of the service's process,
+its database thread included, and of its parsing helpers), which other load on the machine
+changes far less than the rate: mail-parser's own CPU time per message is the baseline of
+those, and 50% of the mail-parser rate on one core means twice its CPU time per message.
 PostgreSQL must answer at 127.0.0.1:5432 (or $QA_MAILER_TEST_POSTGRES); the benchmark makes
 and drops its own databases there.
 """
@@ -23,12 +27,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -86,11 +92,40 @@ def questions(count: int, first: int = 0) -> list[bytes]:
     return mails
 
 
-def bare_parse_rate(mails: list[bytes]) -> float:
-    started = time.perf_counter()
+@dataclass(frozen=True)
+class Figures:
+    """One timed run: messages per second, and CPU milliseconds per message."""
+
+    rate: float
+    cpu_ms: float  # of the process doing the work (for serve: all its processes)
+    helper_cpu_ms: float = 0.0  # of its parsing helpers, if any
+
+
+def bare_parse(mails: list[bytes]) -> Figures:
+    started, cpu = time.perf_counter(), time.process_time()
     for raw in mails:
         mailparser.parse_from_bytes(raw)
-    return len(mails) / (time.perf_counter() - started)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return Figures(len(mails) / seconds, cpu * 1000 / len(mails))
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU seconds so far of these processes and their children (Linux)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            continue
+        # The fields after the command name (which may hold spaces) are space-separated.
+        fields = stat.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / _TICK
+        total += cpu_seconds([int(child) for child in children])
+    return total
 
 
 class Databases:
@@ -136,21 +171,29 @@ async def store(url: str, mails: list[bytes]) -> None:
     await engine.dispose()
 
 
-async def process_in_process(config: Config, url: str, mails: list[bytes]) -> float:
+async def process_in_process(config: Config, url: str, mails: list[bytes]) -> Figures:
     """Store the mails, then time the processing stage of one Service over all of them."""
     await store(url, mails)
     engine = create_engine(url)
     service = Service(config, engine, clock=SystemClock())
     await service.workers.register(["bench"])
     await service.pipeline.start()
-    started = time.perf_counter()
+    helpers = service.pipeline.helper_pids()
+    started, cpu, helper_cpu = time.perf_counter(), _own_cpu(), cpu_seconds(helpers)
     outcomes = await service.pipeline.process_pending()
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _own_cpu() - cpu
+    helper_cpu = cpu_seconds(helpers) - helper_cpu
     service.pipeline.close()
     await service.workers.stop()
     await engine.dispose()
     assert len(outcomes) == len(mails), f"{len(outcomes)} of {len(mails)} processed"
-    return len(mails) / seconds
+    return Figures(len(mails) / seconds, cpu * 1000 / len(mails), helper_cpu * 1000 / len(mails))
+
+
+def _own_cpu() -> float:
+    # Every thread of this process: SQLite works in aiosqlite's thread.
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def fill_history(url: str, count: int) -> None:
@@ -270,7 +313,7 @@ async def fill_history(url: str, count: int) -> None:
 
 async def serve_throughput(
     folder: Path, databases: Databases, mails: list[bytes], processes: int
-) -> float:
+) -> Figures:
     """Questions per second through ``processes`` `serve --roles process` on one PostgreSQL."""
     url = await databases.new("postgresql")
     config = write_config(folder / f"fleet{processes}", url, listener={"enabled": False})
@@ -281,6 +324,8 @@ async def serve_throughput(
     try:
         await _until(lambda: _count(sessions, Worker, Worker.stopped_at.is_(None)), processes)
         saved = MessageStore(sessions, SystemClock(), lambda: None)
+        pids = [process.pid for process in fleet.running]
+        cpu = cpu_seconds(pids)
         # One transaction: every process is woken by the same commit, and the clock starts.
         await saved.store_many([(raw, Envelope("smtp"), None) for raw in mails])
         started = time.perf_counter()
@@ -291,11 +336,13 @@ async def serve_throughput(
             len(mails),
         )
         seconds = time.perf_counter() - started
+        # Their heartbeats and idle polls are in it too: a little more than the work.
+        cpu = cpu_seconds(pids) - cpu
     finally:
         codes = await fleet.stop()
         await engine.dispose()
     assert codes == [0] * processes, fleet.log_text()
-    return len(mails) / seconds
+    return Figures(len(mails) / seconds, cpu * 1000 / len(mails))
 
 
 async def _count(sessions: object, model: type, *where: object) -> int:
@@ -311,24 +358,49 @@ async def _until(count: Callable[[], Awaitable[int]], target: int, timeout: floa
         await asyncio.sleep(0.02)
 
 
-Run = Callable[[], Awaitable[float]]
+Run = Callable[[], Awaitable[Figures]]
 
 
-async def paired(mails: list[bytes], runs: list[Run]) -> tuple[float, float, float]:
-    """Median rate, median baseline and median share of the runs, each with its own baseline."""
+@dataclass(frozen=True)
+class Paired:
+    """Medians over the runs of a figure: the run's, its baseline's, and the rate's share."""
+
+    run: Figures
+    baseline: Figures
+    share: float
+
+
+async def paired(mails: list[bytes], runs: list[Run]) -> Paired:
+    """Medians of the runs, each with its own baseline measured just before and after it."""
     results = []
     for run in runs:
-        before = bare_parse_rate(mails[:500])
-        rate = await run()
-        baseline = (before + bare_parse_rate(mails[:500])) / 2
-        results.append((rate, baseline, rate / baseline))
-    return tuple(statistics.median(r[i] for r in results) for i in range(3))  # type: ignore[return-value]
+        before = bare_parse(mails[:500])
+        figures = await run()
+        after = bare_parse(mails[:500])
+        baseline = Figures((before.rate + after.rate) / 2, (before.cpu_ms + after.cpu_ms) / 2)
+        results.append((figures, baseline))
+
+    def median(figures: list[Figures]) -> Figures:
+        return Figures(
+            statistics.median(f.rate for f in figures),
+            statistics.median(f.cpu_ms for f in figures),
+            statistics.median(f.helper_cpu_ms for f in figures),
+        )
+
+    return Paired(
+        median([f for f, _ in results]),
+        median([b for _, b in results]),
+        statistics.median(f.rate / b.rate for f, b in results),
+    )
 
 
-def line(label: str, figures: tuple[float, float, float]) -> None:
-    rate, baseline, share = figures
+def line(label: str, figures: Paired) -> None:
+    run, baseline = figures.run, figures.baseline
+    helpers = f" + {run.helper_cpu_ms:.2f} in helpers" if run.helper_cpu_ms else ""
     print(
-        f"  {label:58} {rate:6.0f} msg/s  {share:4.0%} of mail-parser ({baseline:.0f}/s)",
+        f"  {label:52} {run.rate:5.0f} msg/s {figures.share:4.0%} of mail-parser "
+        f"({baseline.rate:.0f}/s); CPU {run.cpu_ms:.2f} ms/msg{helpers}, "
+        f"mail-parser {baseline.cpu_ms:.2f}",
         flush=True,
     )
 
@@ -354,13 +426,15 @@ async def main() -> None:
         f"{os.cpu_count()} cores; medians of {repeat} runs"
     )
     try:
+        bare = bare_parse(mails)
         print(
-            f"  {'mail-parser alone (mailparser.parse_from_bytes)':58} {bare_parse_rate(mails):6.0f} msg/s"
+            f"  {'mail-parser alone (mailparser.parse_from_bytes)':52} {bare.rate:5.0f} msg/s"
+            f"{'':32}CPU {bare.cpu_ms:.2f} ms/msg"
         )
         print("Processing stage, one process, empty database:")
 
         def fresh(kind: str, parse_processes: int, first: int = 0) -> Run:
-            async def run() -> float:
+            async def run() -> Figures:
                 url = await databases.new(kind)
                 config = write_config(
                     folder / uuid.uuid4().hex, url, workers={"parse_processes": parse_processes}
@@ -393,7 +467,7 @@ async def main() -> None:
                 filled = time.perf_counter() - started
 
                 def more(run_number: int, url: str = url, size: int = size) -> Run:
-                    async def run() -> float:
+                    async def run() -> Figures:
                         config = write_config(
                             folder / uuid.uuid4().hex, url, workers={"parse_processes": helpers}
                         )
@@ -415,7 +489,7 @@ async def main() -> None:
         for processes in counts:
 
             def fleet(processes: int = processes) -> Run:
-                async def run() -> float:
+                async def run() -> Figures:
                     return await serve_throughput(
                         folder, databases, questions(count * 2), processes
                     )

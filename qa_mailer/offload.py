@@ -149,6 +149,11 @@ class Offload(Generic[T, R]):
                 self._restart()
                 raise HelpersUnavailable(f"parsing helpers {_what(exc)} at start") from exc
 
+    def pids(self) -> list[int]:
+        """The process ids of the running helpers (a benchmark reads their CPU time)."""
+        pool = self._pool
+        return [process.pid for process in getattr(pool, "_processes", {}).values()]
+
     def close(self) -> None:
         """Stop the helpers."""
         pool, self._pool = self._pool, None

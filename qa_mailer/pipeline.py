@@ -140,6 +140,10 @@ class Pipeline:
             self._helpers.close()
         self._helpers = None
 
+    def helper_pids(self) -> list[int]:
+        """The process ids of the parsing helpers (none when parsing happens here)."""
+        return self._helpers.pids() if self._helpers is not None else []
+
     def close(self) -> None:
         """Stop the parsing helpers, if any."""
         if self._helpers is not None:
@@ -149,20 +153,27 @@ class Pipeline:
         """Claim and process waiting messages, a few batches at a time, until none is left.
 
         While one batch is written, the next is parsed: the database works (in its own
-        process, or in SQLite's thread) while this one does, instead of taking turns.
+        process, or in SQLite's thread) while this one does, instead of taking turns. With
+        parsing helpers, the next messages are claimed as soon as these are handed to them,
+        so the helpers have work while the last batches are written.
         """
         outcomes: list[Outcome] = []
-        while stop is None or not stop.is_set():
-            async with self._sessions.begin() as tx:
-                claimed = await claim_messages(
-                    tx, self._workers.id, self._clock.now(), LEASE, self._batch * AHEAD
-                )
-            if not claimed:
-                break
-            outcomes += await self._process_in_turns(claimed)
+        claimed = await self._claim()
+        while claimed:
+            done, claimed = await self._process_in_turns(claimed, stop)
+            outcomes += done
         return outcomes
 
-    async def _process_in_turns(self, claimed: Sequence[ClaimedMessage]) -> list[Outcome]:
+    async def _claim(self) -> list[ClaimedMessage]:
+        async with self._sessions.begin() as tx:
+            return await claim_messages(
+                tx, self._workers.id, self._clock.now(), LEASE, self._batch * AHEAD
+            )
+
+    async def _process_in_turns(
+        self, claimed: Sequence[ClaimedMessage], stop: asyncio.Event | None
+    ) -> tuple[list[Outcome], list[ClaimedMessage]]:
+        """Process the claimed messages; return their outcomes and the next ones claimed."""
         batches = [
             claimed[start : start + self._batch] for start in range(0, len(claimed), self._batch)
         ]
@@ -171,6 +182,11 @@ class Pipeline:
         sorting = (
             [asyncio.ensure_future(self._sort_all(batch)) for batch in batches]
             if self._helpers is not None
+            else None
+        )
+        claiming = (
+            asyncio.ensure_future(self._claim())
+            if sorting is not None and (stop is None or not stop.is_set())
             else None
         )
         outcomes: list[Outcome] = []
@@ -183,10 +199,18 @@ class Pipeline:
                 writing = asyncio.create_task(self._write_batch(ready))
             assert writing is not None
             outcomes += await writing
+            if claiming is not None:
+                return outcomes, await claiming
         finally:
             for task in [*(sorting or []), *([writing] if writing else [])]:
                 task.cancel()
-        return outcomes
+            if claiming is not None and not claiming.done():
+                # The claim is abandoned (this batch failed): its messages, if any, are
+                # freed when their lease runs out, as a dead worker's would be.
+                claiming.cancel()
+        if stop is not None and stop.is_set():
+            return outcomes, []
+        return outcomes, await self._claim()
 
     async def process(self, message_id: int) -> Outcome | None:
         """Claim and process one message; None if it is not waiting to be processed."""
@@ -265,7 +289,8 @@ class Pipeline:
         batch[:] = [m for m in batch if m.claimed.id in owned]
         questions = [m for m in batch if m.kind == MessageKind.QUESTION and m.incoming]
         accepted = await self.questions.accept(
-            tx, [Asked(m.claimed.id, m.incoming, m.text) for m in questions if m.incoming]
+            tx,
+            [Asked(m.claimed.id, m.incoming, m.text) for m in questions if m.incoming],
         )
         for message, taken in zip(questions, accepted, strict=True):
             if taken.follow_up:

@@ -109,8 +109,10 @@ CROATIAN_INFINITIVE_QUESTION = re.compile(r"\bje li\b")
 _FOLDING = str.maketrans({"đ": "dj", "ð": "dj"})
 # Marks that NFKD splits off letters (the accents of Latin letters, the breve of "й").
 _COMBINING = re.compile("[\u0300-\u036f]")
-_LETTER = re.compile(r"[^\W\d_]")
-_CYRILLIC_LETTER = re.compile("[\u0400-\u04ff]")
+# Everything but letters, and everything but the Cyrillic block: removing them counts the
+# letters at C speed, without a list of one-character strings.
+_NOT_LETTERS = re.compile(r"[\W\d_]+")
+_NOT_CYRILLIC = re.compile("[^\u0400-\u04ff]+")
 # How much of a question the language is told from.
 SAMPLE_CHARACTERS = 600
 _WORD = re.compile(r"[^\W\d_]+")
@@ -147,11 +149,11 @@ def language_for(text: str, country: str | None, roster_language: str | None) ->
 def decide(text: str, country: str | None, guess: Guesser) -> str | None:
     """``detect_language`` with the detector passed in (the benchmark compares detectors)."""
     lower = text.lower()
-    letters = _LETTER.findall(lower)
+    letters = _NOT_LETTERS.sub("", lower)
     if len(letters) < MIN_LETTERS:
         return None
     country = (country or "").upper() or None
-    cyrillic = len(_CYRILLIC_LETTER.findall(lower))
+    cyrillic = len(_NOT_CYRILLIC.sub("", lower))
     if cyrillic * 2 >= len(letters):
         return _cyrillic(lower, set(letters), country, guess)
     return _latin(text, country, guess)

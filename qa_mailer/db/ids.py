@@ -8,8 +8,18 @@ written with one executemany per table.
 
 from __future__ import annotations
 
+from typing import cast
+
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def table_of(model: type[object]) -> Table:
+    """The table of a mapped class, for Core statements over many rows at once.
+
+    A Core INSERT of plain rows does what the ORM's bulk insert does, with less work per row.
+    """
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
 async def allocate_ids(tx: AsyncSession, table: Table, count: int) -> list[int]:

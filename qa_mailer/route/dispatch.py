@@ -22,7 +22,7 @@ from qa_mailer.db import (
     Thread,
     dispatch_questions,
 )
-from qa_mailer.db.ids import allocate_ids
+from qa_mailer.db.ids import allocate_ids, table_of
 from qa_mailer.route.mails import MergedView, expert_mail
 from qa_mailer.send.outbox import outbox_row
 from qa_mailer.templates import Templates
@@ -68,7 +68,7 @@ async def dispatch(
     if not sent:
         return sent
     await tx.execute(
-        insert(Dispatch),
+        insert(table_of(Dispatch)),
         [
             {
                 "id": d.id,
@@ -86,7 +86,7 @@ async def dispatch(
         [{"dispatch_id": d.id, "question_id": q.id} for d in sent for q in d.questions],
     )
     await tx.execute(
-        insert(OutboxMail),
+        insert(table_of(OutboxMail)),
         [
             outbox_row(
                 expert_mail(config, templates, clock, d, batch.questions, batch.merged),

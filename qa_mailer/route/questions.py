@@ -34,7 +34,7 @@ from qa_mailer.db import (
     QuestionState,
     Thread,
 )
-from qa_mailer.db.ids import allocate_ids
+from qa_mailer.db.ids import allocate_ids, table_of
 from qa_mailer.replies import parse_reply
 from qa_mailer.route.dispatch import Batch, dispatch
 from qa_mailer.route.mails import acknowledgement
@@ -274,9 +274,11 @@ class QuestionDesk:
             plan.question.follow_up_to = follows if isinstance(follows, int | None) else follows.id
         self._mark_similar(plans, open_questions)
         if new_threads:
-            await tx.execute(insert(Thread), [_columns(t, NewThread.COLUMNS) for t in new_threads])
+            await tx.execute(
+                insert(table_of(Thread)), [_columns(t, NewThread.COLUMNS) for t in new_threads]
+            )
         await tx.execute(
-            insert(Question), [_columns(p.question, NewQuestion.COLUMNS) for p in plans]
+            insert(table_of(Question)), [_columns(p.question, NewQuestion.COLUMNS) for p in plans]
         )
         acks = [
             outbox_row(
@@ -298,7 +300,7 @@ class QuestionDesk:
             if p.acknowledge
         ]
         if acks:
-            await tx.execute(insert(OutboxMail), acks)
+            await tx.execute(insert(table_of(OutboxMail)), acks)
         # In batch mode the questions wait for the BatchDispatcher instead.
         each = [
             Batch(p.thread.session_no, [(p.question, p.thread)])

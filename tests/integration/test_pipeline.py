@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer import admin
+from qa_mailer.classify.language import language_for
 from qa_mailer.classify.roster import load_roster
 from qa_mailer.config import Config
 from qa_mailer.db import (
@@ -430,3 +431,68 @@ async def test_a_question_fetched_late_is_filed_under_the_session_it_arrived_in(
         desk.clock.moment,
         desk.clock.moment,
     ]
+
+
+# Questions whose language the sender's country can decide (Serbian Latin or Croatian, Serbian
+# Cyrillic), and plainer ones, from senders the roster does not know.
+LANGUAGE_CASES = [
+    ("milan@firma.example.rs", "Kako da nađemo partnere?", "Gde možemo da nađemo partnere za izvoz nameštaja?"),
+    ("ana@firma.example.rs", "Pitanje o klasteru", "Kako klaster pomaže malim tvrtkama?"),
+    ("ivo@tvrtka.example.hr", "Pitanje o klasteru", "Kako klaster pomaže malim firmama?"),
+    ("ivo2@tvrtka.example.hr", "Suradnja", "Tko bi trebao voditi suradnju s inozemnim partnerima?"),
+    ("petar@firma.example.rs", "Извоз", "Како кластер помаже извозу намештаја?"),
+    ("ivan@zavod.example.ru", "Экспорт", "Как кластер помогает малым производителям мебели?"),
+    ("maria@firma.example.bg", "Износ", "Как клъстерът помага на малките производители на мебели?"),
+    ("ayse@firma.example.com.tr", "İhracat", "Kümelenme küçük üreticilere nasıl yardım eder?"),
+    ("john@firm.example.com", "Export", "How does the cluster help small furniture makers?"),
+]  # fmt: skip
+
+
+@pytest.mark.asyncio
+async def test_with_parsing_helpers_every_claim_is_processed_once_as_without(
+    engine: AsyncEngine, tmp_path: Path, database_url: str
+) -> None:
+    # Batches of two: the messages take two claims (of three batches), the second claimed
+    # while the helper parses the first. Each is processed once, in order, and its thread
+    # gets the language the service's own detection gives with the sender's country.
+    config = write_config(tmp_path, database_url, workers={"parse_processes": 1})
+    sessions = session_factory(engine)
+    clock = FakeClock()
+    store = MessageStore(sessions, clock, lambda: None)
+    stored = [
+        (
+            await store.store(
+                make_mail(sender=sender, subject=f"[VC2] {subject}", body=body), Envelope("imap")
+            )
+        ).id
+        for sender, subject, body in LANGUAGE_CASES
+    ]
+    roster = load_roster(config.roster, config.countries)
+    workers = await registered(sessions, clock)
+    pipeline = Pipeline(
+        config,
+        sessions,
+        roster,
+        Templates(config.templates),
+        clock,
+        workers,
+        batch=2,
+        parse_processes=1,
+    )
+    await pipeline.start()
+    try:
+        assert pipeline.helper_pids(), "the parsing helper did not start"
+        outcomes = await pipeline.process_pending()
+        assert await pipeline.process_pending() == []
+    finally:
+        pipeline.close()
+    assert [o.message_id for o in outcomes] == stored
+    assert [o.state for o in outcomes] == [MessageState.PROCESSED] * len(LANGUAGE_CASES)
+    async with sessions() as session:
+        threads = {t.participant_email: t for t in await session.scalars(select(Thread))}
+    seen = set()
+    for sender, subject, body in LANGUAGE_CASES:
+        thread = threads[sender]
+        assert thread.language == language_for(f"{subject}\n{body}", thread.country, None), sender
+        seen.add(thread.language)
+    assert {"sr", "sr-Latn", "hr", "ru", "bg", "tr", "en"} <= seen

@@ -48,6 +48,10 @@ ODD_HEADERS = (
     b"X-Nul: a\x00b\r\n\r\nbody\r\n"
 )
 
+# What mail-parser finds wrong in the header fields it parses itself (see parse/lean.py).
+_HEADER_DEFECTS = {"AddressHeaderDefect", "DateHeaderDefect", "ReceivedHeaderDefect"}
+_HEADER_DEFECT_KEYS = {"address-headers", "date-headers", "received-headers"}
+
 
 def _all_values(message: Message, name: str) -> list[str]:
     return [decoded(v) for v in message.get_all(name) or []]
@@ -95,7 +99,9 @@ def _parse_mail_first(raw: bytes) -> ParsedMail:
         html=html,
         content_type=message.get_content_type(),
         attachments=tuple(_attachments(parsed.attachments)),
-        defects=tuple(sorted(str(d) for d in parsed.defects_categories)),
+        # The lean parser does not parse the address, Date and Received headers itself, so
+        # it reports no defects of theirs (parse_mail reads those headers its own way).
+        defects=tuple(sorted(str(d) for d in parsed.defects_categories - _HEADER_DEFECTS)),
         headers=tuple((key, _clean(decoded(value))) for key, value in message.items()),
     )
 
@@ -212,9 +218,14 @@ def test_the_lean_mail_parser_reads_what_mail_parser_reads(path: Path) -> None:
             _MailParser.from_bytes(raw)
         return
     lean = _MailParser.from_bytes(raw)
-    for name in ("text_plain", "text_html", "text_not_managed", "from_", "defects"):
+    for name in ("text_plain", "text_html", "text_not_managed"):
         assert getattr(lean, name) == getattr(stock, name), name
-    assert lean.defects_categories == stock.defects_categories
+    # The defects of the header fields it does not parse are left out; every other is kept.
+    assert lean.defects == [
+        defect for defect in stock.defects if not set(defect) & _HEADER_DEFECT_KEYS
+    ]
+    assert lean.defects_categories == stock.defects_categories - _HEADER_DEFECTS
+    assert not lean.address_header_defects and not lean.date_header_defects
     # Attachments without a name get a random one; the rest must be the same.
     assert [_named(a) for a in lean.attachments] == [_named(a) for a in stock.attachments]
     # The summaries it leaves out.
