@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import ssl
@@ -17,7 +18,10 @@ import aiosmtplib
 from qa_mailer.config import SmtpRelayConfig
 from qa_mailer.diagnose import diagnose, smtp_endpoint
 from qa_mailer.oauth2 import TokenSource
+from qa_mailer.send.connections import RateLimit, RelayConnections
 from qa_mailer.send.headers import needs_smtputf8
+
+log = logging.getLogger("qa_mailer.send")
 
 
 class DeliveryError(Exception):
@@ -48,6 +52,11 @@ Refusals = dict[str, Refusal]
 class Transport(Protocol):
     # The longest one delivery may take; a send still running after it is abandoned.
     timeout_seconds: float
+    # How many mails it may be handed at once.
+    concurrency: int
+
+    async def close(self) -> None:
+        """Let go of what it keeps open between mails (connections); it stays usable."""
 
     async def send(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
@@ -72,10 +81,15 @@ class MaildirTransport:
     """
 
     timeout_seconds = 30.0
+    # One write at a time: each is synced to disk, which concurrency would not speed up.
+    concurrency = 1
 
     def __init__(self, path: Path):
         self.path = path
         self._host = socket.gethostname().replace("/", "_").replace(":", "_")
+
+    async def close(self) -> None:
+        """Nothing is kept open between mails."""
 
     async def send(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
@@ -125,7 +139,11 @@ class MaildirTransport:
 
 
 class SmtpTransport:
-    """Hands mail to a relay with aiosmtplib (TLS, STARTTLS or plain, with optional login)."""
+    """Hands mail to a relay with aiosmtplib (TLS, STARTTLS or plain, with optional login).
+
+    Connections stay open between mails (up to ``smtp.connections``, one mail at a time on
+    each), and mail is handed over no faster than ``smtp.max_per_second``.
+    """
 
     def __init__(self, config: SmtpRelayConfig, tokens: TokenSource | None = None):
         self.config = config
@@ -133,12 +151,15 @@ class SmtpTransport:
         self._tokens = (tokens or TokenSource(config.oauth2)) if config.oauth2 is not None else None
         # Connect, greet, secure, log in and send: each step has the configured timeout.
         self.timeout_seconds = min(300.0, 4 * config.timeout_seconds)
+        self.concurrency = config.connections
         # Loading the trust store takes tens of milliseconds: once per process, not per mail.
         self._context = (
             ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
             if config.security != "none"
             else None
         )
+        self.connections = RelayConnections(self._connect, config.connections)
+        self.rate = RateLimit(config.max_per_second)
 
     def _client(self) -> aiosmtplib.SMTP:
         config = self.config
@@ -154,6 +175,11 @@ class SmtpTransport:
             timeout=config.timeout_seconds,
         )
 
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = self._client()
+        await client.connect()
+        return client
+
     async def probe(self) -> set[str]:
         """Connect, secure and log in as for a mail, send nothing; the relay's extensions.
 
@@ -163,19 +189,19 @@ class SmtpTransport:
         async with client:
             return set(client.esmtp_extensions)
 
+    async def close(self) -> None:
+        """Say QUIT on the connections kept open; the next mail opens a new one."""
+        await self.connections.close(self.config.timeout_seconds)
+
     async def send(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
     ) -> Refusals:
-        client = self._client()
         international = _international(envelope_from, recipients, raw)
         # RFC 6531: an internationalised address travels only with SMTPUTF8, and its
         # mail's head is UTF-8, so the body is announced as 8-bit MIME too.
         options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
         try:
-            async with client:
-                refused, _ = await client.sendmail(
-                    envelope_from, list(recipients), raw, mail_options=options
-                )
+            refused = await self._hand_over(envelope_from, recipients, raw, options)
         except aiosmtplib.SMTPNotSupported as exc:
             if international and "SMTPUTF8" in str(exc):
                 raise DeliveryError(
@@ -199,6 +225,28 @@ class SmtpTransport:
             # OSError: a certificate that fails verification is a ValueError too.)
             raise DeliveryError(f"cannot be sent: {exc}", permanent=True) from exc
         return {rcpt: Refusal(resp.code, resp.message) for rcpt, resp in refused.items()}
+
+    async def _hand_over(
+        self, envelope_from: str, recipients: Sequence[str], raw: bytes, options: list[str]
+    ) -> dict[str, aiosmtplib.SMTPResponse]:
+        """One mail transaction over a kept connection; a stale one is replaced once."""
+        while True:
+            async with self.connections.connection() as connection:
+                await self.rate.wait()
+                try:
+                    refused, _ = await connection.client.sendmail(
+                        envelope_from, list(recipients), raw, mail_options=options
+                    )
+                    return refused
+                except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPSenderRefused) as exc:
+                    # A kept connection the relay closed while it was idle fails at its
+                    # first command (MAIL FROM), before anything of this mail was taken:
+                    # the mail goes at once over a new connection.
+                    stale = isinstance(exc, aiosmtplib.SMTPServerDisconnected) or exc.code == 421
+                    if not (connection.reused and stale and not connection.client.is_connected):
+                        raise
+                    log.info("the relay closed a kept connection; opening a new one")
+                    connection.client.close()
 
     async def _failure(self, exc: BaseException) -> DeliveryError:
         # The cause in plain words (no STARTTLS, TLS on a plain port, a certificate not
