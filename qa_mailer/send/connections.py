@@ -34,6 +34,14 @@ _CLEAN_FAILURES: tuple[type[BaseException], ...] = (
 )
 
 
+class Unreachable(Exception):
+    """No connection could be opened (refused, timed out, a 421 greeting, a failed login)."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 @dataclass
 class Connection:
     """An open SMTP session; ``reused`` when it carried a mail before this one."""
@@ -66,7 +74,10 @@ class RelayConnections:
         async with self._slots:
             connection = self._take_idle()
             if connection is None:
-                client = await self._connect()
+                try:
+                    client = await self._connect()
+                except Exception as exc:
+                    raise Unreachable(exc) from exc
                 self.opened += 1
                 connection = Connection(client, self._monotonic())
             try:

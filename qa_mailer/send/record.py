@@ -38,6 +38,8 @@ class Outcome:
     accepted_now: bool = False
     # The relay refused for now, or could not be reached: not this mail's own failure.
     relay_failed: bool = False
+    # No connection to the relay could be opened at all.
+    unreachable: bool = False
     # Put back without being tried: its claim does not count as an attempt.
     untried: bool = False
     # The log lines to write once the outcome is stored: (level, text).

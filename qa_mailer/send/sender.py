@@ -12,7 +12,9 @@ A batch is sent over a few connections at once (the transport's ``concurrency``)
 the relay said is written for many mails in one transaction. When the relay is away or
 refuses for now (no connection, 421, 451), the rest of the batch is put back untried, to
 wait with the mail that failed; the first mail the relay takes after that makes every mail
-that waited for it due at once, rather than each at the end of its own backoff.
+that waited for it due at once, rather than each at the end of its own backoff. While no
+connection to the relay can be opened at all, the sender tries one every few seconds (no
+mail is tried for it, so no attempt is spent) and wakes the waiting mail once it opens.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select, update
 
-from qa_mailer.backoff import delay_after, wait_for_wakeup
+from qa_mailer.backoff import Backoff, delay_after, wait_for_wakeup
 from qa_mailer.clock import Clock
 from qa_mailer.config import OutgoingConfig
 from qa_mailer.db import OutboxMail, OutboxState, RecipientOutcome
@@ -57,6 +60,14 @@ BATCH = 100
 # before writing resends at most these (with the same bytes and Message-ID).
 RECORD_EVERY = 50
 RECORD_SECONDS = 0.5
+# While the relay cannot be reached, a connection is tried after 1 s, 2 s, ... up to this.
+PROBE_MAX_SECONDS = 30.0
+
+
+class RelayState(StrEnum):
+    TAKING = "taking"  # took mail last time it was tried (or has not been tried)
+    REFUSING = "refusing"  # answered, but "not now" (421, 451) to a whole batch
+    UNREACHABLE = "unreachable"  # no connection could be opened
 
 
 @dataclass
@@ -101,17 +112,29 @@ class Sender:
         self.send_timeout = timedelta(seconds=transport.timeout_seconds)
         self.lease = self.send_timeout + timedelta(seconds=workers.timing.dead_after_seconds)
         self._valid_until = clock.now()
-        # A whole batch failed because of the relay, and no mail got through since.
-        self._relay_away = False
+        # What the relay did to the last batch that met it: a whole batch failing because
+        # of the relay makes it "away" until a mail gets through (or a connection opens).
+        self.relay = RelayState.TAKING
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop``; wake on new mail, on the next retry time, or every minute."""
+        """Deliver until ``stop``; wake on new mail, on the next retry time, or every minute.
+
+        While the relay cannot be reached, also wake to try a connection, soon at first,
+        then less often.
+        """
+        probes = Backoff(1.0, PROBE_MAX_SECONDS, self._rng)
         try:
             while not stop.is_set():
                 self.wakeup.clear()
                 try:
+                    if self.relay == RelayState.UNREACHABLE:
+                        await self.probe_relay()
                     await self.deliver_due(keep_connections=True)
                     delay = await self._seconds_to_next_due()
+                    if self.relay == RelayState.UNREACHABLE:
+                        delay = min(delay, probes.next_delay())
+                    else:
+                        probes.reset()
                 except Exception:
                     log.exception(
                         "outbox pass failed (is the database reachable?); retrying shortly"
@@ -229,7 +252,7 @@ class Sender:
             # but sending to nobody would be an error of its own): record it as it stands.
             return self._final(mail, dict(mail.outcomes), "", accepted_now=False)
         refusals: Refusals | None = None
-        error, permanent, relay_failed = "", False, False
+        error, permanent, relay_failed, unreachable = "", False, False, False
         try:
             refusals = await asyncio.wait_for(
                 self._transport.send(mail.envelope_from, waiting, mail.raw, delivery_name(mail)),
@@ -240,6 +263,7 @@ class Sender:
             permanent = isinstance(exc, DeliveryError) and exc.permanent
             # Not this mail but the way out: no relay, or one that says "not now".
             relay_failed = not permanent
+            unreachable = isinstance(exc, DeliveryError) and exc.unreachable
         except Exception as exc:
             # Whatever goes wrong with one mail fails that mail, never the whole outbox.
             log.exception("sending %s failed unexpectedly", mail.key)
@@ -249,7 +273,7 @@ class Sender:
         if refusals is None:
             if not give_up:
                 result = self._retry(mail, outcomes, error)
-                result.relay_failed = relay_failed
+                result.relay_failed, result.unreachable = relay_failed, unreachable
                 return result
             # Nobody took it this time and nobody will: each waiting recipient is refused
             # with the reason the whole mail failed.
@@ -378,18 +402,34 @@ class Sender:
         """
         if batch.accepted == 0:
             if batch.relay_away is not None:
-                self._relay_away = True
+                self.relay = (
+                    RelayState.UNREACHABLE if batch.relay_away.unreachable else RelayState.REFUSING
+                )
             return 0
-        if not self._relay_away:
+        if self.relay == RelayState.TAKING:
             return 0
-        self._relay_away = False
+        self.relay = RelayState.TAKING
+        return await self._wake(batch.tried, only)
+
+    async def probe_relay(self) -> int:
+        """Try a connection to a relay that could not be reached; if it opens, wake the mail
+        that waits for it. Returns how many mails were made due."""
+        if not await self._transport.reachable():
+            return 0
+        log.info("the relay can be reached again")
+        self.relay = RelayState.TAKING
+        return await self._wake(set(), None)
+
+    async def _wake(self, keep: set[int], only: Sequence[int] | None) -> int:
+        """Make every waiting mail due now, but those in ``keep`` (or not in ``only``)."""
         now = self._clock.now()
         woken = update(OutboxMail).where(
             OutboxMail.state == OutboxState.QUEUED,
             OutboxMail.next_attempt_at > now,
-            # What failed in this very batch failed with the relay back: it keeps its wait.
-            OutboxMail.id.not_in(batch.tried),
         )
+        if keep:
+            # What failed in this very batch failed with the relay back: it keeps its wait.
+            woken = woken.where(OutboxMail.id.not_in(keep))
         if only is not None:
             woken = woken.where(OutboxMail.id.in_(only))
         async with self._sessions.begin() as tx:

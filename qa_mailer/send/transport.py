@@ -18,18 +18,23 @@ import aiosmtplib
 from qa_mailer.config import SmtpRelayConfig
 from qa_mailer.diagnose import diagnose, smtp_endpoint
 from qa_mailer.oauth2 import TokenSource
-from qa_mailer.send.connections import RateLimit, RelayConnections
+from qa_mailer.send.connections import RateLimit, RelayConnections, Unreachable
 from qa_mailer.send.headers import needs_smtputf8
 
 log = logging.getLogger("qa_mailer.send")
 
 
 class DeliveryError(Exception):
-    """Delivery failed for every recipient; ``permanent`` says whether retrying can help."""
+    """Delivery failed for every recipient; ``permanent`` says whether retrying can help.
 
-    def __init__(self, message: str, *, permanent: bool):
+    ``unreachable`` when the way out could not even be opened (no connection to the relay):
+    nothing about this mail was tried.
+    """
+
+    def __init__(self, message: str, *, permanent: bool, unreachable: bool = False):
         super().__init__(message)
         self.permanent = permanent
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,9 @@ class Transport(Protocol):
 
     async def close(self) -> None:
         """Let go of what it keeps open between mails (connections); it stays usable."""
+
+    async def reachable(self) -> bool:
+        """Whether the way out can be opened now (a connection to the relay), sending nothing."""
 
     async def send(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
@@ -90,6 +98,10 @@ class MaildirTransport:
 
     async def close(self) -> None:
         """Nothing is kept open between mails."""
+
+    async def reachable(self) -> bool:
+        """A folder is always there to try."""
+        return True
 
     async def send(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
@@ -193,6 +205,14 @@ class SmtpTransport:
         """Say QUIT on the connections kept open; the next mail opens a new one."""
         await self.connections.close(self.config.timeout_seconds)
 
+    async def reachable(self) -> bool:
+        """Open a connection (greeting, EHLO, TLS, login) and keep it for the next mail."""
+        try:
+            async with self.connections.connection():
+                return True
+        except Unreachable:
+            return False
+
     async def send(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
     ) -> Refusals:
@@ -202,29 +222,44 @@ class SmtpTransport:
         options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
         try:
             refused = await self._hand_over(envelope_from, recipients, raw, options)
-        except aiosmtplib.SMTPNotSupported as exc:
-            if international and "SMTPUTF8" in str(exc):
-                raise DeliveryError(
-                    f"the relay does not offer SMTPUTF8, needed for {international}",
-                    permanent=True,
-                ) from exc
-            raise await self._failure(exc) from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             return {error.recipient: Refusal(error.code, error.message) for error in exc.recipients}
-        except aiosmtplib.SMTPAuthenticationError as exc:
+        except Unreachable as exc:
+            error = await self._error(exc.cause, international)
+            if error is None:
+                raise exc.cause from None
+            error.unreachable = True
+            raise error from exc.cause
+        except Exception as exc:
+            error = await self._error(exc, international)
+            if error is None:
+                raise
+            raise error from exc
+        return {rcpt: Refusal(resp.code, resp.message) for rcpt, resp in refused.items()}
+
+    async def _error(self, exc: BaseException, international: str | None) -> DeliveryError | None:
+        """What ``exc`` means for the mail; None for what this transport does not expect."""
+        if isinstance(exc, aiosmtplib.SMTPNotSupported):
+            if international and "SMTPUTF8" in str(exc):
+                return DeliveryError(
+                    f"the relay does not offer SMTPUTF8, needed for {international}",
+                    permanent=True,
+                )
+            return await self._failure(exc)
+        if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
             diagnosis = await diagnose(exc, smtp_endpoint(self.config))
-            raise DeliveryError(f"relay: {diagnosis.text}", permanent=True) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            raise DeliveryError(
+            return DeliveryError(f"relay: {diagnosis.text}", permanent=True)
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            return DeliveryError(
                 f"relay answered {exc.code} {exc.message}", permanent=exc.code >= 500
-            ) from exc
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise await self._failure(exc) from exc
-        except ValueError as exc:
+            )
+        if isinstance(exc, aiosmtplib.SMTPException | OSError | TimeoutError):
+            return await self._failure(exc)
+        if isinstance(exc, ValueError):
             # aiosmtplib refuses an address it cannot put on a command line safely. (After
             # OSError: a certificate that fails verification is a ValueError too.)
-            raise DeliveryError(f"cannot be sent: {exc}", permanent=True) from exc
-        return {rcpt: Refusal(resp.code, resp.message) for rcpt, resp in refused.items()}
+            return DeliveryError(f"cannot be sent: {exc}", permanent=True)
+        return None
 
     async def _hand_over(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, options: list[str]

@@ -4,17 +4,21 @@ them, a 421 or 451 backing off the batch, and the relay's return waking what wai
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
+from aiosmtpd.smtp import SMTP
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer.db import OutboxMail, OutboxState
 from qa_mailer.db.engine import session_factory
 from qa_mailer.send.connections import RateLimit
+from qa_mailer.send.sender import RelayState
 from tests.helpers import FakeClock
 from tests.integration.test_sender import queue_mail, relay, sender
+from tests.servers.ports import free_port
 from tests.servers.smtp_sink import SmtpSink
 
 
@@ -219,3 +223,35 @@ async def test_without_a_rate_nothing_waits() -> None:
     for _ in range(5):
         await limit.wait()
     assert time.wakes == []
+
+
+@pytest.mark.asyncio
+async def test_a_relay_that_could_not_be_reached_is_tried_without_spending_attempts(
+    engine: AsyncEngine,
+) -> None:
+    clock = FakeClock()
+    port = free_port()
+    queued = [await queue_mail(engine, clock, ref=f"A-{n}") for n in range(20)]
+    outbox = await sender(engine, relay(port), clock)
+    assert await outbox.deliver_due() == 0  # nothing listens on the port
+    assert outbox.relay == RelayState.UNREACHABLE
+    before = {r.id: (r.attempts, r.next_attempt_at) for r in await all_rows(engine)}
+    assert sum(attempts for attempts, _ in before.values()) == 3, "one per connection"
+    assert await outbox.probe_relay() == 0, "still away"
+    assert {r.id: (r.attempts, r.next_attempt_at) for r in await all_rows(engine)} == before
+
+    sink = SmtpSink()
+    loop = asyncio.get_running_loop()
+    sink.server = await loop.create_server(lambda: SMTP(sink, loop=loop), "127.0.0.1", port)
+    try:
+        # The relay is back: the connection that opens wakes every waiting mail.
+        assert await outbox.probe_relay() == 20
+        assert outbox.relay == RelayState.TAKING
+        assert await outbox.deliver_due() == 20
+    finally:
+        sink.server.close()
+        await sink.server.wait_closed()
+    rows = await all_rows(engine)
+    assert all(r.state == OutboxState.SENT and r.sent_at == clock.now() for r in rows)
+    assert all(r.sent_at < before[r.id][1] for r in rows)
+    assert received_ids(sink) == sorted(q.rfc_message_id for q in queued)
