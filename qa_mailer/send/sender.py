@@ -254,10 +254,10 @@ class Sender:
         refusals: Refusals | None = None
         error, permanent, relay_failed, unreachable = "", False, False, False
         try:
-            refusals = await asyncio.wait_for(
-                self._transport.send(mail.envelope_from, waiting, mail.raw, delivery_name(mail)),
-                self.send_timeout.total_seconds(),
-            )
+            async with asyncio.timeout(self.send_timeout.total_seconds()):
+                refusals = await self._transport.send(
+                    mail.envelope_from, waiting, mail.raw, delivery_name(mail)
+                )
         except (DeliveryError, TimeoutError) as exc:
             error = str(exc) or type(exc).__name__
             permanent = isinstance(exc, DeliveryError) and exc.permanent
