@@ -55,13 +55,13 @@ from qa_mailer.workers import Workers
 
 log = logging.getLogger("qa_mailer.send")
 
-BATCH = 100
+BATCH = 200
 # Outcomes are written when this many wait, or when the oldest has waited this long: a crash
 # before writing resends at most these (with the same bytes and Message-ID).
-RECORD_EVERY = 50
+RECORD_EVERY = 200
 RECORD_SECONDS = 0.5
 # While the relay cannot be reached, a connection is tried after 1 s, 2 s, ... up to this.
-PROBE_MAX_SECONDS = 30.0
+PROBE_MAX_SECONDS = 10.0
 
 
 class RelayState(StrEnum):
