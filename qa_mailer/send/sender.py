@@ -215,10 +215,14 @@ class Sender:
             # A sender's own failure (a bug, not a mail's) is raised here.
             await asyncio.gather(*senders)
         finally:
+            # Normally all are done; after a failure to write, the sends in flight stop
+            # here (their mails are sent again once the claims run out).
+            leftovers: list[asyncio.Future[Any]] = [t for t in senders if not t.done()]
             if getter is not None:
-                getter.cancel()
-            for task in senders:
+                leftovers.append(getter)
+            for task in leftovers:
                 task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
         if batch.relay_away is not None:
             await self._put_back_untried(batch, batch.relay_away)
         return batch

@@ -87,6 +87,26 @@ async def test_a_connection_the_relay_dropped_is_replaced_and_the_mail_goes_once
 
 
 @pytest.mark.asyncio
+async def test_a_kept_connection_that_the_relay_closes_at_the_next_mail_is_replaced_at_once(
+    engine: AsyncEngine, smtp_sink: SmtpSink
+) -> None:
+    # The relay gave up on the idle session just as the next mail started: it answers
+    # MAIL FROM with 421 and closes. Nothing of the mail was taken, so it goes at once over
+    # a new connection, counted as one attempt.
+    clock = FakeClock()
+    await queue_mail(engine, clock, ref="A-1")
+    transport = relay(smtp_sink.port, connections=1)
+    outbox = await sender(engine, transport, clock)
+    assert await outbox.deliver_due(keep_connections=True) == 1
+    second = await queue_mail(engine, clock, ref="A-2")
+    smtp_sink.refuse_mail_once = "421 4.4.2 Idle too long, closing"
+    assert await outbox.deliver_due() == 1
+    [row] = [r for r in await all_rows(engine) if r.id == second.id]
+    assert (row.state, row.attempts) == (OutboxState.SENT, 1)
+    assert transport.connections.opened == 2 and len(smtp_sink.received) == 2
+
+
+@pytest.mark.asyncio
 async def test_a_kept_connection_is_used_for_the_next_pass(
     engine: AsyncEngine, smtp_sink: SmtpSink
 ) -> None:

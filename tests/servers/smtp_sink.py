@@ -39,6 +39,8 @@ class SmtpSink:
     received: list[Received] = field(default_factory=list)
     refuse: str | None = None
     refuse_rcpt: dict[str, str] = field(default_factory=dict)
+    # Answer the next MAIL FROM with this status, once (a relay closing an idle session).
+    refuse_mail_once: str | None = None
     server: asyncio.Server | None = None
     # A plain attribute: aiosmtpd looks the handler's attributes over, so no property may fail.
     port: int = 0
@@ -54,6 +56,16 @@ class SmtpSink:
             if server.transport is not None:
                 server.transport.close()
         self.servers.clear()
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.refuse_mail_once:
+            status, self.refuse_mail_once = self.refuse_mail_once, None
+            return status
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
