@@ -170,4 +170,10 @@ async def _relay(config: Config) -> Verdict:
     secured = {"tls": "TLS", "starttls": "STARTTLS", "none": "no TLS"}[relay.security]
     login = "login accepted" if relay.username else "no login"
     utf8 = "SMTPUTF8 offered" if "smtputf8" in extensions else "no SMTPUTF8"
-    return Verdict("relay", True, f"{where}: {secured}, {login}, {utf8}; nothing sent")
+    pace = f"at most {relay.max_per_second:g} mails/s" if relay.max_per_second else "no rate limit"
+    return Verdict(
+        "relay",
+        True,
+        f"{where}: {secured}, {login}, {utf8}; nothing sent; "
+        f"sends over {relay.connections} connection(s), {pace}",
+    )

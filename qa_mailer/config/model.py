@@ -117,6 +117,10 @@ class ImapConfig:
     fetch_batch_bytes: int = 8 * 1024 * 1024
     # Log in with XOAUTH2 and this grant instead of the password.
     oauth2: OAuth2Config | None = None
+    # How many connections to the relay a sending process keeps open and sends over at once.
+    connections: int = 3
+    # At most this many mails a second from one sending process (0: as fast as the relay takes).
+    max_per_second: float = 0.0
 
     def password(self) -> str:
         """The password from the environment variable the config names."""
@@ -140,6 +144,10 @@ class SmtpRelayConfig:
     ca_file: Path | None
     # Log in with XOAUTH2 and this grant instead of the password.
     oauth2: OAuth2Config | None = None
+    # How many connections to the relay a sending process keeps open and sends over at once.
+    connections: int = 3
+    # At most this many mails a second from one sending process (0: as fast as the relay takes).
+    max_per_second: float = 0.0
 
     def password(self) -> str | None:
         if self.password_env is None or self.oauth2 is not None:

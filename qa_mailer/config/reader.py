@@ -337,6 +337,8 @@ class Reader:
                 "timeout_seconds",
                 "ca_file",
                 "auth",
+                "connections",
+                "max_per_second",
             },
         )
         security = cast(Security, section.choice("security", SECURITY_CHOICES, "starttls"))
@@ -367,6 +369,8 @@ class Reader:
             timeout_seconds=section.number("timeout_seconds", 30, minimum=1),
             ca_file=section.path("ca_file", None),
             oauth2=oauth2,
+            connections=section.integer("connections", 3, minimum=1, maximum=50),
+            max_per_second=section.number("max_per_second", 0),
         )
 
     def outgoing(self, data: Mapping[str, Any]) -> OutgoingConfig:

@@ -7,41 +7,85 @@ takes a claim before its lease has run out, so even a process wrongly thought de
 race another on the same mail. A crash after sending and before marking sends the same mail
 again once the lease runs out, with the same Message-ID, which receiving systems and mail
 clients recognise as the same message. Nothing is ever sent that is not in the outbox first.
+
+A batch is sent over a few connections at once (the transport's ``concurrency``), and what
+the relay said is written for many mails in one transaction. When the relay is away or
+refuses for now (no connection, 421, 451), the rest of the batch is put back untried, to
+wait with the mail that failed; the first mail the relay takes after that makes every mail
+that waited for it due at once, rather than each at the end of its own backoff. While no
+connection to the relay can be opened at all, the sender tries one every few seconds (no
+mail is tried for it, so no attempt is spent) and wakes the waiting mail once it opens.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import random
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select, update
 
-from qa_mailer.backoff import delay_after, wait_for_wakeup
+from qa_mailer.backoff import Backoff, delay_after, wait_for_wakeup
 from qa_mailer.clock import Clock
 from qa_mailer.config import OutgoingConfig
-from qa_mailer.db import (
-    OutboxMail,
-    OutboxState,
-    Question,
-    QuestionState,
-    RecipientOutcome,
-    dispatch_questions,
-)
+from qa_mailer.db import OutboxMail, OutboxState, RecipientOutcome
 from qa_mailer.db.claims import ClaimedMail, claim_mail
 from qa_mailer.db.engine import SessionFactory
 from qa_mailer.send.bounces import bounced_for_good, stop_bounced
-from qa_mailer.send.transport import DeliveryError, Refusal, Refusals, Transport
+from qa_mailer.send.outcomes import (
+    answer,
+    delivery_name,
+    describe,
+    outcome_entry,
+    recipients_with,
+    refusals_text,
+    storable,
+    waiting_recipients,
+)
+from qa_mailer.send.record import Outcome, record_outcomes
+from qa_mailer.send.transport import DeliveryError, Refusals, Transport
 from qa_mailer.send.verp import bounce_address, ensure_key
 from qa_mailer.workers import Workers
 
 log = logging.getLogger("qa_mailer.send")
 
-BATCH = 20
+BATCH = 200
+# Outcomes are written when this many wait, or when the oldest has waited this long: a crash
+# before writing resends at most these (with the same bytes and Message-ID).
+RECORD_EVERY = 200
+RECORD_SECONDS = 0.5
+# While the relay cannot be reached, a connection is tried after 1 s, 2 s, ... up to this.
+PROBE_MAX_SECONDS = 10.0
+
+
+class RelayState(StrEnum):
+    TAKING = "taking"  # took mail last time it was tried (or has not been tried)
+    REFUSING = "refusing"  # answered, but "not now" (421, 451) to a whole batch
+    UNREACHABLE = "unreachable"  # no connection could be opened
+
+
+@dataclass
+class _Pass:
+    """One batch on its way out: the mails not yet tried, and what came of the others."""
+
+    waiting: deque[ClaimedMail]
+    accepted: int = 0
+    # The relay refused for now before it took any mail of the batch: the rest wait.
+    relay_away: Outcome | None = None
+    # The claims could run out before a send ends: the rest wait for their leases.
+    ran_short: bool = False
+    tried: set[int] = field(default_factory=set)
+
+    @property
+    def stopped(self) -> bool:
+        return self.ran_short or self.relay_away is not None
 
 
 class Sender:
@@ -69,48 +113,343 @@ class Sender:
         self.send_timeout = timedelta(seconds=transport.timeout_seconds)
         self.lease = self.send_timeout + timedelta(seconds=workers.timing.dead_after_seconds)
         self._valid_until = clock.now()
+        # What the relay did to the last batch that met it: a whole batch failing because
+        # of the relay makes it "away" until a mail gets through (or a connection opens).
+        self.relay = RelayState.TAKING
         # The key that signs each mail's envelope sender (VERP), read once.
         self._verp_key: bytes | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop``; wake on new mail, on the next retry time, or every minute."""
-        while not stop.is_set():
-            self.wakeup.clear()
-            try:
-                await self.deliver_due()
-                delay = await self._seconds_to_next_due()
-            except Exception:
-                log.exception("outbox pass failed (is the database reachable?); retrying shortly")
-                delay = 5.0
-            await wait_for_wakeup(stop, self.wakeup, delay)
+        """Deliver until ``stop``; wake on new mail, on the next retry time, or every minute.
 
-    async def deliver_due(self, only: Sequence[int] | None = None) -> int:
-        """Send every mail that is due now (of ``only``, if given); return how many were sent."""
+        While the relay cannot be reached, also wake to try a connection, soon at first,
+        then less often.
+        """
+        probes = Backoff(1.0, PROBE_MAX_SECONDS, self._rng)
+        try:
+            while not stop.is_set():
+                self.wakeup.clear()
+                try:
+                    if self.relay == RelayState.UNREACHABLE:
+                        await self.probe_relay()
+                    await self.deliver_due(keep_connections=True)
+                    delay = await self._seconds_to_next_due()
+                    if self.relay == RelayState.UNREACHABLE:
+                        delay = min(delay, probes.next_delay())
+                    else:
+                        probes.reset()
+                except Exception:
+                    log.exception(
+                        "outbox pass failed (is the database reachable?); retrying shortly"
+                    )
+                    delay = 5.0
+                await wait_for_wakeup(stop, self.wakeup, delay)
+        finally:
+            await self._transport.close()
+
+    async def deliver_due(
+        self, only: Sequence[int] | None = None, *, keep_connections: bool = False
+    ) -> int:
+        """Send every mail that is due now (of ``only``, if given); return how many were sent.
+
+        The relay connections are closed at the end unless ``keep_connections``.
+        """
         sent = 0
         if self._config.verp and self._verp_key is None:
             async with self._sessions.begin() as tx:
                 self._verp_key = await ensure_key(tx, self._clock)
-        while True:
-            now = self._clock.now()
-            async with self._sessions.begin() as tx:
-                claimed = await claim_mail(tx, self._workers.id, now, self.lease, BATCH, only)
-                bounced = await bounced_for_good(
-                    tx, [a for mail in claimed for a in mail.recipients], self._config.bounce_limit
+        try:
+            while True:
+                now = self._clock.now()
+                async with self._sessions.begin() as tx:
+                    claimed = await claim_mail(tx, self._workers.id, now, self.lease, BATCH, only)
+                    bounced = await bounced_for_good(
+                        tx,
+                        [a for mail in claimed for a in mail.recipients],
+                        self._config.bounce_limit,
+                    )
+                if not claimed:
+                    return sent
+                self._valid_until = now + self.lease
+                renewing = asyncio.create_task(self._renew([mail.id for mail in claimed]))
+                try:
+                    batch = await self._send([stop_bounced(mail, bounced) for mail in claimed])
+                finally:
+                    renewing.cancel()
+                sent += batch.accepted
+                if batch.ran_short:
+                    return sent
+                woke = await self._after(batch, only)
+                if len(claimed) < BATCH and not woke:
+                    return sent
+        finally:
+            if not keep_connections:
+                await self._transport.close()
+
+    async def _send(self, mails: list[ClaimedMail]) -> _Pass:
+        """Send ``mails`` over the transport's connections; write the outcomes as they come."""
+        batch = _Pass(deque(mails))
+        results: asyncio.Queue[Outcome | None] = asyncio.Queue()
+        senders = [
+            asyncio.create_task(self._send_some(batch, results))
+            for _ in range(max(1, min(self._transport.concurrency, len(mails))))
+        ]
+        running = len(senders)
+        unwritten: list[Outcome] = []
+        oldest = 0.0
+        getter: asyncio.Future[Outcome | None] | None = None
+        try:
+            while running:
+                if getter is None:
+                    getter = asyncio.ensure_future(results.get())
+                await asyncio.wait({getter}, timeout=RECORD_SECONDS if unwritten else None)
+                if getter.done():
+                    result, getter = getter.result(), None
+                    if result is None:
+                        running -= 1
+                    else:
+                        if not unwritten:
+                            oldest = time.monotonic()
+                        unwritten.append(result)
+                if unwritten and (
+                    not running
+                    or len(unwritten) >= RECORD_EVERY
+                    or time.monotonic() - oldest >= RECORD_SECONDS
+                ):
+                    await self._record(unwritten)
+                    unwritten = []
+            # A sender's own failure (a bug, not a mail's) is raised here.
+            await asyncio.gather(*senders)
+        finally:
+            # Normally all are done; after a failure to write, the sends in flight stop
+            # here (their mails are sent again once the claims run out).
+            leftovers: list[asyncio.Future[Any]] = [t for t in senders if not t.done()]
+            if getter is not None:
+                leftovers.append(getter)
+            for task in leftovers:
+                task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
+        if batch.relay_away is not None:
+            await self._put_back_untried(batch, batch.relay_away)
+        return batch
+
+    async def _send_some(self, batch: _Pass, results: asyncio.Queue[Outcome | None]) -> None:
+        """Take the batch's mails one by one until none is left or the batch stops."""
+        try:
+            while batch.waiting and not batch.stopped:
+                mail = batch.waiting.popleft()
+                if self._clock.now() + self.send_timeout > self._valid_until:
+                    # The claim could run out mid-send: leave the rest to whoever takes
+                    # them once it has (this process included).
+                    log.warning("mail claims ran short; %s waits for its lease", mail.key)
+                    batch.ran_short = True
+                    return
+                batch.tried.add(mail.id)
+                result = await self._deliver(mail)
+                if result.accepted_now:
+                    batch.accepted += 1
+                elif result.relay_failed and not batch.accepted and batch.relay_away is None:
+                    batch.relay_away = result
+                await results.put(result)
+        finally:
+            results.put_nowait(None)
+
+    async def _deliver(self, mail: ClaimedMail) -> Outcome:
+        """Send ``mail`` to the recipients still waiting for it; what came of it, to record."""
+        waiting = waiting_recipients(mail)
+        if not waiting:
+            # Every recipient already has its final answer (nothing should leave a mail so,
+            # but sending to nobody would be an error of its own): record it as it stands.
+            return self._final(mail, dict(mail.outcomes), "", accepted_now=False)
+        refusals: Refusals | None = None
+        error, permanent, relay_failed, unreachable = "", False, False, False
+        try:
+            async with asyncio.timeout(self.send_timeout.total_seconds()):
+                refusals = await self._transport.send(
+                    self._envelope(mail), waiting, mail.raw, delivery_name(mail)
                 )
-            self._valid_until = now + self.lease
-            renewing = asyncio.create_task(self._renew([mail.id for mail in claimed]))
-            try:
-                for mail in claimed:
-                    if self._clock.now() + self.send_timeout > self._valid_until:
-                        # The claim could run out mid-send: leave the rest to whoever takes
-                        # them once it has (this process included).
-                        log.warning("mail claims ran short; %s waits for its lease", mail.key)
-                        return sent
-                    sent += await self._deliver(stop_bounced(mail, bounced))
-            finally:
-                renewing.cancel()
-            if len(claimed) < BATCH:
-                return sent
+        except (DeliveryError, TimeoutError) as exc:
+            error = str(exc) or type(exc).__name__
+            permanent = isinstance(exc, DeliveryError) and exc.permanent
+            # Not this mail but the way out: no relay, or one that says "not now".
+            relay_failed = not permanent
+            unreachable = isinstance(exc, DeliveryError) and exc.unreachable
+        except Exception as exc:
+            # Whatever goes wrong with one mail fails that mail, never the whole outbox.
+            log.exception("sending %s failed unexpectedly", mail.key)
+            error = f"{type(exc).__name__}: {exc}"
+        give_up = permanent or mail.attempts >= self._config.max_attempts
+        outcomes = dict(mail.outcomes)
+        if refusals is None:
+            if not give_up:
+                result = self._retry(mail, outcomes, error)
+                result.relay_failed, result.unreachable = relay_failed, unreachable
+                return result
+            # Nobody took it this time and nobody will: each waiting recipient is refused
+            # with the reason the whole mail failed.
+            for address in waiting:
+                outcomes[address] = outcome_entry(RecipientOutcome.REFUSED, None, error)
+        else:
+            for address in waiting:
+                outcomes[address] = answer(refusals.get(address), give_up)
+        accepted_now = any(
+            outcomes[address]["outcome"] == RecipientOutcome.ACCEPTED for address in waiting
+        )
+        if any(o["outcome"] == RecipientOutcome.DEFERRED for o in outcomes.values()):
+            return self._retry(mail, outcomes, describe(mail, outcomes), accepted_now)
+        return self._final(mail, outcomes, error, accepted_now)
+
+    def _final(
+        self,
+        mail: ClaimedMail,
+        outcomes: dict[str, dict[str, Any]],
+        error: str,
+        accepted_now: bool,
+    ) -> Outcome:
+        """Every recipient has a final answer: the mail is sent (to some, at least) or failed."""
+        accepted = recipients_with(mail, outcomes, RecipientOutcome.ACCEPTED)
+        refused = recipients_with(mail, outcomes, RecipientOutcome.REFUSED)
+        # A mail that reached nobody says why: the error that failed it whole, else the
+        # relay's answers; a sent one lists whom it did not reach.
+        reason = describe(mail, outcomes) if accepted else (error or describe(mail, outcomes))
+        result = Outcome(
+            mail,
+            state=OutboxState.SENT if accepted else OutboxState.FAILED,
+            outcomes=outcomes,
+            refused=len(refused),
+            last_error=storable(reason) or None,
+            sent_at=self._clock.now() if accepted else None,
+            accepted_now=accepted_now,
+        )
+        if not accepted:
+            result.report.append(
+                (
+                    logging.ERROR,
+                    f"gave up on {mail.key} after {mail.attempts} attempts: {result.last_error}",
+                )
+            )
+            return result
+        if accepted_now:
+            result.report.append((logging.INFO, f"sent {mail.key} to {', '.join(accepted)}"))
+        if refused:
+            result.report.append(
+                (
+                    logging.WARNING,
+                    f"{mail.key} was refused for {refusals_text(refused, outcomes)}",
+                )
+            )
+        return result
+
+    def _retry(
+        self,
+        mail: ClaimedMail,
+        outcomes: dict[str, dict[str, Any]],
+        error: str,
+        accepted_now: bool = False,
+    ) -> Outcome:
+        """Put ``mail`` back in the queue, backed off; it goes to those still waiting."""
+        delay = delay_after(
+            mail.attempts,
+            self._config.retry_base_seconds,
+            self._config.retry_max_seconds,
+            self._rng,
+        )
+        result = Outcome(
+            mail,
+            state=OutboxState.QUEUED,
+            outcomes=outcomes,
+            refused=len(recipients_with(mail, outcomes, RecipientOutcome.REFUSED)),
+            last_error=storable(error),
+            next_attempt_at=self._clock.now() + timedelta(seconds=delay),
+            accepted_now=accepted_now,
+        )
+        if accepted_now:
+            accepted = recipients_with(mail, outcomes, RecipientOutcome.ACCEPTED)
+            result.report.append((logging.INFO, f"sent {mail.key} to {', '.join(accepted)}"))
+        result.report.append(
+            (
+                logging.WARNING,
+                f"{mail.key} failed (attempt {mail.attempts}), retry in {delay:.0f} s for "
+                f"{', '.join(waiting_recipients(mail, outcomes))}: {error}",
+            )
+        )
+        return result
+
+    async def _put_back_untried(self, batch: _Pass, failed: Outcome) -> None:
+        """The relay is away: the mails not tried wait with the one that failed, uncounted."""
+        untried = [mail for mail in batch.waiting if mail.id not in batch.tried]
+        if not untried:
+            return
+        await self._record(
+            [
+                Outcome(
+                    mail,
+                    state=OutboxState.QUEUED,
+                    outcomes=mail.outcomes,
+                    refused=len(recipients_with(mail, mail.outcomes, RecipientOutcome.REFUSED)),
+                    last_error=failed.last_error,
+                    next_attempt_at=failed.next_attempt_at,
+                    untried=True,
+                )
+                for mail in untried
+            ]
+        )
+        log.warning(
+            "the relay is not taking mail (%s); %d more mail(s) wait until %s",
+            failed.last_error,
+            len(untried),
+            failed.next_attempt_at,
+        )
+
+    async def _record(self, results: list[Outcome]) -> None:
+        """Write what came of ``results`` in one transaction, then log it."""
+        await record_outcomes(self._sessions, self._workers.id, results)
+
+    async def _after(self, batch: _Pass, only: Sequence[int] | None) -> int:
+        """Follow the relay's state; when it takes mail again, wake what waited for it.
+
+        Returns how many waiting mails were made due.
+        """
+        if batch.accepted == 0:
+            if batch.relay_away is not None:
+                self.relay = (
+                    RelayState.UNREACHABLE if batch.relay_away.unreachable else RelayState.REFUSING
+                )
+            return 0
+        if self.relay == RelayState.TAKING:
+            return 0
+        self.relay = RelayState.TAKING
+        return await self._wake(batch.tried, only)
+
+    async def probe_relay(self) -> int:
+        """Try a connection to a relay that could not be reached; if it opens, wake the mail
+        that waits for it. Returns how many mails were made due."""
+        if not await self._transport.reachable():
+            return 0
+        log.info("the relay can be reached again")
+        self.relay = RelayState.TAKING
+        return await self._wake(set(), None)
+
+    async def _wake(self, keep: set[int], only: Sequence[int] | None) -> int:
+        """Make every waiting mail due now, but those in ``keep`` (or not in ``only``)."""
+        now = self._clock.now()
+        woken = update(OutboxMail).where(
+            OutboxMail.state == OutboxState.QUEUED,
+            OutboxMail.next_attempt_at > now,
+        )
+        if keep:
+            # What failed in this very batch failed with the relay back: it keeps its wait.
+            woken = woken.where(OutboxMail.id.not_in(keep))
+        if only is not None:
+            woken = woken.where(OutboxMail.id.in_(only))
+        async with self._sessions.begin() as tx:
+            done = await tx.execute(
+                woken.values(next_attempt_at=now).execution_options(synchronize_session=False)
+            )
+        count: int = done.rowcount  # type: ignore[attr-defined]
+        if count:
+            log.info("the relay takes mail again: %d waiting mail(s) are due now", count)
+        return count
 
     async def _renew(self, ids: list[int]) -> None:
         """Keep this batch's claims while it is being sent (a claim nobody renews runs out)."""
@@ -136,163 +475,11 @@ class Sender:
                 continue
             self._valid_until = now + self.lease
 
-    async def _deliver(self, mail: ClaimedMail) -> int:
-        """Send ``mail`` to the recipients still waiting for it; 1 if anyone took it now."""
-        waiting = waiting_recipients(mail)
-        if not waiting:
-            # Every recipient already has its final answer (nothing should leave a mail so,
-            # but sending to nobody would be an error of its own): record it as it stands.
-            await self._record(mail, dict(mail.outcomes), "", accepted_now=False)
-            return 0
-        refusals: Refusals | None = None
-        error, permanent = "", False
-        try:
-            refusals = await asyncio.wait_for(
-                self._transport.send(self._envelope(mail), waiting, mail.raw, delivery_name(mail)),
-                self.send_timeout.total_seconds(),
-            )
-        except (DeliveryError, TimeoutError) as exc:
-            error = str(exc) or type(exc).__name__
-            permanent = isinstance(exc, DeliveryError) and exc.permanent
-        except Exception as exc:
-            # Whatever goes wrong with one mail fails that mail, never the whole outbox.
-            log.exception("sending %s failed unexpectedly", mail.key)
-            error = f"{type(exc).__name__}: {exc}"
-        give_up = permanent or mail.attempts >= self._config.max_attempts
-        outcomes = dict(mail.outcomes)
-        if refusals is None:
-            if not give_up:
-                await self._retry(mail, outcomes, error)
-                return 0
-            # Nobody took it this time and nobody will: each waiting recipient is refused
-            # with the reason the whole mail failed.
-            for address in waiting:
-                outcomes[address] = _outcome(RecipientOutcome.REFUSED, None, error)
-        else:
-            for address in waiting:
-                outcomes[address] = _answer(refusals.get(address), give_up)
-        accepted_now = any(
-            outcomes[address]["outcome"] == RecipientOutcome.ACCEPTED for address in waiting
-        )
-        if any(o["outcome"] == RecipientOutcome.DEFERRED for o in outcomes.values()):
-            await self._retry(mail, outcomes, describe(mail, outcomes), accepted_now)
-        else:
-            await self._record(mail, outcomes, error, accepted_now)
-        return 1 if accepted_now else 0
-
     def _envelope(self, mail: ClaimedMail) -> str:
         """MAIL FROM: the mail's envelope sender, tagged with its row and signed (VERP)."""
         if self._verp_key is None:
             return mail.envelope_from
         return bounce_address(mail.envelope_from, mail.id, self._verp_key)
-
-    def _ours(self, mail: ClaimedMail) -> list[object]:
-        return [
-            OutboxMail.id == mail.id,
-            OutboxMail.claimed_by == self._workers.id,
-            OutboxMail.state == OutboxState.SENDING,
-        ]
-
-    async def _mark(self, mail: ClaimedMail, values: dict[str, object], accepted_now: bool) -> bool:
-        """Write ``values`` to ``mail`` if its claim is still ours; False if it ran out."""
-        async with self._sessions.begin() as tx:
-            marked = await tx.execute(
-                update(OutboxMail)
-                .where(*self._ours(mail))  # type: ignore[arg-type]
-                .values(**values, claimed_by=None, lease_until=None)
-                .execution_options(synchronize_session=False)
-            )
-            if marked.rowcount == 0:  # type: ignore[attr-defined]
-                log.warning(
-                    "%s: its claim ran out before the outcome was recorded; another worker "
-                    "may send it again",
-                    mail.key,
-                )
-                return False
-            if accepted_now and mail.dispatch_id is not None:
-                # An expert now has the question: it is no longer "new".
-                await tx.execute(
-                    update(Question)
-                    .where(
-                        Question.id.in_(
-                            select(dispatch_questions.c.question_id).where(
-                                dispatch_questions.c.dispatch_id == mail.dispatch_id
-                            )
-                        ),
-                        Question.state == QuestionState.NEW,
-                    )
-                    .values(state=QuestionState.WITH_EXPERT)
-                    .execution_options(synchronize_session=False)
-                )
-        return True
-
-    async def _record(
-        self,
-        mail: ClaimedMail,
-        outcomes: dict[str, dict[str, Any]],
-        error: str,
-        accepted_now: bool,
-    ) -> None:
-        """Every recipient has a final answer: the mail is sent (to some, at least) or failed."""
-        accepted = _having(mail, outcomes, RecipientOutcome.ACCEPTED)
-        refused = _having(mail, outcomes, RecipientOutcome.REFUSED)
-        # A mail that reached nobody says why: the error that failed it whole, else the
-        # relay's answers; a sent one lists whom it did not reach.
-        reason = describe(mail, outcomes) if accepted else (error or describe(mail, outcomes))
-        values: dict[str, object] = {
-            "state": OutboxState.SENT if accepted else OutboxState.FAILED,
-            "outcomes": outcomes,
-            "refused": len(refused),
-            "last_error": _storable(reason) or None,
-        }
-        if accepted:
-            values["sent_at"] = self._clock.now()
-        if not await self._mark(mail, values, accepted_now):
-            return
-        if not accepted:
-            log.error(
-                "gave up on %s after %d attempts: %s", mail.key, mail.attempts, values["last_error"]
-            )
-            return
-        if accepted_now:
-            log.info("sent %s to %s", mail.key, ", ".join(accepted))
-        if refused:
-            log.warning("%s was refused for %s", mail.key, _refusals_text(refused, outcomes))
-
-    async def _retry(
-        self,
-        mail: ClaimedMail,
-        outcomes: dict[str, dict[str, Any]],
-        error: str,
-        accepted_now: bool = False,
-    ) -> None:
-        """Put ``mail`` back in the queue, backed off; it goes to those still waiting."""
-        delay = delay_after(
-            mail.attempts,
-            self._config.retry_base_seconds,
-            self._config.retry_max_seconds,
-            self._rng,
-        )
-        values: dict[str, object] = {
-            "state": OutboxState.QUEUED,
-            "outcomes": outcomes,
-            "refused": len(_having(mail, outcomes, RecipientOutcome.REFUSED)),
-            "last_error": _storable(error),
-            "next_attempt_at": self._clock.now() + timedelta(seconds=delay),
-        }
-        if not await self._mark(mail, values, accepted_now):
-            return
-        if accepted_now:
-            accepted = _having(mail, outcomes, RecipientOutcome.ACCEPTED)
-            log.info("sent %s to %s", mail.key, ", ".join(accepted))
-        log.warning(
-            "%s failed (attempt %d), retry in %.0f s for %s: %s",
-            mail.key,
-            mail.attempts,
-            delay,
-            ", ".join(waiting_recipients(mail, outcomes)),
-            error,
-        )
 
     async def _seconds_to_next_due(self) -> float:
         async with self._sessions() as tx:
@@ -306,75 +493,7 @@ class Sender:
                     OutboxMail.state == OutboxState.SENDING
                 )
             )
-        due = [moment for moment in (next_retry, next_reclaim) if moment is not None]
+        due: list[datetime] = [m for m in (next_retry, next_reclaim) if m is not None]
         if not due:
             return 60.0
         return min(60.0, max(0.05, (min(due) - self._clock.now()).total_seconds()))
-
-
-def delivery_name(mail: ClaimedMail) -> str:
-    """A name for ``mail`` that is the same on every attempt and unique across databases."""
-    digest = hashlib.sha256(mail.rfc_message_id.encode("utf-8", "replace")).hexdigest()[:16]
-    return f"qa{mail.id}-{digest}"
-
-
-def waiting_recipients(
-    mail: ClaimedMail, outcomes: dict[str, dict[str, Any]] | None = None
-) -> list[str]:
-    """The recipients ``mail`` still has to reach: no answer yet, or deferred (4xx)."""
-    known = mail.outcomes if outcomes is None else outcomes
-    return [
-        address
-        for address in mail.recipients
-        if known.get(address, {}).get("outcome") in (None, RecipientOutcome.DEFERRED)
-    ]
-
-
-def describe(mail: ClaimedMail, outcomes: dict[str, dict[str, Any]]) -> str:
-    """The refusals and deferrals of ``mail`` in one line, for last_error and the logs."""
-    parts = []
-    for outcome, label in (
-        (RecipientOutcome.REFUSED, "refused for"),
-        (RecipientOutcome.DEFERRED, "deferred for"),
-    ):
-        having = _having(mail, outcomes, outcome)
-        if having:
-            parts.append(f"{label} {_refusals_text(having, outcomes)}")
-    return "; ".join(parts)
-
-
-def _refusals_text(addresses: list[str], outcomes: dict[str, dict[str, Any]]) -> str:
-    return "; ".join(
-        f"{address}: {outcomes[address].get('code') or ''} {outcomes[address].get('text', '')}".replace(
-            ":  ", ": "
-        ).strip()
-        for address in addresses
-    )
-
-
-def _having(
-    mail: ClaimedMail, outcomes: dict[str, dict[str, Any]], outcome: RecipientOutcome
-) -> list[str]:
-    return [a for a in mail.recipients if outcomes.get(a, {}).get("outcome") == outcome]
-
-
-def _answer(refusal: Refusal | None, give_up: bool) -> dict[str, Any]:
-    """The outcome of one recipient from the relay's answer to it."""
-    if refusal is None:
-        return _outcome(RecipientOutcome.ACCEPTED, None, "")
-    final = refusal.permanent or give_up
-    kind = RecipientOutcome.REFUSED if final else RecipientOutcome.DEFERRED
-    return _outcome(kind, refusal.code, refusal.text)
-
-
-def _outcome(kind: RecipientOutcome, code: int | None, text: str) -> dict[str, Any]:
-    if kind == RecipientOutcome.ACCEPTED:
-        return {"outcome": kind.value}
-    return {"outcome": kind.value, "code": code, "text": _storable(text)[:500]}
-
-
-def _storable(text: str) -> str:
-    # A relay's answer or an exception may hold anything; PostgreSQL text takes no NUL and
-    # no lone surrogate, and a row that cannot be written would stop the outbox.
-    cleaned = text.replace("\x00", " ").encode("utf-8", "replace").decode("utf-8")
-    return cleaned[:2000]

@@ -20,17 +20,23 @@ from aiosmtplib.typing import SMTPStatus
 from qa_mailer.config import SmtpRelayConfig
 from qa_mailer.diagnose import Misconfigured, diagnose, smtp_endpoint
 from qa_mailer.oauth2 import GrantRefused, TokenSource, choose_mechanism, oauthbearer
+from qa_mailer.send.connections import RateLimit, RelayConnections, Unreachable
 from qa_mailer.send.headers import needs_smtputf8
 
 log = logging.getLogger("qa_mailer.send")
 
 
 class DeliveryError(Exception):
-    """Delivery failed for every recipient; ``permanent`` says whether retrying can help."""
+    """Delivery failed for every recipient; ``permanent`` says whether retrying can help.
 
-    def __init__(self, message: str, *, permanent: bool):
+    ``unreachable`` when the way out could not even be opened (no connection to the relay):
+    nothing about this mail was tried.
+    """
+
+    def __init__(self, message: str, *, permanent: bool, unreachable: bool = False):
         super().__init__(message)
         self.permanent = permanent
+        self.unreachable = unreachable
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,14 @@ Refusals = dict[str, Refusal]
 class Transport(Protocol):
     # The longest one delivery may take; a send still running after it is abandoned.
     timeout_seconds: float
+    # How many mails it may be handed at once.
+    concurrency: int
+
+    async def close(self) -> None:
+        """Let go of what it keeps open between mails (connections); it stays usable."""
+
+    async def reachable(self) -> bool:
+        """Whether the way out can be opened now (a connection to the relay), sending nothing."""
 
     async def send(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
@@ -77,10 +91,19 @@ class MaildirTransport:
     """
 
     timeout_seconds = 30.0
+    # One write at a time: each is synced to disk, which concurrency would not speed up.
+    concurrency = 1
 
     def __init__(self, path: Path):
         self.path = path
         self._host = socket.gethostname().replace("/", "_").replace(":", "_")
+
+    async def close(self) -> None:
+        """Nothing is kept open between mails."""
+
+    async def reachable(self) -> bool:
+        """A folder is always there to try."""
+        return True
 
     async def send(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
@@ -130,7 +153,11 @@ class MaildirTransport:
 
 
 class SmtpTransport:
-    """Hands mail to a relay with aiosmtplib (TLS, STARTTLS or plain, with optional login)."""
+    """Hands mail to a relay with aiosmtplib (TLS, STARTTLS or plain, with optional login).
+
+    Connections stay open between mails (up to ``smtp.connections``, one mail at a time on
+    each), and mail is handed over no faster than ``smtp.max_per_second``.
+    """
 
     def __init__(self, config: SmtpRelayConfig, tokens: TokenSource | None = None):
         self.config = config
@@ -141,12 +168,15 @@ class SmtpTransport:
         self._tokens = (tokens or TokenSource(config.oauth2)) if config.oauth2 is not None else None
         # Connect, greet, secure, log in and send: each step has the configured timeout.
         self.timeout_seconds = min(300.0, 4 * config.timeout_seconds)
+        self.concurrency = config.connections
         # Loading the trust store takes tens of milliseconds: once per process, not per mail.
         self._context = (
             ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
             if config.security != "none"
             else None
         )
+        self.connections = RelayConnections(self._connect, config.connections)
+        self.rate = RateLimit(config.max_per_second)
 
     def _client(self) -> aiosmtplib.SMTP:
         config = self.config
@@ -162,16 +192,18 @@ class SmtpTransport:
             timeout=config.timeout_seconds,
         )
 
-    async def _connect(self, client: aiosmtplib.SMTP) -> None:
+    async def _connect(self) -> aiosmtplib.SMTP:
         """Connect, secure, and log in with the grant when ``smtp.auth = "oauth2"``."""
+        client = self._client()
         await client.connect()
         if self._tokens is None:
-            return
+            return client
         try:
             await self._oauth_login(client, self._tokens)
         except BaseException:
             client.close()
             raise
+        return client
 
     async def _oauth_login(self, client: aiosmtplib.SMTP, tokens: TokenSource) -> None:
         config = self.config
@@ -204,58 +236,105 @@ class SmtpTransport:
 
         Raises what connecting raised: ``diagnose`` turns it into a line to act on.
         """
-        client = self._client()
-        await self._connect(client)
+        client = await self._connect()
         async with client:
             return set(client.esmtp_extensions)
+
+    async def close(self) -> None:
+        """Say QUIT on the connections kept open; the next mail opens a new one."""
+        await self.connections.close(self.config.timeout_seconds)
+
+    async def reachable(self) -> bool:
+        """Open a connection (greeting, EHLO, TLS, login) and keep it for the next mail."""
+        try:
+            async with self.connections.connection():
+                return True
+        except Unreachable:
+            return False
 
     async def send(
         self, envelope_from: str, recipients: Sequence[str], raw: bytes, name: str
     ) -> Refusals:
-        client = self._client()
         international = _international(envelope_from, recipients, raw)
         # RFC 6531: an internationalised address travels only with SMTPUTF8, and its
         # mail's head is UTF-8, so the body is announced as 8-bit MIME too.
         options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
         try:
-            await self._connect(client)
-            async with client:
-                refused, _ = await client.sendmail(
-                    envelope_from, list(recipients), raw, mail_options=options
-                )
-        except aiosmtplib.SMTPNotSupported as exc:
-            if international and "SMTPUTF8" in str(exc):
-                raise DeliveryError(
-                    f"the relay does not offer SMTPUTF8, needed for {international}",
-                    permanent=True,
-                ) from exc
-            raise await self._failure(exc) from exc
+            refused = await self._hand_over(envelope_from, recipients, raw, options)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             return {error.recipient: Refusal(error.code, error.message) for error in exc.recipients}
-        except GrantRefused as exc:
+        except Unreachable as exc:
+            error = await self._error(exc.cause, international)
+            if error is None:
+                raise exc.cause from None
+            # A refused grant or login is not a relay that is away: probing it again and
+            # again would only ask the provider for tokens it refuses.
+            error.unreachable = not isinstance(
+                exc.cause, GrantRefused | Misconfigured | aiosmtplib.SMTPAuthenticationError
+            )
+            raise error from exc.cause
+        except Exception as exc:
+            error = await self._error(exc, international)
+            if error is None:
+                raise
+            raise error from exc
+        self._refusal_logged = None
+        return {rcpt: Refusal(resp.code, resp.message) for rcpt, resp in refused.items()}
+
+    async def _error(self, exc: BaseException, international: str | None) -> DeliveryError | None:
+        """What ``exc`` means for the mail; None for what this transport does not expect."""
+        if isinstance(exc, GrantRefused):
             # The relay logs in with a grant the provider refused: no mail leaves, not even
             # an alert to the organisers, until someone signs in again.
             self._refused(str(exc))
-            raise DeliveryError(f"relay: {exc}", permanent=False) from exc
-        except Misconfigured as exc:
+            return DeliveryError(f"relay: {exc}", permanent=False)
+        if isinstance(exc, Misconfigured):
             # The relay offers no mechanism oauth2.mechanism allows: the mail waits for a fix.
-            raise DeliveryError(f"relay: {exc}", permanent=False) from exc
-        except aiosmtplib.SMTPAuthenticationError as exc:
+            return DeliveryError(f"relay: {exc}", permanent=False)
+        if isinstance(exc, aiosmtplib.SMTPNotSupported):
+            if international and "SMTPUTF8" in str(exc):
+                return DeliveryError(
+                    f"the relay does not offer SMTPUTF8, needed for {international}",
+                    permanent=True,
+                )
+            return await self._failure(exc)
+        if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
             diagnosis = await diagnose(exc, smtp_endpoint(self.config))
             self._refused(diagnosis.text)
-            raise DeliveryError(f"relay: {diagnosis.text}", permanent=True) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            raise DeliveryError(
+            return DeliveryError(f"relay: {diagnosis.text}", permanent=True)
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            return DeliveryError(
                 f"relay answered {exc.code} {exc.message}", permanent=exc.code >= 500
-            ) from exc
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise await self._failure(exc) from exc
-        except ValueError as exc:
+            )
+        if isinstance(exc, aiosmtplib.SMTPException | OSError | TimeoutError):
+            return await self._failure(exc)
+        if isinstance(exc, ValueError):
             # aiosmtplib refuses an address it cannot put on a command line safely. (After
             # OSError: a certificate that fails verification is a ValueError too.)
-            raise DeliveryError(f"cannot be sent: {exc}", permanent=True) from exc
-        self._refusal_logged = None
-        return {rcpt: Refusal(resp.code, resp.message) for rcpt, resp in refused.items()}
+            return DeliveryError(f"cannot be sent: {exc}", permanent=True)
+        return None
+
+    async def _hand_over(
+        self, envelope_from: str, recipients: Sequence[str], raw: bytes, options: list[str]
+    ) -> dict[str, aiosmtplib.SMTPResponse]:
+        """One mail transaction over a kept connection; a stale one is replaced once."""
+        while True:
+            async with self.connections.connection() as connection:
+                await self.rate.wait()
+                try:
+                    refused, _ = await connection.client.sendmail(
+                        envelope_from, list(recipients), raw, mail_options=options
+                    )
+                    return refused
+                except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPSenderRefused) as exc:
+                    # A kept connection the relay closed while it was idle fails at its
+                    # first command (MAIL FROM), before anything of this mail was taken:
+                    # the mail goes at once over a new connection.
+                    stale = isinstance(exc, aiosmtplib.SMTPServerDisconnected) or exc.code == 421
+                    if not (connection.reused and stale and not connection.client.is_connected):
+                        raise
+                    log.info("the relay closed a kept connection; opening a new one")
+                    connection.client.close()
 
     def _refused(self, why: str) -> None:
         """Log once (until a mail goes through, or the cause changes) that the relay refuses

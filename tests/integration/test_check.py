@@ -87,6 +87,7 @@ async def test_a_good_set_up_is_ok_everywhere_and_nothing_is_sent(
     assert "IDLE" in found["imap"].text and "MOVE supported" in found["imap"].text
     assert "qa+r...@clusters.example.org" in found["plus"].text
     assert "STARTTLS, login accepted" in found["relay"].text
+    assert found["relay"].text.endswith("sends over 3 connection(s), no rate limit")
     assert sink.received == []
 
 

@@ -28,6 +28,7 @@ from qa_mailer.db.claims import ClaimedMail
 from qa_mailer.db.engine import session_factory
 from qa_mailer.send.compose import build_mail, new_message_id
 from qa_mailer.send.outbox import enqueue
+from qa_mailer.send.record import Outcome
 from qa_mailer.send.sender import Sender
 from qa_mailer.send.transport import MaildirTransport, Refusals, SmtpTransport, Transport
 from qa_mailer.status import format_status, gather_status
@@ -44,7 +45,7 @@ OUTGOING = OutgoingConfig(
 )
 
 
-def relay(port: int) -> SmtpTransport:
+def relay(port: int, connections: int = 3, max_per_second: float = 0) -> SmtpTransport:
     return SmtpTransport(
         SmtpRelayConfig(
             host="127.0.0.1",
@@ -54,6 +55,8 @@ def relay(port: int) -> SmtpTransport:
             password_env=None,
             timeout_seconds=5,
             ca_file=None,
+            connections=connections,
+            max_per_second=max_per_second,
         )
     )
 
@@ -341,7 +344,7 @@ async def test_the_maildir_transport_takes_an_internationalised_address(
 
 
 class DiesBeforeMarking(Sender):
-    async def _mark(self, mail: ClaimedMail, values: dict[str, object], accepted_now: bool) -> bool:
+    async def _record(self, results: list[Outcome]) -> None:
         raise SystemExit("power cut")
 
 
@@ -396,12 +399,13 @@ async def test_a_sender_sends_nothing_its_claim_may_not_outlast(
     await queue_mail(engine, clock, ref="A-2")
 
     class Slow(Sender):
-        async def _deliver(self, mail: ClaimedMail) -> int:
+        async def _deliver(self, mail: ClaimedMail) -> Outcome:
             sent = await super()._deliver(mail)
             clock.advance(seconds=self.lease.total_seconds())  # the claim is not renewed
             return sent
 
-    slow = await sender(engine, relay(smtp_sink.port), clock, Slow)
+    # One connection: the second mail would start after the first took all the lease.
+    slow = await sender(engine, relay(smtp_sink.port, connections=1), clock, Slow)
     assert await slow.deliver_due() == 1, "the second mail waits: its claim could run out"
     assert await (await sender(engine, relay(smtp_sink.port), clock)).deliver_due() == 1
     assert len(smtp_sink.received) == 2

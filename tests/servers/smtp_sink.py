@@ -17,6 +17,8 @@ class Received:
     rcpt_tos: list[str]
     raw: bytes
     at: float = 0.0  # when the mail arrived (time.time())
+    # The client's address and port: one per connection it came over.
+    peer: tuple[str, int] | None = None
 
     @property
     def message(self) -> EmailMessage:
@@ -37,10 +39,33 @@ class SmtpSink:
     received: list[Received] = field(default_factory=list)
     refuse: str | None = None
     refuse_rcpt: dict[str, str] = field(default_factory=dict)
+    # Answer the next MAIL FROM with this status, once (a relay closing an idle session).
+    refuse_mail_once: str | None = None
     server: asyncio.Server | None = None
     # A plain attribute: aiosmtpd looks the handler's attributes over, so no property may fail.
     port: int = 0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # How many mails it refused with ``refuse``.
+    refused: int = 0
+    # The sessions that carried mail, so a test can drop their connections.
+    servers: set[Any] = field(default_factory=set)
+
+    def drop_connections(self) -> None:
+        """Close every connection that carried mail, as a relay restarting does."""
+        for server in self.servers:
+            if server.transport is not None:
+                server.transport.close()
+        self.servers.clear()
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.refuse_mail_once:
+            status, self.refuse_mail_once = self.refuse_mail_once, None
+            return status
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -51,7 +76,9 @@ class SmtpSink:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.servers.add(server)
         if self.refuse:
+            self.refused += 1
             return self.refuse
         self.received.append(
             Received(
@@ -59,6 +86,7 @@ class SmtpSink:
                 list(envelope.rcpt_tos),
                 envelope.original_content,
                 time.time(),
+                tuple(session.peer) if session.peer else None,
             )
         )
         self.arrived.set()

@@ -111,6 +111,18 @@ def test_relative_sqlite_path_is_relative_to_the_file(tmp_path: Path) -> None:
         ({"database": {"url": "sqlite:///plain.db"}}, "database.url: expected a SQLite URL"),
         ({"bogus": {"x": 1}}, "bogus: expected a known key"),
         (
+            {"smtp": {"host": "relay.example.org", "connections": 0}},
+            "smtp.connections: expected an integer between 1 and 50, got 0",
+        ),
+        (
+            {"smtp": {"host": "relay.example.org", "max_per_second": -1}},
+            "smtp.max_per_second: expected a number >= 0, got -1",
+        ),
+        (
+            {"smtp": {"host": "relay.example.org", "max_per_second": "fast"}},
+            "smtp.max_per_second: expected a number >= 0, got 'fast'",
+        ),
+        (
             {"authentication": {"dns_servers": ["127.0.0.1:99999"]}},
             'authentication.dns_servers: expected a list of "host" or "host:port" strings',
         ),
