@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -45,6 +46,14 @@ from qa_mailer.sorting import Outcome, Sorted, sort_in_helper, sort_message, use
 from qa_mailer.templates import Templates
 from qa_mailer.wording import wording_patterns
 from qa_mailer.workers import Workers
+
+
+class Decided(Protocol):
+    """What handling a reply or an organiser's command decided about its message."""
+
+    hold_reason: str | None
+    ignore_reason: str | None
+
 
 log = logging.getLogger("qa_mailer.pipeline")
 
@@ -330,32 +339,34 @@ class Pipeline:
                 log.error("%s quarantined: %s", self._name(message), message.reason)
 
     async def _reply(self, tx: AsyncSession, message: Sorted) -> None:
-        # Replies are few; each is written under its own savepoint, so a reply that fails
-        # is quarantined without undoing the rest of the batch.
         assert message.incoming is not None
-        try:
-            async with tx.begin_nested():
-                outcome = await self.answers.handle(
-                    tx, message.claimed.id, message.incoming, message.keys
-                )
-        except _UNAVAILABLE:
-            raise
-        except Exception as exc:
-            message.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
-            return
-        if outcome.ignore_reason is not None:
-            message.state, message.reason = MessageState.IGNORED, outcome.ignore_reason
-        elif outcome.hold_reason is not None:
-            message.state, message.reason = MessageState.HELD, outcome.hold_reason
+        incoming = message.incoming
+        await self._alone(
+            message,
+            lambda: self.answers.handle(tx, message.claimed.id, incoming, message.keys),
+            tx,
+        )
 
     async def _command(self, tx: AsyncSession, message: Sorted) -> None:
-        # An organiser's reply to a notice, under its own savepoint as a reply is.
+        # An organiser's reply to a notice.
         assert message.incoming is not None
+        incoming = message.incoming
+        await self._alone(
+            message,
+            lambda: self.commands.handle(tx, message.claimed.id, incoming, message.notice_tokens),
+            tx,
+        )
+
+    @staticmethod
+    async def _alone(
+        message: Sorted, handle: Callable[[], Awaitable[Decided]], tx: AsyncSession
+    ) -> None:
+        """Run ``handle`` under its own savepoint: replies and commands are few, and one that
+        fails is quarantined without undoing the rest of the batch. Its outcome may hold or
+        ignore the message."""
         try:
             async with tx.begin_nested():
-                outcome = await self.commands.handle(
-                    tx, message.claimed.id, message.incoming, message.notice_tokens
-                )
+                outcome = await handle()
         except _UNAVAILABLE:
             raise
         except Exception as exc:
