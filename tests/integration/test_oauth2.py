@@ -68,6 +68,30 @@ def oauth2_settings(server: AuthorisationServer, folder: Path) -> dict[str, Any]
     }
 
 
+def oauth_imap(dovecot: DovecotServer, username: str, **extra: Any) -> dict[str, Any]:
+    """[imap] settings for logging in to the test Dovecot with the grant."""
+    return {
+        "enabled": True,
+        "host": "127.0.0.1",
+        "port": dovecot.port,
+        "security": "none",
+        "username": username,
+        "auth": "oauth2",
+        **extra,
+    }
+
+
+def oauth_smtp(port: int, username: str) -> dict[str, Any]:
+    """[smtp] settings for logging in to a local relay with the grant."""
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "username": username,
+        "auth": "oauth2",
+    }
+
+
 def grant_config(
     server: AuthorisationServer, folder: Path, mechanism: Mechanism = "auto"
 ) -> OAuth2Config:
@@ -273,22 +297,9 @@ async def test_check_logs_in_to_both_with_the_grant(
     config = write_config(
         tmp_path,
         migrated_url,
-        imap={
-            "enabled": True,
-            "host": "127.0.0.1",
-            "port": oauth_dovecot.port,
-            "security": "none",
-            "username": user.name,
-            "auth": "oauth2",
-        },
+        imap=oauth_imap(oauth_dovecot, user.name),
         outgoing={"transport": "smtp"},
-        smtp={
-            "host": "127.0.0.1",
-            "port": oauth_relay.port,
-            "security": "none",
-            "username": user.name,
-            "auth": "oauth2",
-        },
+        smtp=oauth_smtp(oauth_relay.port, user.name),
         oauth2=oauth2_settings(authorisation, tmp_path),
     )
     verdicts = {v.part: v for v in await check_setup(config, FakeClock())}
@@ -310,15 +321,7 @@ async def test_a_token_the_server_refuses_is_a_refused_login_not_a_hang(
     config = write_config(
         tmp_path,
         migrated_url,
-        imap={
-            "enabled": True,
-            "host": "127.0.0.1",
-            "port": oauth_dovecot.port,
-            "security": "none",
-            "username": user.name,
-            "auth": "oauth2",
-            "timeout_seconds": 20,
-        },
+        imap=oauth_imap(oauth_dovecot, user.name, timeout_seconds=20),
         oauth2=oauth2_settings(authorisation, tmp_path),
     )
     imap = {v.part: v for v in await check_setup(config, FakeClock())}["imap"]
@@ -340,14 +343,7 @@ async def test_a_revoked_grant_is_mailed_to_the_organisers_once(
     config = write_config(
         tmp_path,
         migrated_url,
-        imap={
-            "enabled": True,
-            "host": "127.0.0.1",
-            "port": oauth_dovecot.port,
-            "security": "none",
-            "username": user.name,
-            "auth": "oauth2",
-        },
+        imap=oauth_imap(oauth_dovecot, user.name),
         listener={"enabled": False},
         # The relay takes mail without the grant (as a local relay would): it can tell them.
         outgoing={"transport": "smtp"},
@@ -414,15 +410,7 @@ async def test_a_refused_oauthbearer_token_is_a_refused_login_not_a_hang(
     config = write_config(
         tmp_path,
         migrated_url,
-        imap={
-            "enabled": True,
-            "host": "127.0.0.1",
-            "port": oauth_dovecot.port,
-            "security": "none",
-            "username": user.name,
-            "auth": "oauth2",
-            "timeout_seconds": 20,
-        },
+        imap=oauth_imap(oauth_dovecot, user.name, timeout_seconds=20),
         oauth2={**oauth2_settings(authorisation, tmp_path), "mechanism": "OAUTHBEARER"},
     )
     imap = {v.part: v for v in await check_setup(config, FakeClock())}["imap"]
@@ -496,23 +484,10 @@ async def test_a_relay_on_a_revoked_grant_says_no_mail_can_leave_and_queues_noth
     config = write_config(
         tmp_path,
         migrated_url,
-        imap={
-            "enabled": True,
-            "host": "127.0.0.1",
-            "port": oauth_dovecot.port,
-            "security": "none",
-            "username": user.name,
-            "auth": "oauth2",
-        },
+        imap=oauth_imap(oauth_dovecot, user.name),
         listener={"enabled": False},
         outgoing={"transport": "smtp"},
-        smtp={
-            "host": "127.0.0.1",
-            "port": oauth_relay.port,
-            "security": "none",
-            "username": user.name,
-            "auth": "oauth2",
-        },
+        smtp=oauth_smtp(oauth_relay.port, user.name),
         oauth2=oauth2_settings(authorisation, tmp_path),
     )
     transport = SmtpTransport(config.smtp) if config.smtp else None
