@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -57,12 +56,13 @@ from qa_mailer.workers import Workers
 log = logging.getLogger("qa_mailer.send")
 
 BATCH = 200
-# Outcomes are written when this many wait, or when the oldest has waited this long: a crash
-# before writing resends at most these (with the same bytes and Message-ID).
-RECORD_EVERY = 200
-RECORD_SECONDS = 0.5
-# While the relay cannot be reached, a connection is tried after 1 s, 2 s, ... up to this.
-PROBE_MAX_SECONDS = 10.0
+# How many mails per relay connection may be on their way or sent and not yet written as
+# sent. A crash resends at most these (with the same bytes and Message-ID); outcomes are
+# written as soon as the last write is done, so under load one write carries several.
+UNRECORDED_PER_CONNECTION = 8
+# While the relay cannot be reached, a connection is tried after 1 s, then every 2 s (a
+# refused connection costs the relay nothing, and the backlog drains soon after its return).
+PROBE_MAX_SECONDS = 2.0
 
 
 class RelayState(StrEnum):
@@ -187,45 +187,36 @@ class Sender:
                 await self._transport.close()
 
     async def _send(self, mails: list[ClaimedMail]) -> _Pass:
-        """Send ``mails`` over the transport's connections; write the outcomes as they come."""
+        """Send ``mails`` over the transport's connections; write the outcomes as they come.
+
+        Whatever outcomes are waiting when a write ends go into the next write together, and
+        no more than a few mails per connection are ever sent and not yet written.
+        """
         batch = _Pass(deque(mails))
+        connections = max(1, min(self._transport.concurrency, len(mails)))
+        room = asyncio.Semaphore(UNRECORDED_PER_CONNECTION * connections)
         results: asyncio.Queue[Outcome | None] = asyncio.Queue()
         senders = [
-            asyncio.create_task(self._send_some(batch, results))
-            for _ in range(max(1, min(self._transport.concurrency, len(mails))))
+            asyncio.create_task(self._send_some(batch, results, room)) for _ in range(connections)
         ]
         running = len(senders)
-        unwritten: list[Outcome] = []
-        oldest = 0.0
-        getter: asyncio.Future[Outcome | None] | None = None
         try:
             while running:
-                if getter is None:
-                    getter = asyncio.ensure_future(results.get())
-                await asyncio.wait({getter}, timeout=RECORD_SECONDS if unwritten else None)
-                if getter.done():
-                    result, getter = getter.result(), None
-                    if result is None:
-                        running -= 1
-                    else:
-                        if not unwritten:
-                            oldest = time.monotonic()
-                        unwritten.append(result)
-                if unwritten and (
-                    not running
-                    or len(unwritten) >= RECORD_EVERY
-                    or time.monotonic() - oldest >= RECORD_SECONDS
-                ):
+                came = [await results.get()]
+                while not results.empty():
+                    came.append(results.get_nowait())
+                running -= sum(1 for result in came if result is None)
+                unwritten = [result for result in came if result is not None]
+                if unwritten:
                     await self._record(unwritten)
-                    unwritten = []
+                    for _ in unwritten:
+                        room.release()
             # A sender's own failure (a bug, not a mail's) is raised here.
             await asyncio.gather(*senders)
         finally:
             # Normally all are done; after a failure to write, the sends in flight stop
             # here (their mails are sent again once the claims run out).
-            leftovers: list[asyncio.Future[Any]] = [t for t in senders if not t.done()]
-            if getter is not None:
-                leftovers.append(getter)
+            leftovers = [task for task in senders if not task.done()]
             for task in leftovers:
                 task.cancel()
             await asyncio.gather(*leftovers, return_exceptions=True)
@@ -233,16 +224,30 @@ class Sender:
             await self._put_back_untried(batch, batch.relay_away)
         return batch
 
-    async def _send_some(self, batch: _Pass, results: asyncio.Queue[Outcome | None]) -> None:
-        """Take the batch's mails one by one until none is left or the batch stops."""
+    async def _send_some(
+        self,
+        batch: _Pass,
+        results: asyncio.Queue[Outcome | None],
+        room: asyncio.Semaphore,
+    ) -> None:
+        """Take the batch's mails one by one until none is left or the batch stops.
+
+        Each mail waits for ``room`` first, which the writer gives back once its outcome is
+        written.
+        """
         try:
-            while batch.waiting and not batch.stopped:
+            while True:
+                await room.acquire()
+                if not batch.waiting or batch.stopped:
+                    room.release()
+                    return
                 mail = batch.waiting.popleft()
                 if self._clock.now() + self.send_timeout > self._valid_until:
                     # The claim could run out mid-send: leave the rest to whoever takes
                     # them once it has (this process included).
                     log.warning("mail claims ran short; %s waits for its lease", mail.key)
                     batch.ran_short = True
+                    room.release()
                     return
                 batch.tried.add(mail.id)
                 result = await self._deliver(mail)

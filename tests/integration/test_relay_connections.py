@@ -9,13 +9,14 @@ from datetime import timedelta
 
 import pytest
 from aiosmtpd.smtp import SMTP
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer.db import OutboxMail, OutboxState
 from qa_mailer.db.engine import session_factory
 from qa_mailer.send.connections import RateLimit
-from qa_mailer.send.sender import RelayState
+from qa_mailer.send.record import Outcome
+from qa_mailer.send.sender import UNRECORDED_PER_CONNECTION, RelayState, Sender
 from tests.helpers import FakeClock
 from tests.integration.test_sender import queue_mail, relay, sender
 from tests.servers.ports import free_port
@@ -46,27 +47,38 @@ async def test_a_backlog_goes_over_at_most_the_configured_connections_each_reuse
     assert all(row.state == OutboxState.SENT for row in await all_rows(engine))
 
 
+class _Watched(Sender):
+    """A sender that notes, at each write of outcomes, how many mails the relay holds that
+    were not yet recorded, and how many outcomes the write carries."""
+
+    sink: SmtpSink
+    recorded = 0
+    ahead: list[int]
+    writes: list[int]
+
+    async def _record(self, results: list[Outcome]) -> None:
+        self.ahead.append(len(self.sink.received) - self.recorded)
+        self.writes.append(len(results))
+        await super()._record(results)
+        self.recorded += len(results)
+
+
 @pytest.mark.asyncio
-async def test_outcomes_are_written_in_one_transaction_per_batch(
+async def test_outcomes_are_written_together_and_few_mails_ever_wait_for_theirs(
     engine: AsyncEngine, smtp_sink: SmtpSink
 ) -> None:
+    # Each write carries whatever outcomes came in meanwhile, and a crash can resend at most
+    # the mails sent and not yet written: two per connection.
     clock = FakeClock()
-    for n in range(40):
+    for n in range(60):
         await queue_mail(engine, clock, ref=f"A-{n}")
-    outbox = await sender(engine, relay(smtp_sink.port), clock)
-    commits: list[object] = []
-
-    def count(connection: object) -> None:
-        commits.append(connection)
-
-    event.listen(engine.sync_engine, "commit", count)
-    try:
-        assert await outbox.deliver_due() == 40
-    finally:
-        event.remove(engine.sync_engine, "commit", count)
-    # The claim and the outcomes of all 40 (one per mail would be 41 commits). A slow
-    # machine may write them in two parts (every half second).
-    assert 2 <= len(commits) <= 3, len(commits)
+    outbox = await sender(engine, relay(smtp_sink.port, connections=3), clock, _Watched)
+    assert isinstance(outbox, _Watched)
+    outbox.sink, outbox.ahead, outbox.writes = smtp_sink, [], []
+    assert await outbox.deliver_due() == 60
+    assert sum(outbox.writes) == 60
+    assert max(outbox.ahead) <= UNRECORDED_PER_CONNECTION * 3, outbox.ahead
+    assert len(outbox.writes) < 60 and max(outbox.writes) > 1, outbox.writes
 
 
 @pytest.mark.asyncio
