@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Protocol
@@ -65,7 +66,8 @@ _UNAVAILABLE = (OperationalError, InterfaceError)
 # nothing wakes the stage sooner.
 SWEEP_SECONDS = 30.0
 BATCH = 200
-# How many batches are claimed at once: one is parsed while the one before is written.
+# How many batches are claimed ahead of the one being written: with parsing helpers, that
+# many are with the helpers at any time.
 AHEAD = 3
 # A parsing helper that takes longer than this over a chunk of mail is stopped; the mail that
 # stalls it again alone is quarantined.
@@ -159,67 +161,78 @@ class Pipeline:
             self._helpers.close()
 
     async def process_pending(self, stop: asyncio.Event | None = None) -> list[Outcome]:
-        """Claim and process waiting messages, a few batches at a time, until none is left.
+        """Claim and process waiting messages, a batch at a time, until none is left.
 
-        While one batch is written, the next is parsed: the database works (in its own
-        process, or in SQLite's thread) while this one does, instead of taking turns. With
-        parsing helpers, the next messages are claimed as soon as these are handed to them,
-        so the helpers have work while the last batches are written.
+        While one batch is written, the next is parsed, so the database (in its own process,
+        or in SQLite's thread) and the parsing work at the same time instead of taking turns.
+        With parsing helpers, up to ``AHEAD`` batches are with the helpers at any time: a
+        batch is claimed and handed to them as soon as one is taken back to be written, so
+        they never wait for the writing.
         """
+        if self._helpers is not None:
+            return await self._pipelined(stop)
         outcomes: list[Outcome] = []
-        claimed = await self._claim()
+        claimed = await self._claim(self._batch * AHEAD)
         while claimed:
-            done, claimed = await self._process_in_turns(claimed, stop)
-            outcomes += done
+            outcomes += await self._process_in_turns(claimed)
+            if stop is not None and stop.is_set():
+                break
+            claimed = await self._claim(self._batch * AHEAD)
         return outcomes
 
-    async def _claim(self) -> list[ClaimedMessage]:
+    async def _claim(self, count: int) -> list[ClaimedMessage]:
         async with self._sessions.begin() as tx:
-            return await claim_messages(
-                tx, self._workers.id, self._clock.now(), LEASE, self._batch * AHEAD
-            )
+            return await claim_messages(tx, self._workers.id, self._clock.now(), LEASE, count)
 
-    async def _process_in_turns(
-        self, claimed: Sequence[ClaimedMessage], stop: asyncio.Event | None
-    ) -> tuple[list[Outcome], list[ClaimedMessage]]:
-        """Process the claimed messages; return their outcomes and the next ones claimed."""
-        batches = [
-            claimed[start : start + self._batch] for start in range(0, len(claimed), self._batch)
-        ]
-        # Helpers get every batch at once, so they never wait; parsing here goes a batch at
-        # a time, between the statements of the batch being written.
-        sorting = (
-            [asyncio.ensure_future(self._sort_all(batch)) for batch in batches]
-            if self._helpers is not None
-            else None
-        )
-        claiming = (
-            asyncio.ensure_future(self._claim())
-            if sorting is not None and (stop is None or not stop.is_set())
-            else None
-        )
+    async def _pipelined(self, stop: asyncio.Event | None) -> list[Outcome]:
+        """process_pending with parsing helpers: claimed batches queue up for the helpers."""
         outcomes: list[Outcome] = []
+        sorting: deque[asyncio.Future[list[Sorted]]] = deque()
         writing: asyncio.Task[list[Outcome]] | None = None
+        more = True
         try:
-            for index, batch in enumerate(batches):
-                ready = await (sorting[index] if sorting else self._sort_all(batch))
+            while True:
+                while more and len(sorting) < AHEAD and (stop is None or not stop.is_set()):
+                    claimed = await self._claim(self._batch)
+                    more = bool(claimed)
+                    if claimed:
+                        sorting.append(asyncio.ensure_future(self._sort_all(claimed)))
+                if not sorting:
+                    break
+                ready = await sorting.popleft()
                 if writing is not None:
                     outcomes += await writing
                 writing = asyncio.create_task(self._write_batch(ready))
-            assert writing is not None
-            outcomes += await writing
-            if claiming is not None:
-                return outcomes, await claiming
+            if writing is not None:
+                outcomes += await writing
         finally:
-            for task in [*(sorting or []), *([writing] if writing else [])]:
-                task.cancel()
-            if claiming is not None and not claiming.done():
-                # The claim is abandoned (this batch failed): its messages, if any, are
-                # freed when their lease runs out, as a dead worker's would be.
-                claiming.cancel()
-        if stop is not None and stop.is_set():
-            return outcomes, []
-        return outcomes, await self._claim()
+            # Normally all are done. After a failure, the batches claimed and not written are
+            # freed when their lease runs out, as a dead worker's would be.
+            for future in sorting:
+                future.cancel()
+            if writing is not None:
+                writing.cancel()
+        return outcomes
+
+    async def _process_in_turns(self, claimed: Sequence[ClaimedMessage]) -> list[Outcome]:
+        """Process the claimed messages here, parsing one batch while the one before is written."""
+        batches = [
+            claimed[start : start + self._batch] for start in range(0, len(claimed), self._batch)
+        ]
+        outcomes: list[Outcome] = []
+        writing: asyncio.Task[list[Outcome]] | None = None
+        try:
+            for batch in batches:
+                ready = await self._sort_all(batch)
+                if writing is not None:
+                    outcomes += await writing
+                writing = asyncio.create_task(self._write_batch(ready))
+            if writing is not None:
+                outcomes += await writing
+        finally:
+            if writing is not None:
+                writing.cancel()
+        return outcomes
 
     async def process(self, message_id: int) -> Outcome | None:
         """Claim and process one message; None if it is not waiting to be processed."""
@@ -299,7 +312,11 @@ class Pipeline:
         questions = [m for m in batch if m.kind == MessageKind.QUESTION and m.incoming]
         accepted = await self.questions.accept(
             tx,
-            [Asked(m.claimed.id, m.incoming, m.text) for m in questions if m.incoming],
+            [
+                Asked(m.claimed.id, m.incoming, m.text, m.language_clues)
+                for m in questions
+                if m.incoming
+            ],
         )
         for message, taken in zip(questions, accepted, strict=True):
             if taken.follow_up:

@@ -16,13 +16,15 @@ from dataclasses import dataclass, field, replace
 from qa_mailer.answer.tokens import ReplyKeys, notice_tokens, replies_to_notice, reply_keys
 from qa_mailer.classify.bounces import BounceReport, may_be_bounce, read_bounce
 from qa_mailer.classify.incoming import Incoming
+from qa_mailer.classify.language import LanguageClues, clues_for
+from qa_mailer.classify.language import warm_up as warm_up_language_detector
 from qa_mailer.classify.rules import automatic_reason
 from qa_mailer.config import Config
 from qa_mailer.db import MessageKind, MessageState
 from qa_mailer.db.claims import MAX_MESSAGE_ATTEMPTS, ClaimedMessage
 from qa_mailer.parse import ParsedMail, parse_mail
 from qa_mailer.replies.template import learn as learn_wording
-from qa_mailer.route.questions import question_text
+from qa_mailer.route.questions import language_text, question_text
 from qa_mailer.send.verp import verp_tag
 from qa_mailer.templates import Templates
 from qa_mailer.wording import wording_patterns
@@ -51,6 +53,7 @@ class Sorted:
     details: str | None = None  # the traceback of a failure
     keys: ReplyKeys = field(default_factory=ReplyKeys)  # what a reply brings back of ours
     text: str = ""  # a question's trimmed text
+    language_clues: LanguageClues | None = None  # the detector's work on the question
     bounce: BounceReport | None = None  # what a bounce says failed
     notice_tokens: tuple[str, ...] = ()  # an organiser's reply to a notice brings these back
 
@@ -102,6 +105,8 @@ def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
             message.reason = "mail from an expert that replies to no question mail"
         else:
             message.kind, message.text = MessageKind.QUESTION, question_text(incoming)
+            # The detector's costly part, here rather than in the database's process.
+            message.language_clues = clues_for(language_text(incoming, message.text))
     except Exception as exc:
         message.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
     return message
@@ -133,6 +138,8 @@ def use_config(config: Config) -> None:
     global _helper_config
     _helper_config = config
     learn_wording(wording_patterns(config, Templates.of(config)))
+    # The language detector's model, loaded before the first question rather than by it.
+    warm_up_language_detector()
 
 
 def sort_in_helper(claimed: Sequence[ClaimedMessage]) -> list[Sorted]:

@@ -25,6 +25,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qa_mailer.config import LANGUAGES
@@ -121,18 +122,74 @@ _WORD = re.compile(r"[^\W\d_]+")
 Guesser = Callable[[str], Mapping[str, float]]
 
 
-def detect_language(text: str, *, country: str | None = None) -> str | None:
+# Counts Croatian and Serbian cues in a text (``cue_scores``, or counts worked out before).
+CueCounter = Callable[[str], tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class LanguageClues:
+    """What telling a question's language works out from its text alone.
+
+    The detector's confidences (by the exact text it was asked about) and the Croatian and
+    Serbian cue counts are most of the cost; a parsing helper works them out beside the mail
+    (``clues_for``), and the processing stage adds what only it knows, the sender's roster
+    entry and country (``language_for``). Which of them are needed does not depend on the
+    country, so the same ones serve whatever the country turns out to be.
+    """
+
+    text: str
+    guesses: Mapping[str, Mapping[str, float]]
+    cues: Mapping[str, tuple[int, int]]
+
+    def guess(self, text: str) -> Mapping[str, float]:
+        known = self.guesses.get(text)
+        return known if known is not None else _py3langid_confidences(text)
+
+    def count_cues(self, text: str) -> tuple[int, int]:
+        known = self.cues.get(text)
+        return known if known is not None else cue_scores(text)
+
+
+def clues_for(text: str) -> LanguageClues:
+    """The detector's work on ``text`` (see ``LanguageClues``), done now."""
+    guesses: dict[str, Mapping[str, float]] = {}
+    cues: dict[str, tuple[int, int]] = {}
+
+    def guess(sample: str) -> Mapping[str, float]:
+        guesses[sample] = _py3langid_confidences(sample)
+        return guesses[sample]
+
+    def count(sample: str) -> tuple[int, int]:
+        cues[sample] = cue_scores(sample)
+        return cues[sample]
+
+    decide(text[:SAMPLE_CHARACTERS], None, guess, count)
+    return LanguageClues(text, guesses, cues)
+
+
+def detect_language(
+    text: str, *, country: str | None = None, clues: LanguageClues | None = None
+) -> str | None:
     """The language ``text`` is written in, as one of ``LANGUAGES``, or None if we cannot tell.
 
     ``text`` is a question (subject and body, quotes and signatures removed); ``country`` is the
     ISO code of the sender's country as far as the service knows it, used to break ties between
-    close languages (Serbian Latin, Croatian; Serbian Cyrillic, Macedonian).
+    close languages (Serbian Latin, Croatian; Serbian Cyrillic, Macedonian). ``clues`` of the
+    same text saves working out again what they hold.
     """
     # The first sentences tell the language; a long question costs no more than a short one.
-    return decide(text[:SAMPLE_CHARACTERS], country, _py3langid_confidences)
+    sample = text[:SAMPLE_CHARACTERS]
+    if clues is not None and clues.text == text:
+        return decide(sample, country, clues.guess, clues.count_cues)
+    return decide(sample, country, _py3langid_confidences)
 
 
-def language_for(text: str, country: str | None, roster_language: str | None) -> str:
+def language_for(
+    text: str,
+    country: str | None,
+    roster_language: str | None,
+    clues: LanguageClues | None = None,
+) -> str:
     """The language to write to a participant in.
 
     The roster's language if it is one we write in, else the language of their question, else
@@ -140,13 +197,15 @@ def language_for(text: str, country: str | None, roster_language: str | None) ->
     """
     if roster_language in LANGUAGES:
         return roster_language
-    detected = detect_language(text, country=country)
+    detected = detect_language(text, country=country, clues=clues)
     if detected is not None:
         return detected
     return COUNTRY_LANGUAGES.get((country or "").upper(), "en")
 
 
-def decide(text: str, country: str | None, guess: Guesser) -> str | None:
+def decide(
+    text: str, country: str | None, guess: Guesser, count_cues: CueCounter | None = None
+) -> str | None:
     """``detect_language`` with the detector passed in (the benchmark compares detectors)."""
     lower = text.lower()
     letters = _NOT_LETTERS.sub("", lower)
@@ -156,7 +215,7 @@ def decide(text: str, country: str | None, guess: Guesser) -> str | None:
     cyrillic = len(_NOT_CYRILLIC.sub("", lower))
     if cyrillic * 2 >= len(letters):
         return _cyrillic(lower, set(letters), country, guess)
-    return _latin(text, country, guess)
+    return _latin(text, country, guess, count_cues or cue_scores)
 
 
 def _cyrillic(text: str, letters: set[str], country: str | None, guess: Guesser) -> str | None:
@@ -176,25 +235,27 @@ def _cyrillic(text: str, letters: set[str], country: str | None, guess: Guesser)
     return best if best in LANGUAGES else None
 
 
-def _latin(text: str, country: str | None, guess: Guesser) -> str | None:
+def _latin(text: str, country: str | None, guess: Guesser, count_cues: CueCounter) -> str | None:
     confidences = guess(text)
     serbo_croatian = sum(confidences.get(code, 0.0) for code in SERBO_CROATIAN)
     others = {code: value for code, value in confidences.items() if code not in SERBO_CROATIAN}
     best_other = max(others.values(), default=0.0)
     if serbo_croatian > 0 and serbo_croatian >= best_other:
-        return serbian_or_croatian(text, country)
+        return serbian_or_croatian(text, country, count_cues)
     best = _best(others, country)
     return best if best in LANGUAGES else None
 
 
-def serbian_or_croatian(text: str, country: str | None = None) -> str:
+def serbian_or_croatian(
+    text: str, country: str | None = None, count_cues: CueCounter | None = None
+) -> str:
     """Croatian ("hr") or Serbian Latin ("sr-Latn"), from the text's cues and the country.
 
     A sender from Serbia is taken to write Serbian unless the Croatian cues outnumber the Serbian
     ones by ``CLEAR_MARGIN``, and the other way round; otherwise the cues decide, and with no
     cues and no country we say Croatian, the variety general detectors call this text.
     """
-    croatian, serbian = cue_scores(text)
+    croatian, serbian = (count_cues or cue_scores)(text)
     if country == "RS":
         return "hr" if croatian - serbian >= CLEAR_MARGIN else "sr-Latn"
     if country == "HR":

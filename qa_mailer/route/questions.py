@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.classify.incoming import Incoming
-from qa_mailer.classify.language import language_for
+from qa_mailer.classify.language import LanguageClues, language_for
 from qa_mailer.classify.roster import Roster
 from qa_mailer.classify.rules import CountryContext, SessionContext, choose_country, choose_session
 from qa_mailer.classify.similar import RECENT_QUESTIONS, comparable, most_similar
@@ -52,6 +52,8 @@ class Asked:
     message_id: int  # messages.id
     incoming: Incoming
     text: str  # what the participant wrote, without quoted history and taglines
+    # The language detector's work on language_text(incoming, text), done while parsing.
+    clues: LanguageClues | None = None
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ class QuestionDesk:
             thread = follow_up.thread
             follows = follow_up.question or index.latest_question(thread)
         else:
-            thread = self._new_thread(incoming, number, session_rule, asked.text)
+            thread = self._new_thread(incoming, number, session_rule, asked.text, asked.clues)
         question = NewQuestion(
             message_id=asked.message_id,
             subject=mail.subject or "(no subject)",
@@ -169,16 +171,22 @@ class QuestionDesk:
         return False
 
     def _new_thread(
-        self, incoming: Incoming, number: int, session_rule: str, text: str
+        self,
+        incoming: Incoming,
+        number: int,
+        session_rule: str,
+        text: str,
+        clues: LanguageClues | None,
     ) -> NewThread:
         country, country_rule = choose_country(
             CountryContext(incoming, self._config.countries, self._roster)
         )
         participant = self._roster.get(incoming.sender)
         language = language_for(
-            f"{strip_subject(incoming.mail.subject)}\n{text}",
+            language_text(incoming, text),
             country,
             participant.language if participant else None,
+            clues,
         )
         return NewThread(
             session_no=number,
@@ -326,6 +334,11 @@ class QuestionDesk:
 
 def _columns(row: object, names: tuple[str, ...]) -> dict[str, object]:
     return {name: getattr(row, name) for name in names}
+
+
+def language_text(incoming: Incoming, text: str) -> str:
+    """What a question's language is told from: its subject (without "Re:" and tags) and text."""
+    return f"{strip_subject(incoming.mail.subject)}\n{text}"
 
 
 def question_text(incoming: Incoming) -> str:
