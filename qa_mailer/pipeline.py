@@ -185,26 +185,43 @@ class Pipeline:
             return await claim_messages(tx, self._workers.id, self._clock.now(), LEASE, count)
 
     async def _pipelined(self, stop: asyncio.Event | None) -> list[Outcome]:
-        """process_pending with parsing helpers: claimed batches queue up for the helpers."""
+        """process_pending with parsing helpers: claimed batches queue up for the helpers.
+
+        A message being retried (claimed alone, see claim_messages) may be what killed a
+        worker before: it is done once everything else in hand is written, and nothing more
+        is claimed until it is, so if it kills this worker too it takes no other message along.
+        """
         outcomes: list[Outcome] = []
         sorting: deque[asyncio.Future[list[Sorted]]] = deque()
         writing: asyncio.Task[list[Outcome]] | None = None
+
+        async def write_next() -> None:
+            nonlocal writing
+            ready = await sorting.popleft()
+            if writing is not None:
+                outcomes.extend(await writing)
+            writing = asyncio.create_task(self._write_batch(ready))
+
         more = True
         try:
             while True:
                 while more and len(sorting) < AHEAD and (stop is None or not stop.is_set()):
                     claimed = await self._claim(self._batch)
                     more = bool(claimed)
-                    if claimed:
+                    if claimed and claimed[0].attempts > 1:
+                        while sorting:
+                            await write_next()
+                        if writing is not None:
+                            outcomes.extend(await writing)
+                            writing = None
+                        outcomes.extend(await self.process_claimed(claimed))
+                    elif claimed:
                         sorting.append(asyncio.ensure_future(self._sort_all(claimed)))
                 if not sorting:
                     break
-                ready = await sorting.popleft()
-                if writing is not None:
-                    outcomes += await writing
-                writing = asyncio.create_task(self._write_batch(ready))
+                await write_next()
             if writing is not None:
-                outcomes += await writing
+                outcomes.extend(await writing)
         finally:
             # Normally all are done. After a failure, the batches claimed and not written are
             # freed when their lease runs out, as a dead worker's would be.

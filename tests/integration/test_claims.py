@@ -21,6 +21,7 @@ from qa_mailer.db.claims import MAX_MESSAGE_ATTEMPTS, claim_messages
 from qa_mailer.db.engine import session_factory
 from qa_mailer.ingest.store import Envelope, MessageStore
 from qa_mailer.pipeline import LEASE, Pipeline, Sorted
+from qa_mailer.sorting import Outcome
 from qa_mailer.templates import Templates
 from qa_mailer.workers import Workers
 from tests.helpers import FakeClock, make_mail, registered, write_config
@@ -36,13 +37,34 @@ class Crashes(Pipeline):
         return sorted_
 
 
+class Killed(BaseException):
+    """A worker's death in a task: SystemExit would leave the event loop itself."""
+
+
+class CrashesWriting(Pipeline):
+    """Dies while writing a batch that holds poison mail (parsing it went well, in a helper)."""
+
+    async def _write_batch(self, batch: list[Sorted]) -> list[Outcome]:
+        if any(b"POISON" in message.claimed.raw for message in batch):
+            raise Killed("killed while writing this message")
+        return await super()._write_batch(batch)
+
+
 async def worker(
-    config: Config, engine: AsyncEngine, clock: FakeClock, kind: type[Pipeline] = Pipeline
+    config: Config,
+    engine: AsyncEngine,
+    clock: FakeClock,
+    kind: type[Pipeline] = Pipeline,
+    parse_processes: int = 0,
 ) -> Pipeline:
     sessions = session_factory(engine)
     roster = load_roster(config.roster, config.countries)
     workers = await registered(sessions, clock)
-    return kind(config, sessions, roster, Templates(), clock, workers)
+    pipeline = kind(
+        config, sessions, roster, Templates(), clock, workers, parse_processes=parse_processes
+    )
+    await pipeline.start()
+    return pipeline
 
 
 async def store(engine: AsyncEngine, clock: FakeClock, *bodies: str) -> list[int]:
@@ -147,6 +169,41 @@ async def test_a_message_that_kills_its_worker_fails_alone(
         if i != poison
     )
     assert await count(engine, Question) == 3
+
+
+@pytest.mark.asyncio
+async def test_with_parsing_helpers_a_message_that_kills_its_worker_fails_alone(
+    config: Config, engine: AsyncEngine
+) -> None:
+    # With helpers, batches are claimed ahead while one is written; a message being retried
+    # is done with nothing else in hand, so the worker it kills takes no neighbour along.
+    clock = FakeClock()
+    ids = await store(engine, clock, "First?", "POISON", "Third?", "Fourth?")
+    poison = ids[1]
+    survivor = await worker(config, engine, clock, parse_processes=1)
+    try:
+        for _ in range(MAX_MESSAGE_ATTEMPTS):
+            crashing = await worker(config, engine, clock, CrashesWriting, parse_processes=1)
+            try:
+                with pytest.raises(Killed):
+                    await crashing.process_pending()
+            finally:
+                crashing.close()
+            await presumed_dead(survivor, clock, crashing)
+            await store(engine, clock, *(f"Meanwhile {n}?" for n in range(3)))
+        found = await states(engine)
+        assert found[poison] == (MessageState.PROCESSING, MAX_MESSAGE_ATTEMPTS)
+        assert all(attempts <= 2 for i, (_, attempts) in found.items() if i != poison), found
+        outcomes = {o.message_id: o for o in await survivor.process_pending()}
+    finally:
+        survivor.close()
+    assert outcomes[poison].state == MessageState.QUARANTINED
+    assert all(
+        state == MessageState.PROCESSED
+        for i, (state, _) in (await states(engine)).items()
+        if i != poison
+    )
+    assert await count(engine, Question) == 3 + 3 * MAX_MESSAGE_ATTEMPTS
 
 
 @pytest.mark.asyncio
