@@ -46,7 +46,7 @@ from qa_mailer.send.compose import build_mail, new_message_id
 from qa_mailer.send.outbox import outbox_row
 from qa_mailer.send.sender import Sender
 from qa_mailer.send.transport import SmtpTransport
-from tests.helpers import QA, registered, wait_until
+from tests.helpers import QA, local_relay, registered, wait_until
 from tests.servers.ports import free_port
 
 POSTGRES = os.environ.get("QA_MAILER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -156,16 +156,7 @@ async def _postgres(sql: str) -> None:
 
 
 def relay_config(port: int, connections: int) -> SmtpRelayConfig:
-    return SmtpRelayConfig(
-        host="127.0.0.1",
-        port=port,
-        security="none",
-        username=None,
-        password_env=None,
-        timeout_seconds=30,
-        ca_file=None,
-        connections=connections,
-    )
+    return local_relay(port, timeout_seconds=30, connections=connections)
 
 
 OUTGOING = OutgoingConfig(

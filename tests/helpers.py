@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from qa_mailer.clock import Clock
-from qa_mailer.config import Config, load_config
+from qa_mailer.config import Config, SmtpRelayConfig, load_config
 from qa_mailer.db.engine import SessionFactory
 from qa_mailer.workers import Workers
 
@@ -143,6 +144,21 @@ def write_config(folder: Path, database_url: str, **sections: Any) -> Config:
     path = folder / "config.toml"
     path.write_text(to_toml(settings), encoding="utf-8")
     return load_config(path)
+
+
+def local_relay(port: int, **settings: Any) -> SmtpRelayConfig:
+    """[smtp] settings for a relay on 127.0.0.1: plain SMTP, no login, a 10 s timeout, except
+    what ``settings`` change."""
+    plain = SmtpRelayConfig(
+        host="127.0.0.1",
+        port=port,
+        security="none",
+        username=None,
+        password_env=None,
+        timeout_seconds=10,
+        ca_file=None,
+    )
+    return replace(plain, **settings)
 
 
 def make_mail(

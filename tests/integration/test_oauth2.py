@@ -31,7 +31,16 @@ from qa_mailer.ingest.imap import ImapPoller
 from qa_mailer.ingest.store import MessageStore
 from qa_mailer.oauth2 import TokenSource, read_grant, write_grant
 from qa_mailer.send.transport import DeliveryError, SmtpTransport
-from tests.helpers import ORGANISER, QA, FakeClock, make_mail, registered, wait_until, write_config
+from tests.helpers import (
+    ORGANISER,
+    QA,
+    FakeClock,
+    local_relay,
+    make_mail,
+    registered,
+    wait_until,
+    write_config,
+)
 from tests.integration.test_imap_poller import polling, stored
 from tests.servers.dovecot import DovecotServer, ImapUser, imap_config_for
 from tests.servers.imap_client import append
@@ -265,18 +274,7 @@ async def test_the_relay_takes_mail_with_xoauth2(
     tmp_path: Path, oauth_relay: OAuthRelay, authorisation: AuthorisationServer
 ) -> None:
     write_grant(tmp_path / "grant.json", {"refresh_token": authorisation.grant(QA)})
-    transport = SmtpTransport(
-        SmtpRelayConfig(
-            host="127.0.0.1",
-            port=oauth_relay.port,
-            security="none",
-            username=QA,
-            password_env=None,
-            timeout_seconds=10,
-            ca_file=None,
-            oauth2=grant_config(authorisation, tmp_path),
-        )
-    )
+    transport = SmtpTransport(relay_config(oauth_relay.port, grant_config(authorisation, tmp_path)))
     raw = make_mail(sender=QA, to="ana@drvo.example.hr", subject="Answer", body="Yes.")
     assert await transport.send(QA, ["ana@drvo.example.hr"], raw, "mail-1") == {}
     assert oauth_relay.accounts == [QA]
@@ -365,16 +363,7 @@ async def test_a_revoked_grant_is_mailed_to_the_organisers_once(
 
 
 def relay_config(port: int, grant: OAuth2Config) -> SmtpRelayConfig:
-    return SmtpRelayConfig(
-        host="127.0.0.1",
-        port=port,
-        security="none",
-        username=QA,
-        password_env=None,
-        timeout_seconds=10,
-        ca_file=None,
-        oauth2=grant,
-    )
+    return local_relay(port, username=QA, oauth2=grant)
 
 
 @pytest.mark.asyncio

@@ -68,7 +68,7 @@ async def test_outcomes_are_written_together_and_few_mails_ever_wait_for_theirs(
     engine: AsyncEngine, smtp_sink: SmtpSink
 ) -> None:
     # Each write carries whatever outcomes came in meanwhile, and a crash can resend at most
-    # the mails sent and not yet written: two per connection.
+    # the mails sent and not yet written: UNRECORDED_PER_CONNECTION per connection.
     clock = FakeClock()
     for n in range(60):
         await queue_mail(engine, clock, ref=f"A-{n}")

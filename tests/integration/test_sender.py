@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import undefer
 
 from qa_mailer.admin import hand_over
-from qa_mailer.config import OutgoingConfig, SmtpRelayConfig
+from qa_mailer.config import OutgoingConfig
 from qa_mailer.db import OutboxKind, OutboxMail, OutboxState
 from qa_mailer.db.claims import ClaimedMail
 from qa_mailer.db.engine import session_factory
@@ -32,7 +32,7 @@ from qa_mailer.send.record import Outcome
 from qa_mailer.send.sender import Sender
 from qa_mailer.send.transport import MaildirTransport, Refusals, SmtpTransport, Transport
 from qa_mailer.status import format_status, gather_status
-from tests.helpers import QA, FakeClock, registered, write_config
+from tests.helpers import QA, FakeClock, local_relay, registered, write_config
 from tests.servers.ports import free_port
 from tests.servers.smtp_sink import SmtpSink
 
@@ -47,17 +47,7 @@ OUTGOING = OutgoingConfig(
 
 def relay(port: int, connections: int = 3, max_per_second: float = 0) -> SmtpTransport:
     return SmtpTransport(
-        SmtpRelayConfig(
-            host="127.0.0.1",
-            port=port,
-            security="none",
-            username=None,
-            password_env=None,
-            timeout_seconds=5,
-            ca_file=None,
-            connections=connections,
-            max_per_second=max_per_second,
-        )
+        local_relay(port, timeout_seconds=5, connections=connections, max_per_second=max_per_second)
     )
 
 

@@ -13,10 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from qa_mailer.app import Service
 from qa_mailer.cli import main
 from qa_mailer.clock import SystemClock
-from qa_mailer.config import SmtpRelayConfig
 from qa_mailer.diagnose import SetupError
 from qa_mailer.send.transport import DeliveryError, SmtpTransport
-from tests.helpers import QA, make_mail, wait_until, write_config
+from tests.helpers import QA, local_relay, make_mail, wait_until, write_config
 from tests.integration.test_check import failures_of, imap_settings
 from tests.integration.test_imap_poller import polling
 from tests.servers.dovecot import DovecotServer, ImapUser, imap_config_for
@@ -69,17 +68,7 @@ async def _set(value: bool) -> bool:
 async def test_a_relay_without_starttls_is_not_called_unreachable(
     smtp_sink: SmtpSink,
 ) -> None:
-    transport = SmtpTransport(
-        SmtpRelayConfig(
-            host="127.0.0.1",
-            port=smtp_sink.port,
-            security="starttls",
-            username=None,
-            password_env=None,
-            timeout_seconds=5,
-            ca_file=None,
-        )
-    )
+    transport = SmtpTransport(local_relay(smtp_sink.port, security="starttls", timeout_seconds=5))
     raw = make_mail(sender=QA, to="ana@drvo.example.hr", subject="x", body="y")
     with pytest.raises(DeliveryError) as failed:
         await transport.send(QA, ["ana@drvo.example.hr"], raw, "mail-1")

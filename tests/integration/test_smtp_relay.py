@@ -13,9 +13,8 @@ import pytest
 import pytest_asyncio
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from qa_mailer.config import SmtpRelayConfig
 from qa_mailer.send.transport import DeliveryError, SmtpTransport
-from tests.helpers import QA, make_mail
+from tests.helpers import QA, local_relay, make_mail
 from tests.servers.certs import make_certificate
 from tests.servers.smtp_sink import SmtpSink
 
@@ -65,14 +64,8 @@ def relay(
     port: int, security: str, ca_file: Path | None, password_env: str = "QA_TEST_SMTP_PW"
 ) -> SmtpTransport:
     return SmtpTransport(
-        SmtpRelayConfig(
-            host="127.0.0.1",
-            port=port,
-            security=security,
-            username=QA,  # type: ignore[arg-type]
-            password_env=password_env,
-            timeout_seconds=10,
-            ca_file=ca_file,
+        local_relay(
+            port, security=security, username=QA, password_env=password_env, ca_file=ca_file
         )
     )
 
