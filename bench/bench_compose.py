@@ -60,6 +60,9 @@ QUESTIONS = {
     ),
 }
 
+# The language each question's participant is written to in.
+LANGUAGES = {"ascii": "en", "croatian": "hr", "turkish": "tr", "cyrillic": "ru"}
+
 Builder = Callable[..., bytes]
 
 
@@ -77,7 +80,9 @@ def mails(script: str) -> list[dict[str, Any]]:
     body = "\n\n".join(sentence * 5 for _ in range(3))
     templates = Templates()
     session = SimpleNamespace(code="VC3", title="Wood and furniture clusters")
-    question = QuestionView("Q-17", name, "ana@drvo.example.hr", "Croatia", subject, body, None)
+    question = QuestionView(
+        "Q-17", name, "ana@drvo.example.hr", "Croatia", subject, body, None, DATE, LANGUAGES[script]
+    )
     ack = {
         "sender": ("Q&A Service", "qa@clusters.example.org"),
         "to": ["ana@drvo.example.hr"],
