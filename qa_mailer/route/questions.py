@@ -222,21 +222,37 @@ class QuestionDesk:
     async def _open_questions(
         self, tx: AsyncSession, sessions: set[int]
     ) -> dict[int, list[tuple[int, str]]]:
-        """The latest open questions of each session, as (id, comparable text), to compare with."""
+        """The latest open questions of each session, as (id, comparable text), to compare with.
+
+        One query for every session of the batch: the open questions are ranked by session
+        without their texts, and only the texts of the latest ones are read.
+        """
         found: dict[int, list[tuple[int, str]]] = {number: [] for number in sessions}
-        for number in sessions:
-            rows = await tx.execute(
-                select(Question.id, Question.body)
-                .join(Thread, Thread.id == Question.thread_id)
-                .where(
-                    Thread.session_no == number,
-                    Question.state.in_((QuestionState.NEW, QuestionState.WITH_EXPERT)),
-                    Question.follow_up_to.is_(None),
-                )
-                .order_by(Question.id.desc())
-                .limit(RECENT_QUESTIONS)
+        if not sessions:
+            return found
+        ranked = (
+            select(
+                Question.id,
+                func.row_number()
+                .over(partition_by=Thread.session_no, order_by=Question.id.desc())
+                .label("newest"),
             )
-            found[number] = [(number_, comparable(body)) for number_, body in rows]
+            .join(Thread, Thread.id == Question.thread_id)
+            .where(
+                Thread.session_no.in_(sessions),
+                Question.state.in_((QuestionState.NEW, QuestionState.WITH_EXPERT)),
+                Question.follow_up_to.is_(None),
+            )
+            .subquery()
+        )
+        rows = await tx.execute(
+            select(Thread.session_no, Question.id, Question.body)
+            .join(Thread, Thread.id == Question.thread_id)
+            .where(Question.id.in_(select(ranked.c.id).where(ranked.c.newest <= RECENT_QUESTIONS)))
+            .order_by(Question.id.desc())
+        )
+        for number, question_id, body in rows:
+            found[number].append((question_id, comparable(body)))
         return found
 
     def _mark_similar(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import string
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from qa_mailer import admin
 from qa_mailer.app import Service
 from qa_mailer.classify.roster import load_roster
+from qa_mailer.classify.similar import RECENT_QUESTIONS
 from qa_mailer.db import OutboxKind, OutboxMail, QuestionState, Role, Thread
 from qa_mailer.db.engine import session_factory
 from qa_mailer.digest.build import build_digest
@@ -326,6 +329,45 @@ async def test_in_batch_mode_the_expert_gets_a_merged_question_once(
     text = plain(route)
     assert "[Q-1]" in text and "[Q-3]" not in text
     assert "Also asked as Q-3 by Deniz Kaya" in text
+
+
+def _distinct_question(n: int) -> str:
+    # Words no other question shares, so no two of these resemble each other.
+    rng = random.Random(n)
+    return (
+        " ".join("".join(rng.choice(string.ascii_lowercase) for _ in range(7)) for _ in range(8))
+        + "?"
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_question_is_compared_with_its_own_sessions_latest_open_questions_only(
+    desk: Desk,
+) -> None:
+    first = "Who should lead the cluster in its first two years of work?"
+    second = "How is the membership fee of a cluster decided among its members?"
+    mails = [("VC2", first), ("VC2", second)]
+    mails += [("VC2", _distinct_question(n)) for n in range(RECENT_QUESTIONS - 2)]
+    # Newer than all of them, in another session: they must not push VC2's out.
+    mails += [("VC3", _distinct_question(100 + n)) for n in range(10)]
+    for n, (session, text) in enumerate(mails):
+        await desk.receive(
+            make_mail(sender=f"p{n}@firm{n}.example.hr", subject=f"[{session}] Q {n}", body=text)
+        )
+    # One batch with questions of both sessions: each is compared with its own session's.
+    # The second question is the 30th newest open one of VC2: a resend of it is compared. The
+    # first is then the 31st: too old to be compared.
+    for n, (session, text) in enumerate(
+        [("VC3", _distinct_question(200)), ("VC2", f"{second}!"), ("VC2", f"{first}!")]
+    ):
+        await desk.store.store(
+            make_mail(sender=f"late{n}@firm.example.hr", subject=f"[{session}] Again", body=text),
+            Envelope(source="imap"),
+        )
+    assert len(await desk.pipeline.process_pending()) == 3
+    *_, resend_of_second, resend_of_first = await desk.questions()
+    assert resend_of_second.similar_to == 2
+    assert resend_of_first.similar_to is None
 
 
 @pytest.mark.asyncio
