@@ -24,12 +24,28 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Generic, TypeVar
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # not on Windows
+    fcntl = None
 
 log = logging.getLogger("qa_mailer.offload")
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+# The size asked for the pipes to and from the helpers (Linux's limit for a process without
+# privileges). A chunk's results (parsed mails) are a few hundred KB: through a pipe of the
+# default 64 KB, a helper writes them piece by piece, each time waiting for this process to
+# read, which it does only when its reading thread gets the interpreter lock from the event
+# loop, milliseconds later. Through a wide pipe the helper hands a chunk over at once and goes
+# on with the next one. Measured with one helper (2,000 questions, SQLite / PostgreSQL): 1,204-
+# 1,333 / 1,098-1,286 msg/s, against 1,058-1,127 / 859-1,050 with the default pipes.
+PIPE_BYTES = 1 << 20
 
 # Items sent to a helper at a time: enough to make the hand-over cheap, few enough that the
 # helpers take turns.
@@ -120,6 +136,7 @@ class Offload(Generic[T, R]):
                 initializer=_helper_starts,
                 initargs=(os.getpid(), self._initializer, self._initargs),
             )
+            _widen_pipes(self._pool)
         return self._pool
 
     def _restart(self) -> None:
@@ -159,6 +176,23 @@ class Offload(Generic[T, R]):
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _widen_pipes(pool: ProcessPoolExecutor) -> None:
+    """Ask for PIPE_BYTES in the pool's pipes to and from its helpers, where the system can.
+
+    The pipes are the pool's own (its call and result queues); a Python without them, or a
+    system that refuses (no F_SETPIPE_SZ, a user over the kernel's pipe quota), keeps the
+    default size, which works, only slower.
+    """
+    if fcntl is None or not hasattr(fcntl, "F_SETPIPE_SZ"):
+        return
+    for queue in (getattr(pool, "_call_queue", None), getattr(pool, "_result_queue", None)):
+        end = getattr(queue, "_reader", None)
+        if end is None:
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            fcntl.fcntl(end.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def _helper_starts(

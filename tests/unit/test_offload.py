@@ -3,13 +3,15 @@ only the item it was working on."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
-from qa_mailer.offload import Failed, HelpersUnavailable, Offload
+from qa_mailer.offload import PIPE_BYTES, Failed, HelpersUnavailable, Offload
 
 
 def shout(items: Sequence[str]) -> list[str]:
@@ -30,6 +32,23 @@ async def test_results_come_back_in_order(processes: int) -> None:
     try:
         items = [f"mail{n}" for n in range(120)]
         assert await helpers.map(items) == [item.upper() for item in items]
+    finally:
+        helpers.close()
+
+
+@pytest.mark.asyncio
+async def test_the_pipes_to_and_from_the_helpers_hold_a_chunk_of_results() -> None:
+    # A chunk's parsed mails are a few hundred KB: in the default 64 KB pipe the helper would
+    # wait for this process to read each piece before it could go on with the next chunk.
+    helpers = Offload(shout, 1, timeout=20)
+    try:
+        await helpers.start()
+        pool = helpers._pool
+        assert pool is not None
+        queues: list[Any] = [pool._call_queue, pool._result_queue]  # type: ignore[attr-defined]
+        for queue in queues:
+            assert fcntl.fcntl(queue._reader.fileno(), fcntl.F_GETPIPE_SZ) >= PIPE_BYTES
+        assert PIPE_BYTES >= 1 << 20
     finally:
         helpers.close()
 
