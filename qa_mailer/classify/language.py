@@ -107,7 +107,6 @@ SERBIAN_DA = re.compile(
 )
 CROATIAN_INFINITIVE_QUESTION = re.compile(r"\bje li\b")
 
-_FOLDING = str.maketrans({"đ": "dj", "ð": "dj"})
 # Marks that NFKD splits off letters (the accents of Latin letters, the breve of "й").
 _COMBINING = re.compile("[\u0300-\u036f]")
 # Everything but letters, and everything but the Cyrillic block: removing them counts the
@@ -266,9 +265,14 @@ def serbian_or_croatian(
 def cue_scores(text: str) -> tuple[int, int]:
     """How many Croatian and how many Serbian cues ``text`` holds (each word counts once)."""
     folded = fold(text)
-    words = _WORD.findall(folded)
-    croatian = sum(1 for word in words if _matches(word, _CROATIAN))
-    serbian = sum(1 for word in words if _matches(word, _SERBIAN))
+    croatian = serbian = 0
+    known = _WORD_CUES.get
+    for word in _WORD.findall(folded):
+        cues = known(word)
+        if cues is None:
+            cues = _word_cues(word)
+        croatian += cues[0]
+        serbian += cues[1]
     serbian += len(SERBIAN_DA.findall(folded))
     croatian += len(CROATIAN_INFINITIVE_QUESTION.findall(folded))
     return croatian, serbian
@@ -276,8 +280,22 @@ def cue_scores(text: str) -> tuple[int, int]:
 
 def fold(text: str) -> str:
     """Lower case without diacritics, "đ" as "dj", as people type on phones and cues are kept."""
-    decomposed = unicodedata.normalize("NFKD", text.lower().translate(_FOLDING))
-    return _COMBINING.sub("", decomposed)
+    # str.replace, not str.translate: a translation table costs a lookup per character.
+    lower = text.lower().replace("đ", "dj").replace("ð", "dj")
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", lower))
+
+
+# Whether a folded word is a Croatian and a Serbian cue, as words are met: the words of
+# questions repeat, and one lookup is cheaper than trying every cue's prefix on each.
+_WORD_CUES: dict[str, tuple[int, int]] = {}
+_KNOWN_WORDS = 50_000
+
+
+def _word_cues(word: str) -> tuple[int, int]:
+    if len(_WORD_CUES) >= _KNOWN_WORDS:
+        _WORD_CUES.clear()
+    cues = _WORD_CUES[word] = (int(_matches(word, _CROATIAN)), int(_matches(word, _SERBIAN)))
+    return cues
 
 
 def _cue_table(cues: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
