@@ -25,7 +25,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from qa_mailer.config import LANGUAGES
@@ -126,44 +126,39 @@ CueCounter = Callable[[str], tuple[int, int]]
 
 
 @dataclass(frozen=True)
-class LanguageClues:
-    """What telling a question's language works out from its text alone.
+class Reading:
+    """What a question's text says of its language before the sender's country is known.
 
-    The detector's confidences (by the exact text it was asked about) and the Croatian and
-    Serbian cue counts are most of the cost; a parsing helper works them out beside the mail
-    (``clues_for``), and the processing stage adds what only it knows, the sender's roster
-    entry and country (``language_for``). Which of them are needed does not depend on the
-    country, so the same ones serve whatever the country turns out to be.
+    Either the text settles it alone (too few letters; a letter or phrase only one language
+    has), or the country may still tip a near tie: then the detector's confidences are here,
+    with the Croatian and Serbian cue counts when the detector reads Serbo-Croatian. Working
+    this out is all the cost of telling a language; ``decided`` adds the country.
+    """
+
+    settled: bool
+    language: str | None = None  # when settled
+    confidences: Mapping[str, float] = field(default_factory=dict)
+    cyrillic: bool = False
+    # Cyrillic letters Serbian shares with Macedonian: with a sender from Serbia, "mk" is "sr".
+    serbian_or_macedonian: bool = False
+    cues: tuple[int, int] | None = None  # Croatian, Serbian: when the detector says hr/bs/sr
+
+
+@dataclass(frozen=True)
+class LanguageClues:
+    """A question's ``Reading``, worked out ahead from its text alone.
+
+    A parsing helper works it out beside the mail (``clues_for``), and the processing stage
+    adds what only it knows, the sender's roster entry and country (``language_for``).
     """
 
     text: str
-    guesses: Mapping[str, Mapping[str, float]]
-    cues: Mapping[str, tuple[int, int]]
-
-    def guess(self, text: str) -> Mapping[str, float]:
-        known = self.guesses.get(text)
-        return known if known is not None else _py3langid_confidences(text)
-
-    def count_cues(self, text: str) -> tuple[int, int]:
-        known = self.cues.get(text)
-        return known if known is not None else cue_scores(text)
+    reading: Reading
 
 
 def clues_for(text: str) -> LanguageClues:
     """The detector's work on ``text`` (see ``LanguageClues``), done now."""
-    guesses: dict[str, Mapping[str, float]] = {}
-    cues: dict[str, tuple[int, int]] = {}
-
-    def guess(sample: str) -> Mapping[str, float]:
-        guesses[sample] = _py3langid_confidences(sample)
-        return guesses[sample]
-
-    def count(sample: str) -> tuple[int, int]:
-        cues[sample] = cue_scores(sample)
-        return cues[sample]
-
-    decide(text[:SAMPLE_CHARACTERS], None, guess, count)
-    return LanguageClues(text, guesses, cues)
+    return LanguageClues(text, read(text[:SAMPLE_CHARACTERS], _py3langid_confidences))
 
 
 def detect_language(
@@ -176,11 +171,10 @@ def detect_language(
     close languages (Serbian Latin, Croatian; Serbian Cyrillic, Macedonian). ``clues`` of the
     same text saves working out again what they hold.
     """
-    # The first sentences tell the language; a long question costs no more than a short one.
-    sample = text[:SAMPLE_CHARACTERS]
     if clues is not None and clues.text == text:
-        return decide(sample, country, clues.guess, clues.count_cues)
-    return decide(sample, country, _py3langid_confidences)
+        return decided(clues.reading, country)
+    # The first sentences tell the language; a long question costs no more than a short one.
+    return decide(text[:SAMPLE_CHARACTERS], country, _py3langid_confidences)
 
 
 def language_for(
@@ -206,43 +200,61 @@ def decide(
     text: str, country: str | None, guess: Guesser, count_cues: CueCounter | None = None
 ) -> str | None:
     """``detect_language`` with the detector passed in (the benchmark compares detectors)."""
+    return decided(read(text, guess, count_cues), country)
+
+
+def read(text: str, guess: Guesser, count_cues: CueCounter | None = None) -> Reading:
+    """What ``text`` says of its language by itself (see ``Reading``)."""
     lower = text.lower()
     letters = _NOT_LETTERS.sub("", lower)
     if len(letters) < MIN_LETTERS:
-        return None
-    country = (country or "").upper() or None
+        return Reading(settled=True)
     cyrillic = len(_NOT_CYRILLIC.sub("", lower))
     if cyrillic * 2 >= len(letters):
-        return _cyrillic(lower, set(letters), country, guess)
-    return _latin(text, country, guess, count_cues or cue_scores)
+        return _cyrillic(lower, set(letters), guess)
+    return _latin(text, guess, count_cues or cue_scores)
 
 
-def _cyrillic(text: str, letters: set[str], country: str | None, guess: Guesser) -> str | None:
-    if letters & (MACEDONIAN_ONLY | UKRAINIAN_OR_BELARUSIAN):
-        return None
-    if letters & SERBIAN_ONLY:
-        return "sr"
-    if letters & RUSSIAN_ONLY:
-        return "ru"
-    if BULGARIAN_VOWEL_YER.search(text):
-        return "bg"
-    if SERBIAN_DA_LI.search(text):
-        return "sr"
-    best = _best(guess(text), country)
-    if best == "mk" and letters & SERBIAN_OR_MACEDONIAN and country == "RS":
+def decided(reading: Reading, country: str | None) -> str | None:
+    """The language ``reading`` means for a sender from ``country`` (an ISO code, or None)."""
+    if reading.settled:
+        return reading.language
+    country = (country or "").upper() or None
+    if reading.cues is not None:
+        return _serbian_or_croatian(reading.cues, country)
+    best = _best(reading.confidences, country)
+    if reading.cyrillic and best == "mk" and reading.serbian_or_macedonian and country == "RS":
         return "sr"
     return best if best in LANGUAGES else None
 
 
-def _latin(text: str, country: str | None, guess: Guesser, count_cues: CueCounter) -> str | None:
+def _cyrillic(text: str, letters: set[str], guess: Guesser) -> Reading:
+    if letters & (MACEDONIAN_ONLY | UKRAINIAN_OR_BELARUSIAN):
+        return Reading(settled=True)
+    if letters & SERBIAN_ONLY:
+        return Reading(settled=True, language="sr")
+    if letters & RUSSIAN_ONLY:
+        return Reading(settled=True, language="ru")
+    if BULGARIAN_VOWEL_YER.search(text):
+        return Reading(settled=True, language="bg")
+    if SERBIAN_DA_LI.search(text):
+        return Reading(settled=True, language="sr")
+    return Reading(
+        settled=False,
+        confidences=guess(text),
+        cyrillic=True,
+        serbian_or_macedonian=bool(letters & SERBIAN_OR_MACEDONIAN),
+    )
+
+
+def _latin(text: str, guess: Guesser, count_cues: CueCounter) -> Reading:
     confidences = guess(text)
     serbo_croatian = sum(confidences.get(code, 0.0) for code in SERBO_CROATIAN)
     others = {code: value for code, value in confidences.items() if code not in SERBO_CROATIAN}
     best_other = max(others.values(), default=0.0)
     if serbo_croatian > 0 and serbo_croatian >= best_other:
-        return serbian_or_croatian(text, country, count_cues)
-    best = _best(others, country)
-    return best if best in LANGUAGES else None
+        return Reading(settled=False, confidences=confidences, cues=count_cues(text))
+    return Reading(settled=False, confidences=others)
 
 
 def serbian_or_croatian(
@@ -254,7 +266,11 @@ def serbian_or_croatian(
     ones by ``CLEAR_MARGIN``, and the other way round; otherwise the cues decide, and with no
     cues and no country we say Croatian, the variety general detectors call this text.
     """
-    croatian, serbian = (count_cues or cue_scores)(text)
+    return _serbian_or_croatian((count_cues or cue_scores)(text), country)
+
+
+def _serbian_or_croatian(cues: tuple[int, int], country: str | None) -> str:
+    croatian, serbian = cues
     if country == "RS":
         return "hr" if croatian - serbian >= CLEAR_MARGIN else "sr-Latn"
     if country == "HR":

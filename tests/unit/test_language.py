@@ -168,4 +168,5 @@ def test_clues_worked_out_ahead_give_the_same_language_for_every_country() -> No
                 text, country=country
             ), (text, country)
     latin = [text for language, _, text in rows if language in ("hr", "sr-Latn")]
-    assert latin and all(clues_for(text).guesses and clues_for(text).cues for text in latin)
+    readings = [clues_for(text).reading for text in latin]
+    assert latin and all(r.confidences and r.cues is not None for r in readings)
