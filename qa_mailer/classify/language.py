@@ -121,10 +121,6 @@ _WORD = re.compile(r"[^\W\d_]+")
 Guesser = Callable[[str], Mapping[str, float]]
 
 
-# Counts Croatian and Serbian cues in a text (``cue_scores``, or counts worked out before).
-CueCounter = Callable[[str], tuple[int, int]]
-
-
 @dataclass(frozen=True)
 class Reading:
     """What a question's text says of its language before the sender's country is known.
@@ -196,14 +192,12 @@ def language_for(
     return COUNTRY_LANGUAGES.get((country or "").upper(), "en")
 
 
-def decide(
-    text: str, country: str | None, guess: Guesser, count_cues: CueCounter | None = None
-) -> str | None:
+def decide(text: str, country: str | None, guess: Guesser) -> str | None:
     """``detect_language`` with the detector passed in (the benchmark compares detectors)."""
-    return decided(read(text, guess, count_cues), country)
+    return decided(read(text, guess), country)
 
 
-def read(text: str, guess: Guesser, count_cues: CueCounter | None = None) -> Reading:
+def read(text: str, guess: Guesser) -> Reading:
     """What ``text`` says of its language by itself (see ``Reading``)."""
     lower = text.lower()
     letters = _NOT_LETTERS.sub("", lower)
@@ -212,7 +206,7 @@ def read(text: str, guess: Guesser, count_cues: CueCounter | None = None) -> Rea
     cyrillic = len(_NOT_CYRILLIC.sub("", lower))
     if cyrillic * 2 >= len(letters):
         return _cyrillic(lower, set(letters), guess)
-    return _latin(text, guess, count_cues or cue_scores)
+    return _latin(text, guess)
 
 
 def decided(reading: Reading, country: str | None) -> str | None:
@@ -221,7 +215,7 @@ def decided(reading: Reading, country: str | None) -> str | None:
         return reading.language
     country = (country or "").upper() or None
     if reading.cues is not None:
-        return _serbian_or_croatian(reading.cues, country)
+        return serbian_or_croatian(reading.cues, country)
     best = _best(reading.confidences, country)
     if reading.cyrillic and best == "mk" and reading.serbian_or_macedonian and country == "RS":
         return "sr"
@@ -247,29 +241,25 @@ def _cyrillic(text: str, letters: set[str], guess: Guesser) -> Reading:
     )
 
 
-def _latin(text: str, guess: Guesser, count_cues: CueCounter) -> Reading:
+def _latin(text: str, guess: Guesser) -> Reading:
     confidences = guess(text)
     serbo_croatian = sum(confidences.get(code, 0.0) for code in SERBO_CROATIAN)
     others = {code: value for code, value in confidences.items() if code not in SERBO_CROATIAN}
     best_other = max(others.values(), default=0.0)
     if serbo_croatian > 0 and serbo_croatian >= best_other:
-        return Reading(settled=False, confidences=confidences, cues=count_cues(text))
+        return Reading(settled=False, confidences=confidences, cues=cue_scores(text))
     return Reading(settled=False, confidences=others)
 
 
-def serbian_or_croatian(
-    text: str, country: str | None = None, count_cues: CueCounter | None = None
-) -> str:
-    """Croatian ("hr") or Serbian Latin ("sr-Latn"), from the text's cues and the country.
+def serbian_or_croatian(cues: tuple[int, int], country: str | None) -> str:
+    """Croatian ("hr") or Serbian Latin ("sr-Latn"), from a text's cues and the country.
+
+    ``cues`` are the text's Croatian and Serbian cue counts (``cue_scores``).
 
     A sender from Serbia is taken to write Serbian unless the Croatian cues outnumber the Serbian
     ones by ``CLEAR_MARGIN``, and the other way round; otherwise the cues decide, and with no
     cues and no country we say Croatian, the variety general detectors call this text.
     """
-    return _serbian_or_croatian((count_cues or cue_scores)(text), country)
-
-
-def _serbian_or_croatian(cues: tuple[int, int], country: str | None) -> str:
     croatian, serbian = cues
     if country == "RS":
         return "hr" if croatian - serbian >= CLEAR_MARGIN else "sr-Latn"
