@@ -153,7 +153,7 @@ async def test_without_smtputf8_only_that_acknowledgement_fails_and_later_mail_g
     assert failed.last_error == f"the relay does not offer SMTPUTF8, needed for {RU}"
     assert failed.outcomes == {RU: {"outcome": "refused", "code": None, "text": failed.last_error}}
     # The expert still gets the question.
-    assert "[Q-1] Как делится стоимость?" in smtp_sink.to(EXPERT)[0].text()
+    assert any("[Q-1] Как делится стоимость?" in r.text() for r in smtp_sink.to(EXPERT))
     assert acks(smtp_sink) == [([HR], [HR])]
     assert await quarantined(engine) == 0
 
@@ -190,7 +190,8 @@ async def test_an_address_no_mail_can_carry_loses_its_acknowledgement_not_its_qu
         await wait_until(lambda: _state(engine, "ack:Q-2", OutboxState.SENT), what="the ack")
     rows = await outbox(engine)
     assert "ack:Q-1" not in rows and rows["ack:Q-2"].recipients == [literal]
-    copies = [r.text() for r in smtp_sink.to(EXPERT)]
+    # The two copies go out over several connections at once: either may arrive first.
+    copies = sorted(r.text() for r in smtp_sink.to(EXPERT))
     assert len(copies) == 2
     assert "[Q-1] Can you hear me?" in copies[0] and "[Q-2] And me?" in copies[1]
     assert await quarantined(engine) == 0
