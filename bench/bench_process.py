@@ -53,6 +53,7 @@ from qa_mailer.db import (
     MessageState,
     OutboxMail,
     Question,
+    RawMessage,
     Thread,
     Worker,
     dispatch_questions,
@@ -217,7 +218,6 @@ async def fill_history(url: str, count: int) -> None:
                         "rfc_message_id": f"<history{n}@firm.example.bg>",
                         "fingerprint": f"history{n}",
                         "size": len(raw),
-                        "raw": raw,
                         "state": MessageState.PROCESSED,
                         "kind": "question",
                         "sender": f"p{n % 20000}@firm.example.bg",
@@ -226,6 +226,9 @@ async def fill_history(url: str, count: int) -> None:
                     }
                     for n in ids
                 ],
+            )
+            await tx.execute(
+                insert(RawMessage.__table__), [{"message_id": n, "raw": raw} for n in ids]
             )
             await tx.execute(
                 insert(Thread.__table__),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import selectinload, undefer
+from sqlalchemy.orm import selectinload
 
 from qa_mailer.clock import SystemClock
 from qa_mailer.config import Config
@@ -27,6 +27,7 @@ from qa_mailer.db import (
     MessageState,
     OutboxMail,
     OutboxState,
+    RawMessage,
     Role,
     UnknownTokenReply,
 )
@@ -233,7 +234,7 @@ async def list_messages(engine: AsyncEngine, state: MessageState) -> list[Messag
 async def show_message(engine: AsyncEngine, message_id: int) -> InboundMessage:
     async with session_factory(engine)() as session:
         message = await session.get(
-            InboundMessage, message_id, options=[undefer(InboundMessage.raw)]
+            InboundMessage, message_id, options=[selectinload(InboundMessage.raw_mail)]
         )
     if message is None:
         raise NotFound(f"no message {message_id}")
@@ -256,9 +257,11 @@ async def release_messages(
         # stays quarantined (the mail itself is in the mailbox) and --all passes it over.
         partial = set(
             await session.scalars(
-                select(InboundMessage.id).where(
+                select(InboundMessage.id)
+                .join(RawMessage)
+                .where(
                     InboundMessage.id.in_(found),
-                    func.length(InboundMessage.raw) < InboundMessage.size,
+                    func.length(RawMessage.raw) < InboundMessage.size,
                 )
             )
         )

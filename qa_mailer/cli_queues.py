@@ -76,7 +76,7 @@ def quarantine_show(ctx: click.Context, message_id: int, raw: bool) -> None:
 
     message = _run(ctx, lambda engine, config: admin.show_message(engine, message_id))
     if raw:
-        click.echo(message.raw.decode("utf-8", "replace"), nl=False)
+        click.echo(message.raw_mail.raw.decode("utf-8", "replace"), nl=False)
         return
     click.echo(
         f"message {message.id} ({message.state}), received {message.received_at:%Y-%m-%d %H:%M:%S} UTC"

@@ -15,7 +15,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from qa_mailer.db import Answer, AnswerState, InboundMessage, MessageState, Question, Thread
+from qa_mailer.db import (
+    Answer,
+    AnswerState,
+    InboundMessage,
+    MessageState,
+    Question,
+    RawMessage,
+    Thread,
+)
 from qa_mailer.db.engine import session_factory
 
 # Countries of the test configuration, with a domain each; one participant in twelve has an
@@ -189,6 +197,10 @@ async def fill_session(
                 )
             filled.append(FilledQuestion(f"Q-{question_id}", asked, answered, subject, body))
         await tx.execute(insert(InboundMessage.__table__), messages)
+        # Their mail is not kept (as after retention): an empty raw row each.
+        await tx.execute(
+            insert(RawMessage.__table__), [{"message_id": m["id"], "raw": b""} for m in messages]
+        )
         await tx.execute(insert(Thread.__table__), threads)
         await tx.execute(insert(Question.__table__), questions)
         if answers:
@@ -213,7 +225,6 @@ def _message(number: int, sender: str, subject: str, at: datetime, kind: str) ->
         "rfc_message_id": f"<bulk{number}@example.org>",
         "fingerprint": f"bulk{number}",
         "size": 0,
-        "raw": b"",
         "state": MessageState.PROCESSED,
         "kind": kind,
         "sender": sender,

@@ -6,7 +6,13 @@ from qa_mailer.db.bounce import Bounce
 from qa_mailer.db.digest_run import DigestRun
 from qa_mailer.db.dispatch import Dispatch, NewDispatch, dispatch_questions
 from qa_mailer.db.imap_cursor import ImapCursor
-from qa_mailer.db.message import InboundMessage, MessageKind, MessageSource, MessageState
+from qa_mailer.db.message import (
+    InboundMessage,
+    MessageKind,
+    MessageSource,
+    MessageState,
+    RawMessage,
+)
 from qa_mailer.db.notice_token import NoticeToken
 from qa_mailer.db.outbox import OutboxKind, OutboxMail, OutboxState, RecipientOutcome
 from qa_mailer.db.question import NewQuestion, Question, QuestionState
@@ -37,6 +43,7 @@ __all__ = [
     "OutboxState",
     "Question",
     "QuestionState",
+    "RawMessage",
     "RecipientOutcome",
     "Role",
     "ServiceKey",

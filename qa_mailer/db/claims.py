@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qa_mailer.db.message import InboundMessage, MessageState
+from qa_mailer.db.message import InboundMessage, MessageState, RawMessage
 from qa_mailer.db.outbox import OutboxMail, OutboxState
 
 # A message claimed this many times without being finished is quarantined (its processing
@@ -124,7 +124,6 @@ async def _claim_messages(
         .returning(
             InboundMessage.id,
             InboundMessage.attempts,
-            InboundMessage.raw,
             InboundMessage.source,
             InboundMessage.envelope_from,
             InboundMessage.envelope_to,
@@ -133,7 +132,16 @@ async def _claim_messages(
         )
         .execution_options(synchronize_session=False)
     )
-    return sorted((ClaimedMessage(**row._asdict()) for row in rows), key=lambda m: m.id)
+    claimed = {row.id: row for row in rows}
+    if not claimed:
+        return []
+    raws = await tx.execute(
+        select(RawMessage.message_id, RawMessage.raw).where(RawMessage.message_id.in_(claimed))
+    )
+    return [
+        ClaimedMessage(**claimed[id_]._asdict(), raw=raw)
+        for id_, raw in sorted(raws.all(), key=lambda pair: pair[0])
+    ]
 
 
 async def owned_messages(tx: AsyncSession, ids: list[int], worker: int) -> set[int]:

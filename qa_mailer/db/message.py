@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from qa_mailer.db.base import Base, UTCDateTime, one_of
 
@@ -37,10 +37,12 @@ class MessageSource(StrEnum):
 
 
 class InboundMessage(Base):
-    """A raw inbound message with where it came from; written before anything else happens.
+    """An inbound message: where it came from and what became of it; its mail is a RawMessage.
 
-    ``raw`` is deferred: lists and lookups never load the mail itself, only the stage that
-    reads it asks for it.
+    Both rows are written before anything else happens. The mail itself lives in its own table
+    so that this row stays small: claiming a message and finishing it each rewrite this row, and
+    on SQLite a row is rewritten whole, several KB of mail included, and columns stored after a
+    large one are read through its overflow pages.
     """
 
     __tablename__ = "messages"
@@ -67,7 +69,6 @@ class InboundMessage(Base):
     # same mail arriving by IMAP and SMTP) has one fingerprint and is stored once.
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     size: Mapped[int]
-    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True, deferred_raiseload=True)
     state: Mapped[str] = mapped_column(String(16), default=MessageState.RECEIVED)
     kind: Mapped[str | None] = mapped_column(String(16))
     sender: Mapped[str | None] = mapped_column(String(998))
@@ -83,3 +84,19 @@ class InboundMessage(Base):
     # When the organisers were told that this message waits for them (held or quarantined);
     # a release clears it, so a message held or quarantined again is told again.
     organisers_told_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Loaded only when asked for (selectinload): lists and lookups never read the mail.
+    raw_mail: Mapped[RawMessage] = relationship(lazy="raise", passive_deletes=True)
+
+
+class RawMessage(Base):
+    """The bytes of an inbound mail exactly as they arrived (or its headers, if it was too large).
+
+    Retention and erasure empty ``raw`` and keep the row: an empty mail means "no longer kept".
+    """
+
+    __tablename__ = "raw_messages"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    raw: Mapped[bytes] = mapped_column(LargeBinary)

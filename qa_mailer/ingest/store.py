@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.addresses import addresses_in
 from qa_mailer.clock import Clock
-from qa_mailer.db import ImapCursor, InboundMessage, MessageState
+from qa_mailer.db import ImapCursor, InboundMessage, MessageState, RawMessage
 from qa_mailer.db.engine import SessionFactory
 from qa_mailer.parse.headers import decoded, first_message_id
 
@@ -201,7 +201,7 @@ class MessageStore:
             sender=head.sender,
             subject=head.subject,
             size=too_large.size if too_large else len(raw),
-            raw=raw,
+            raw_mail=RawMessage(raw=raw),
             state=MessageState.QUARANTINED if too_large else MessageState.RECEIVED,
             reason=too_large.reason if too_large else None,
             processed_at=self._clock.now() if too_large else None,

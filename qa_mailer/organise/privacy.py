@@ -20,7 +20,7 @@ from typing import Any
 from aioimaplib import AioImapException
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import undefer
+from sqlalchemy.orm import selectinload
 
 from qa_mailer.addresses import normalise
 from qa_mailer.classify.roster import load_roster
@@ -32,6 +32,7 @@ from qa_mailer.db import (
     OutboxMail,
     OutboxState,
     Question,
+    RawMessage,
     Thread,
     UnknownTokenReply,
     dispatch_questions,
@@ -109,7 +110,7 @@ async def export_participant(engine: AsyncEngine, config: Config, address: str) 
             await tx.scalars(
                 select(InboundMessage)
                 .where(_from_them(person.email))
-                .options(undefer(InboundMessage.raw))
+                .options(selectinload(InboundMessage.raw_mail))
                 .order_by(InboundMessage.id)
             )
         )
@@ -173,7 +174,7 @@ async def export_participant(engine: AsyncEngine, config: Config, address: str) 
                 "received_at": _when(m.received_at),
                 "state": m.state,
                 "subject": m.subject,
-                "raw": m.raw.decode("utf-8", "replace"),
+                "raw": m.raw_mail.raw.decode("utf-8", "replace"),
             }
             for m in messages
         ],
@@ -316,9 +317,9 @@ async def _erase_messages(
     # Experts' replies quote the questions they answer: any of them may show this person.
     ids |= await _mentioning(
         tx,
-        select(InboundMessage.id, InboundMessage.raw).where(
-            InboundMessage.kind.in_((MessageKind.REPLY, MessageKind.EXPERT))
-        ),
+        select(InboundMessage.id, RawMessage.raw)
+        .join(RawMessage)
+        .where(InboundMessage.kind.in_((MessageKind.REPLY, MessageKind.EXPERT))),
         needles,
     )
     erased = 0
@@ -336,7 +337,7 @@ async def _erase_messages(
         message.subject = _scrub(message.subject, needles)
         message.reason = _scrub(message.reason, needles)
         message.traceback = _scrub(message.traceback, needles)
-        message.raw = b""
+    await tx.execute(update(RawMessage).where(RawMessage.message_id.in_(ids)).values(raw=b""))
     return erased
 
 

@@ -11,12 +11,12 @@ import asyncio
 import logging
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 
 from qa_mailer.backoff import every
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
-from qa_mailer.db import InboundMessage, MessageState, OutboxMail, OutboxState
+from qa_mailer.db import InboundMessage, MessageState, OutboxMail, OutboxState, RawMessage
 from qa_mailer.db.engine import SessionFactory
 
 log = logging.getLogger("qa_mailer.retention")
@@ -38,11 +38,15 @@ async def expire_mail(sessions: SessionFactory, config: Config, now: datetime) -
     cutoff = now - keep
     async with sessions.begin() as tx:
         received = await tx.execute(
-            update(InboundMessage)
+            update(RawMessage)
             .where(
-                InboundMessage.state.in_(DONE_MESSAGES),
-                InboundMessage.received_at < cutoff,
-                func.length(InboundMessage.raw) > 0,
+                RawMessage.message_id.in_(
+                    select(InboundMessage.id).where(
+                        InboundMessage.state.in_(DONE_MESSAGES),
+                        InboundMessage.received_at < cutoff,
+                    )
+                ),
+                func.length(RawMessage.raw) > 0,
             )
             .values(raw=b"")
             .execution_options(synchronize_session=False)

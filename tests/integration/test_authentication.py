@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import undefer
+from sqlalchemy.orm import selectinload
 
 from qa_mailer.config import Config
 from qa_mailer.db import Answer, AnswerState, InboundMessage, MessageState, OutboxKind
@@ -89,7 +89,7 @@ class Listener:
             row = (
                 await session.scalars(
                     select(InboundMessage)
-                    .options(undefer(InboundMessage.raw))
+                    .options(selectinload(InboundMessage.raw_mail))
                     .order_by(InboundMessage.id.desc())
                     .limit(1)
                 )
@@ -142,7 +142,7 @@ def signed(raw: bytes, key: DkimKey) -> bytes:
 
 
 def headers(row: InboundMessage, name: str) -> list[str]:
-    parsed = email.message_from_bytes(row.raw, policy=email.policy.compat32)
+    parsed = email.message_from_bytes(row.raw_mail.raw, policy=email.policy.compat32)
     return [" ".join(str(v).split()) for v in parsed.get_all(name, [])]
 
 
@@ -176,7 +176,7 @@ async def test_a_header_claiming_our_own_id_is_renamed_too(listener: Listener) -
     )
     row, state = await listener.deliver(forged, mail_from="someone@elsewhere.example.net")
     assert state == MessageState.HELD
-    assert row.raw.startswith(f"Authentication-Results: {OURS};".encode())
+    assert row.raw_mail.raw.startswith(f"Authentication-Results: {OURS};".encode())
     assert headers(row, "X-Original-Authentication-Results") == [f"{OURS}; dmarc=pass"]
 
 

@@ -20,6 +20,7 @@ from qa_mailer.db.revision import head_revision
 
 TABLES = {
     "messages",
+    "raw_messages",
     "imap_cursors",
     "threads",
     "questions",
@@ -225,3 +226,33 @@ async def test_0003_reads_old_comma_joined_recipients_with_an_address_parser(
     async with empty_engine.connect() as connection:
         joined = await connection.scalar(text("SELECT recipients FROM outbox WHERE id = 2"))
     assert joined == '"p6,x"@firm.example.bg,b@firm.example.bg'
+
+
+@pytest.mark.asyncio
+async def test_0010_moves_each_mail_to_raw_messages_and_back(empty_engine: AsyncEngine) -> None:
+    from sqlalchemy import text
+
+    await migrate.upgrade(empty_engine, "0009")
+    now = "2026-12-03 12:00:00"
+    mails = {1: b"Subject: x\r\n\r\n\xe8\xe0\x00 bytes as they came\r\n", 2: b""}
+    async with empty_engine.begin() as connection:
+        for id_, raw in mails.items():
+            await connection.execute(
+                text(
+                    "INSERT INTO messages (id, received_at, source, fingerprint, size, raw, state,"
+                    f" attempts) VALUES ({id_}, '{now}', 'smtp', 'f{id_}', 40, :raw, 'processed', 1)"
+                ),
+                {"raw": raw},
+            )
+    await migrate.upgrade(empty_engine)
+    async with empty_engine.connect() as connection:
+        moved = (await connection.execute(text("SELECT message_id, raw FROM raw_messages"))).all()
+        columns = await connection.run_sync(
+            lambda sync: {c["name"] for c in inspect(sync).get_columns("messages")}
+        )
+    assert {id_: bytes(raw) for id_, raw in moved} == mails
+    assert "raw" not in columns
+    await migrate.downgrade(empty_engine, "0009")
+    async with empty_engine.connect() as connection:
+        back = (await connection.execute(text("SELECT id, raw FROM messages"))).all()
+    assert {id_: bytes(raw) for id_, raw in back} == mails

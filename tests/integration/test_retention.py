@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from qa_mailer.db import InboundMessage, OutboxMail, OutboxState, Question
+from qa_mailer.db import OutboxMail, OutboxState, Question, RawMessage
 from qa_mailer.db.engine import session_factory
 from qa_mailer.organise import queues
 from qa_mailer.organise.retention import expire_mail
@@ -16,9 +17,9 @@ from tests.helpers import FakeClock, make_mail, write_config
 from tests.integration.test_pipeline import ask, make_desk
 
 
-async def sizes(engine: AsyncEngine, model: type) -> list[int]:
+async def sizes(engine: AsyncEngine, raw: Any, key: Any) -> list[int]:
     async with session_factory(engine)() as tx:
-        return [int(n) for n in await tx.scalars(select(func.length(model.raw)).order_by(model.id))]  # type: ignore[attr-defined]
+        return [int(n) for n in await tx.scalars(select(func.length(raw)).order_by(key))]
 
 
 @pytest.mark.asyncio
@@ -39,7 +40,8 @@ async def test_old_raw_mail_and_sent_bodies_are_removed(
     assert await expire_mail(session_factory(engine), config, clock.now()) == (0, 0)
     clock.advance(days=11)
     assert await expire_mail(session_factory(engine), config, clock.now()) == (1, 1)
-    messages, mails = await sizes(engine, InboundMessage), await sizes(engine, OutboxMail)
+    messages = await sizes(engine, RawMessage.raw, RawMessage.message_id)
+    mails = await sizes(engine, OutboxMail.raw, OutboxMail.id)
     assert messages[0] == 0 and messages[1] > 0
     # The mail still to be sent keeps its body, whatever its age.
     assert mails[0] == 0 and all(size > 0 for size in mails[1:])
