@@ -1,14 +1,17 @@
 """Processing speed next to the bare mail-parser rate of the same messages, in the same run.
 
-    .venv/bin/python bench/bench_process.py [--messages 2000] [--stored 1000,10000,100000]
+    .venv/bin/python bench/bench_process.py [--messages 2000] [--stored 0,1000,10000,100000]
                                             [--processes 1,2,4] [--repeat 3]
 
 1. mail-parser alone on N questions (the baseline), then the processing stage (claim, parse,
    classify, thread, acknowledgement and expert copy into the outbox, mark done) on SQLite and
    on PostgreSQL, in this process, each as a rate and as a share of the baseline: parsing in
    the service's own process, and with the parsing helpers the shipped config starts here.
-2. The same N questions processed with 1k, 10k and 100k messages already stored (with their
-   threads, questions, dispatches and outbox mail): the cost per message must stay flat.
+2. The same N questions processed with 0, 1k, 10k and 100k messages already stored (with their
+   threads, questions, dispatches and outbox mail): the cost per message must stay flat. Each
+   size is one database that every run of it adds to (so from the second run on, the questions
+   of the runs before are open, and a new question is compared with them), the same for every
+   size: the largest is compared with 0 stored, not with the fresh databases of part 1.
 3. PostgreSQL throughput with 1, 2 and 4 `qa-mailer serve --roles process` processes.
 
 The machines this runs on change speed by a factor of two from one minute to the next, so
@@ -411,7 +414,7 @@ def line(label: str, figures: Paired) -> None:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--stored", default="1000,10000,100000")
+    parser.add_argument("--stored", default="0,1000,10000,100000")
     parser.add_argument("--processes", default="1,2,4")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
@@ -463,6 +466,7 @@ async def main() -> None:
                 f"Processing {count} new questions with messages already stored ({helpers} helper(s)):"
             )
         for kind in kinds:
+            by_size: dict[int, Paired] = {}
             for size in sizes:
                 url = await databases.new(kind)
                 started = time.perf_counter()
@@ -479,9 +483,17 @@ async def main() -> None:
 
                     return run
 
-                line(
-                    f"{kind}: {size:>7} stored (filled in {filled:.0f} s)",
-                    await paired(mails, [more(n) for n in range(repeat)]),
+                result = await paired(mails, [more(n) for n in range(repeat)])
+                line(f"{kind}: {size:>7} stored (filled in {filled:.0f} s)", result)
+                by_size[size] = result
+            smallest, largest = min(sizes), max(sizes)
+            if largest != smallest:
+                low, high = by_size[smallest].run, by_size[largest].run
+                print(
+                    f"  {kind}: {largest} stored against {smallest}: rate "
+                    f"{high.rate / low.rate - 1:+.0%}, share of mail-parser "
+                    f"{by_size[largest].share / by_size[smallest].share - 1:+.0%}, CPU per message "
+                    f"{(high.cpu_ms + high.helper_cpu_ms) / (low.cpu_ms + low.helper_cpu_ms) - 1:+.0%}"
                 )
         counts = [int(p) for p in args.processes.split(",") if p]
         if counts:
