@@ -109,6 +109,8 @@ def test_ingest_status_quarantine_and_release(config: Config, tmp_path: Path) ->
     assert "ParseError" in output and "1 quarantined" in output
     code, output = cli(config, "quarantine", "show", "2")
     assert "reason: ParseError" in output and "Traceback" in output
+    # --raw prints the mail as it arrived (kept in raw_messages, beside the message's row).
+    assert cli(config, "quarantine", "show", "2", "--raw") == (0, "\x00\x01 not mail")
     assert cli(config, "quarantine", "release", "1")[1].startswith(
         "Error: not quarantined: message(s) 1"
     )
