@@ -5,6 +5,10 @@
   mail in it, SQLite rewrote several KB (and its overflow pages) twice per message, and read
   every column stored after the mail (state, kind, sender, ...) through those pages.
 
+The mail is copied, so the upgrade takes as long as writing every stored mail once more. On
+SQLite the messages table is rebuilt without it; on PostgreSQL the dropped column's bytes stay
+in the table until `VACUUM FULL messages` rewrites it (nothing reads them meanwhile).
+
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-30 05:00:00
