@@ -11,7 +11,8 @@
    threads, questions, dispatches and outbox mail): the cost per message must stay flat. Each
    size is one database that every run of it adds to (so from the second run on, the questions
    of the runs before are open, and a new question is compared with them), the same for every
-   size: the largest is compared with 0 stored, not with the fresh databases of part 1.
+   size: the largest is compared with 0 stored, not with the fresh databases of part 1. The
+   sizes take turns, round after round, so that each meets the same drift of the machine.
 3. PostgreSQL throughput with 1, 2 and 4 `qa-mailer serve --roles process` processes.
 
 The machines this runs on change speed by a factor of two from one minute to the next, so
@@ -376,15 +377,19 @@ class Paired:
     share: float
 
 
-async def paired(mails: list[bytes], runs: list[Run]) -> Paired:
-    """Medians of the runs, each with its own baseline measured just before and after it."""
-    results = []
-    for run in runs:
-        before = bare_parse(mails[:500])
-        figures = await run()
-        after = bare_parse(mails[:500])
-        baseline = Figures((before.rate + after.rate) / 2, (before.cpu_ms + after.cpu_ms) / 2)
-        results.append((figures, baseline))
+Measured = tuple[Figures, Figures]  # a run's figures, and its baseline's
+
+
+async def measured(mails: list[bytes], run: Run) -> Measured:
+    """One run, with the mail-parser baseline measured just before and after it."""
+    before = bare_parse(mails[:500])
+    figures = await run()
+    after = bare_parse(mails[:500])
+    return figures, Figures((before.rate + after.rate) / 2, (before.cpu_ms + after.cpu_ms) / 2)
+
+
+def summary(results: list[Measured]) -> Paired:
+    """Medians of the runs, of their baselines, and of each run's share of its baseline."""
 
     def median(figures: list[Figures]) -> Figures:
         return Figures(
@@ -398,6 +403,11 @@ async def paired(mails: list[bytes], runs: list[Run]) -> Paired:
         median([b for _, b in results]),
         statistics.median(f.rate / b.rate for f, b in results),
     )
+
+
+async def paired(mails: list[bytes], runs: list[Run]) -> Paired:
+    """Medians of the runs, each with its own baseline measured just before and after it."""
+    return summary([await measured(mails, run) for run in runs])
 
 
 def line(label: str, figures: Paired) -> None:
@@ -466,34 +476,53 @@ async def main() -> None:
                 f"Processing {count} new questions with messages already stored ({helpers} helper(s)):"
             )
         for kind in kinds:
-            by_size: dict[int, Paired] = {}
+            # Every size is filled first, then the runs take turns (round r runs every size,
+            # in the opposite order to round r - 1): the machine's speed drifts by more than
+            # the growth being measured, and taking turns gives each size the same drift.
+            urls: dict[int, str] = {}
+            filled: dict[int, float] = {}
             for size in sizes:
-                url = await databases.new(kind)
+                urls[size] = await databases.new(kind)
                 started = time.perf_counter()
-                await fill_history(url, size)
-                filled = time.perf_counter() - started
+                await fill_history(urls[size], size)
+                filled[size] = time.perf_counter() - started
 
-                def more(run_number: int, url: str = url, size: int = size) -> Run:
-                    async def run() -> Figures:
-                        config = write_config(
-                            folder / uuid.uuid4().hex, url, workers={"parse_processes": helpers}
-                        )
-                        fresh_mails = questions(count, first=size + run_number * count)
-                        return await process_in_process(config, url, fresh_mails)
+            def more(run_number: int, size: int, url: str) -> Run:
+                async def run() -> Figures:
+                    config = write_config(
+                        folder / uuid.uuid4().hex, url, workers={"parse_processes": helpers}
+                    )
+                    fresh_mails = questions(count, first=size + run_number * count)
+                    return await process_in_process(config, url, fresh_mails)
 
-                    return run
+                return run
 
-                result = await paired(mails, [more(n) for n in range(repeat)])
-                line(f"{kind}: {size:>7} stored (filled in {filled:.0f} s)", result)
-                by_size[size] = result
+            results: dict[int, list[Measured]] = {size: [] for size in sizes}
+            for round_ in range(repeat):
+                for size in sizes if round_ % 2 == 0 else sizes[::-1]:
+                    results[size].append(await measured(mails, more(round_, size, urls[size])))
+            for size in sizes:
+                line(
+                    f"{kind}: {size:>7} stored (filled in {filled[size]:.0f} s)",
+                    summary(results[size]),
+                )
             smallest, largest = min(sizes), max(sizes)
             if largest != smallest:
-                low, high = by_size[smallest].run, by_size[largest].run
+                low, high = summary(results[smallest]), summary(results[largest])
+                turns = [
+                    big.rate / small.rate
+                    for (big, _), (small, _) in zip(
+                        results[largest], results[smallest], strict=True
+                    )
+                ]
+                total = (high.run.cpu_ms + high.run.helper_cpu_ms) / (
+                    low.run.cpu_ms + low.run.helper_cpu_ms
+                )
                 print(
                     f"  {kind}: {largest} stored against {smallest}: rate "
-                    f"{high.rate / low.rate - 1:+.0%}, share of mail-parser "
-                    f"{by_size[largest].share / by_size[smallest].share - 1:+.0%}, CPU per message "
-                    f"{(high.cpu_ms + high.helper_cpu_ms) / (low.cpu_ms + low.helper_cpu_ms) - 1:+.0%}"
+                    f"{high.run.rate / low.run.rate - 1:+.0%} (median of the rounds' ratios "
+                    f"{statistics.median(turns) - 1:+.0%}), share of mail-parser "
+                    f"{high.share / low.share - 1:+.0%}, CPU per message {total - 1:+.0%}"
                 )
         counts = [int(p) for p in args.processes.split(",") if p]
         if counts:
