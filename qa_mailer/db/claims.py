@@ -136,12 +136,11 @@ async def _claim_messages(
     if not claimed:
         return []
     raws = await tx.execute(
-        select(RawMessage.message_id, RawMessage.raw).where(RawMessage.message_id.in_(claimed))
+        select(RawMessage.message_id, RawMessage.raw)
+        .where(RawMessage.message_id.in_(claimed))
+        .order_by(RawMessage.message_id)
     )
-    return [
-        ClaimedMessage(**claimed[id_]._asdict(), raw=raw)
-        for id_, raw in sorted(raws.all(), key=lambda pair: pair[0])
-    ]
+    return [ClaimedMessage(**claimed[id_]._asdict(), raw=raw) for id_, raw in raws]
 
 
 async def owned_messages(tx: AsyncSession, ids: list[int], worker: int) -> set[int]:
