@@ -475,7 +475,7 @@ async def main() -> None:
             print(
                 f"Processing {count} new questions with messages already stored ({helpers} helper(s)):"
             )
-        for kind in kinds:
+        for kind in kinds if sizes else []:
             # Every size is filled first, then the runs take turns (round r runs every size,
             # in the opposite order to round r - 1): the machine's speed drifts by more than
             # the growth being measured, and taking turns gives each size the same drift.
@@ -506,8 +506,8 @@ async def main() -> None:
                     f"{kind}: {size:>7} stored (filled in {filled[size]:.0f} s)",
                     summary(results[size]),
                 )
-            smallest, largest = min(sizes), max(sizes)
-            if largest != smallest:
+            if len(set(sizes)) > 1:
+                smallest, largest = min(sizes), max(sizes)
                 low, high = summary(results[smallest]), summary(results[largest])
                 turns = [
                     big.rate / small.rate
