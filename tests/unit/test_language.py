@@ -13,6 +13,7 @@ import pytest
 from qa_mailer.classify.language import (
     CROATIAN_CUES,
     LANGUAGES,
+    SAMPLE_CHARACTERS,
     SERBIAN_DA,
     SERBIAN_LATIN_CUES,
     clues_for,
@@ -170,3 +171,15 @@ def test_clues_worked_out_ahead_give_the_same_language_for_every_country() -> No
     latin = [text for language, _, text in rows if language in ("hr", "sr-Latn")]
     readings = [clues_for(text).reading for text in latin]
     assert latin and all(r.confidences and r.cues is not None for r in readings)
+
+
+def test_clues_keep_only_the_sample_they_were_read_from() -> None:
+    # The clues cross from a parsing helper with every question: they hold the beginning of
+    # the text the reading depends on, not the whole text, and clues of another text are
+    # not taken for this one.
+    russian = "Как кластер помогает малым производителям мебели в экспорте? " * 40
+    croatian = "Kako klaster pomaže malim proizvođačima namještaja u izvozu? " * 40
+    clues = clues_for(russian)
+    assert clues.sample == russian[:SAMPLE_CHARACTERS] and len(russian) > SAMPLE_CHARACTERS
+    assert detect_language(russian + " Спасибо.", clues=clues) == "ru"
+    assert detect_language(croatian, country="HR", clues=clues) == "hr"
