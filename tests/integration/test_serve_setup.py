@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from qa_mailer.app import Service
+from qa_mailer.app import YOUNG_COLLECTION, Service
 from qa_mailer.cli import main
 from qa_mailer.clock import SystemClock
 from qa_mailer.diagnose import SetupError
@@ -93,3 +94,22 @@ async def test_serve_stops_at_start_on_a_relay_mistake(
         await service.run(asyncio.Event())
     assert f"SMTP relay 127.0.0.1:{smtp_sink.port}" in str(stopped.value)
     assert "does not offer STARTTLS" in str(stopped.value)
+
+
+@pytest.mark.asyncio
+async def test_a_running_service_tunes_the_garbage_collector_and_gives_it_back(
+    tmp_path: Path, engine: AsyncEngine, migrated_url: str
+) -> None:
+    # While it runs, what start-up loaded is frozen out of the collector's view and the young
+    # generation is collected less often; once it stops, the process's settings are as before
+    # (a test process runs many services, and their leftovers must stay collectable).
+    before = gc.get_threshold()
+    service = Service(write_config(tmp_path, migrated_url), engine, clock=SystemClock())
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    await asyncio.wait_for(service.ready.wait(), 10)
+    running = gc.get_threshold(), gc.get_freeze_count()
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    assert running[0] == (YOUNG_COLLECTION, *before[1:]) and running[1] > 10_000
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
