@@ -477,7 +477,7 @@ async def main() -> None:
             print(
                 f"Processing {count} new questions with messages already stored ({helpers} helper(s)):"
             )
-        for kind in kinds if sizes else []:
+        for kind in kinds:
             # Every size is filled first, then the runs take turns (round r runs every size,
             # in the opposite order to round r - 1): the machine's speed drifts by more than
             # the growth being measured, and taking turns gives each size the same drift.
