@@ -51,6 +51,10 @@ ALL_ROLES: tuple[Role, ...] = tuple(Role)
 # (Python's default is 700); see collector_tuned.
 YOUNG_COLLECTION = 20_000
 
+# How long the stages may finish the work in hand once a stop is asked for; then it is cancelled
+# (and claimed again by whichever process runs next).
+GRACE_SECONDS = 10.0
+
 
 @contextlib.contextmanager
 def collector_tuned() -> Iterator[None]:
@@ -176,7 +180,7 @@ class Service:
         if what in ("outbox", "*"):
             self.sender.wakeup.set()
 
-    async def run(self, stop: asyncio.Event, grace_seconds: float = 10.0) -> None:
+    async def run(self, stop: asyncio.Event, grace_seconds: float = GRACE_SECONDS) -> None:
         """Run until ``stop``; then stop intake, let work in flight finish, cancel the rest."""
         await require_current(self.engine)
         # A template that cannot render stops start-up, naming its file and line.

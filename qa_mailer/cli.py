@@ -162,21 +162,33 @@ def serve(context: Context, roles: tuple[str, ...]) -> None:
     import asyncio
     import signal
 
-    from qa_mailer.app import Service
+    from qa_mailer.app import GRACE_SECONDS, Service
     from qa_mailer.clock import SystemClock
     from qa_mailer.db import Role
     from qa_mailer.diagnose import SetupError
     from qa_mailer.ingest.smtp import ListenerError
+    from qa_mailer.watchdog import STOP_MARGIN_SECONDS, StopDeadline, dump_stacks_on_request
 
     config = _config(context)
 
     async def work(engine: AsyncEngine) -> None:
         stop = asyncio.Event()
+        deadline = StopDeadline(GRACE_SECONDS + STOP_MARGIN_SECONDS)
+
+        def asked_to_stop() -> None:
+            stop.set()
+            deadline.start()
+
         loop = asyncio.get_running_loop()
         for number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(number, stop.set)
+            loop.add_signal_handler(number, asked_to_stop)
+        dump_stacks_on_request(loop)
         service = Service(config, engine, clock=SystemClock(), roles=[Role(r) for r in roles])
-        await service.run(stop)
+        try:
+            await service.run(stop, GRACE_SECONDS)
+        finally:
+            # A service that stopped by itself (a mistake in the settings) must end in time too.
+            deadline.start()
 
     try:
         run(work, config)

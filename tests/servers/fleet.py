@@ -27,6 +27,8 @@ class Fleet:
     running: list[Process] = field(default_factory=list)
     exited: list[tuple[int, int]] = field(default_factory=list)  # (pid, return code)
     started: int = 0
+    log_of: dict[int, Path] = field(default_factory=dict)  # pid -> its log
+    killed: set[int] = field(default_factory=set)  # pids SIGKILLed on purpose
 
     async def start(self, count: int) -> None:
         for _ in range(count):
@@ -36,7 +38,8 @@ class Fleet:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.started += 1
         # A plain file the child writes to directly; opening it is instant.
-        log = open(self.logs / f"serve-{self.started}.log", "wb")  # noqa: SIM115, ASYNC230
+        path = self.logs / f"serve-{self.started}.log"
+        log = open(path, "wb")  # noqa: SIM115, ASYNC230
         args = [sys.executable, "-m", "qa_mailer", "--config", str(self.config), "serve"]
         if self.roles:
             args += ["--roles", self.roles]
@@ -47,12 +50,14 @@ class Fleet:
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         log.close()
+        self.log_of[process.pid] = path
         self.running.append(process)
         return process
 
     async def kill(self, process: Process) -> None:
         """SIGKILL: no clean-up, no released claims, as when a machine loses power."""
         self.running.remove(process)
+        self.killed.add(process.pid)
         process.send_signal(signal.SIGKILL)
         self.exited.append((process.pid, await process.wait()))
 
@@ -73,7 +78,15 @@ class Fleet:
         return codes
 
     def log_text(self) -> str:
-        return "\n".join(
-            f"== {path.name}\n{path.read_text(errors='replace')[-4000:]}"
-            for path in sorted(self.logs.glob("serve-*.log"))
-        )
+        """Every process's log: a short tail of those that ended as they should (exit 0, or
+        SIGKILLed on purpose), then a long one of the others, last, where a runner that
+        shortens its output keeps the end."""
+        codes = dict(self.exited)
+        expected = {pid for pid, code in codes.items() if code == 0 or pid in self.killed}
+        ordered = sorted(self.log_of.items(), key=lambda item: (item[0] not in expected, item[1]))
+        parts = []
+        for pid, path in ordered:
+            keep = 1500 if pid in expected else 12000
+            text = path.read_text(errors="replace")[-keep:]
+            parts.append(f"== {path.name} (pid {pid}, exit {codes.get(pid, 'none yet')})\n{text}")
+        return "\n".join(parts)
