@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import threading
@@ -46,6 +47,10 @@ R = TypeVar("R")
 # on with the next one. Measured with one helper (2,000 questions, SQLite / PostgreSQL): 1,204-
 # 1,333 / 1,098-1,286 msg/s, against 1,058-1,127 / 859-1,050 with the default pipes.
 PIPE_BYTES = 1 << 20
+
+# How long closing waits for the helpers to finish what they have in hand (a chunk takes tens
+# of milliseconds); one still working then is hung on a mail, and is killed.
+CLOSE_SECONDS = 5.0
 
 # Items sent to a helper at a time: enough to make the hand-over cheap, few enough that the
 # helpers take turns.
@@ -172,10 +177,28 @@ class Offload(Generic[T, R]):
         return [process.pid for process in getattr(pool, "_processes", {}).values()]
 
     def close(self) -> None:
-        """Stop the helpers."""
+        """Stop the helpers: each finishes what it has in hand, or is killed after CLOSE_SECONDS.
+
+        Waiting for the pool to shut down would wait for ever on a helper hung on a mail (the
+        caller has stopped waiting for its work, so no timeout ends it), and in the event
+        loop, so nothing else would run meanwhile.
+        """
         pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if pool is None:
+            return
+        helpers = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        # A helper's sentinel is ready when it has ended (however it ended).
+        running = {helper.sentinel: helper for helper in helpers}
+        deadline = time.monotonic() + CLOSE_SECONDS
+        while running and (left := deadline - time.monotonic()) > 0:
+            for sentinel in multiprocessing.connection.wait(list(running), left):
+                del running[sentinel]
+        for helper in running.values():
+            log.warning(
+                "parsing helper %s did not stop within %.0f s; killed", helper.pid, CLOSE_SECONDS
+            )
+            helper.kill()
 
 
 def _widen_pipes(pool: ProcessPoolExecutor) -> None:

@@ -3,6 +3,7 @@ only the item it was working on."""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import time
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from qa_mailer.offload import PIPE_BYTES, Failed, HelpersUnavailable, Offload
+from qa_mailer.offload import CLOSE_SECONDS, PIPE_BYTES, Failed, HelpersUnavailable, Offload
 
 
 def shout(items: Sequence[str]) -> list[str]:
@@ -103,3 +104,45 @@ async def test_helpers_that_cannot_start_are_reported_not_blamed_on_the_items() 
             await helpers.map(["a", "b"])
     finally:
         helpers.close()
+
+
+def ended(pid: int) -> bool:
+    """The process is gone, or a zombie waiting to be reaped: it runs no more."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.asyncio
+async def test_closing_while_a_helper_hangs_ends_it_instead_of_waiting_for_it() -> None:
+    # The pipeline stops with a batch at the helpers: it cancels its wait for the batch and
+    # closes the helpers. A helper hung on a mail would never finish that batch, and closing
+    # must not wait for it (it ran in the event loop, so nothing else ran meanwhile either).
+    helpers = Offload(shout, 1, timeout=120)
+    await helpers.start()
+    [pid] = helpers.pids()
+    waiting = asyncio.ensure_future(helpers.map(["hang"]))
+    await asyncio.sleep(0.5)  # the helper is in the hang now
+    waiting.cancel()
+    started = time.monotonic()
+    helpers.close()
+    assert time.monotonic() - started < CLOSE_SECONDS + 2
+    deadline = time.monotonic() + 10
+    while not ended(pid):
+        assert time.monotonic() < deadline, f"helper {pid} still runs"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.asyncio
+async def test_closing_lets_helpers_finish_what_they_have_in_hand() -> None:
+    helpers = Offload(shout, 1, timeout=20)
+    await helpers.start()
+    [pid] = helpers.pids()
+    results = await helpers.map([f"mail{n}" for n in range(10)])
+    started = time.monotonic()
+    helpers.close()
+    assert time.monotonic() - started < 2
+    assert ended(pid)
+    assert results[9] == "MAIL9"
