@@ -105,6 +105,8 @@ async def poller_ingest(config: ImapConfig, database: str) -> int:
     poller = ImapPoller(
         config, MessageStore(sessions, SystemClock(), lambda: None), sessions, workers
     )
+    # The poller marks and moves mail only while it holds the mailbox's lease.
+    await workers.acquire(poller.lease)
     connection = await connect(config)
     state = await poller._select(connection)
     stored = await poller.sync(connection, state)

@@ -215,6 +215,30 @@ class Workers:
         self.lost(name).clear()
         return True
 
+    async def confirm(self, name: str) -> bool:
+        """Renew the lease ``name`` if this worker still holds it; if not, mark it lost.
+
+        For a step that must not be done twice, such as moving mail on the server: the
+        heartbeat learns of a lost lease up to a beat late, and a worker presumed dead by
+        mistake (its loop stalled past ``dead_after``) would go on meanwhile beside the
+        process that took its job over.
+        """
+        now = self._clock.now()
+        async with self._sessions.begin() as tx:
+            held = await tx.scalar(
+                update(Lease)
+                .where(Lease.name == name, Lease.worker_id == self.id)
+                .values(expires_at=now + self.dead_after)
+                .returning(Lease.name)
+            )
+        if held is not None:
+            return True
+        if name in self.held:
+            log.warning("lease lost to another process: %s", name)
+        self.held.discard(name)
+        self.lost(name).set()
+        return False
+
     def lost(self, name: str) -> asyncio.Event:
         """An event set when this worker loses the lease ``name`` to another process."""
         return self._lost.setdefault(name, asyncio.Event())

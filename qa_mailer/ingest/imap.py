@@ -79,6 +79,10 @@ class MailboxState:
     exists: int
 
 
+class LeaseLost(Exception):
+    """This process no longer holds the mailbox's lease: another one polls it now."""
+
+
 class ImapPoller:
     """Keeps one connection to the mailbox; reconnects with exponential backoff and jitter."""
 
@@ -165,6 +169,11 @@ class ImapPoller:
                 delay = (reconnect if away else refused).next_delay()
                 outage.failed(diagnosis.text, away, delay)
                 await wait_or_stop(stop, delay)
+            except LeaseLost:
+                log.warning(
+                    "IMAP %s: another process took the mailbox over; leaving it to that one",
+                    self._config.account,
+                )
             except Exception:
                 # The database may be down while the server is fine: the mail stays on the
                 # server and is fetched again after the wait.
@@ -354,6 +363,10 @@ class ImapPoller:
         if not uids:
             return
         config, client = self._config, connection.client
+        # Another process that took the mailbox over may hold the same messages: only the
+        # lease's holder marks and moves them (two MOVEs of one message can leave two copies).
+        if not await self._workers.confirm(self.lease):
+            raise LeaseLost(self.lease)
         uids_ = uid_set(uids)
         response = await connection.command(
             client.uid("store", uids_, "+FLAGS.SILENT", f"({config.processed_keyword})")

@@ -261,3 +261,55 @@ async def _any_connected(pollers: list[ImapPoller]) -> bool:
 
 async def _connected(poller: ImapPoller) -> bool:
     return poller.connected.is_set()
+
+
+@pytest.mark.asyncio
+async def test_a_poller_that_lost_its_lease_moves_no_mail(
+    engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, imap_config: ImapConfig
+) -> None:
+    # A worker presumed dead by mistake (its loop stalled past dead_after under load) goes on
+    # until its next heartbeat, while the process that took its mailbox over polls too: both
+    # fetch the same mail, and two MOVEs of one message left two copies in Processed.
+    from qa_mailer.ingest.imap import LeaseLost
+    from qa_mailer.ingest.imap_connection import connect
+    from qa_mailer.workers import Timing, Workers
+
+    sessions = session_factory(engine)
+    timing = Timing(heartbeat_seconds=0.2, dead_after_seconds=0.5)
+    stalled, other = (
+        Workers(sessions, SystemClock(), timing),
+        Workers(sessions, SystemClock(), timing),
+    )
+    pollers = []
+    for worker in (stalled, other):
+        await worker.register(["intake"])
+        pollers.append(
+            ImapPoller(
+                imap_config, MessageStore(sessions, SystemClock(), lambda: None), sessions, worker
+            )
+        )
+    stale, taker = pollers
+    assert await stalled.acquire(stale.lease)
+    await asyncio.sleep(1.0)  # no heartbeat from the stalled one...
+    assert await other.beat() == [stalled.id]  # ...so the other presumes it dead
+    assert await other.acquire(taker.lease)
+    assert stale.lease in stalled.held  # the stalled one has not heard of it yet
+
+    await append(dovecot, imap_user, *mails("one", "two", "three"))
+    connection = await connect(imap_config)
+    try:
+        with pytest.raises(LeaseLost):
+            await stale.sync(connection, await stale._select(connection))
+    finally:
+        await connection.logout()
+    assert stalled.lost(stale.lease).is_set()
+    assert len(await flags_in(dovecot, imap_user)) == 3  # nothing moved by the stale poller
+
+    connection = await connect(imap_config)
+    try:
+        await taker.sync(connection, await taker._select(connection))
+    finally:
+        await connection.logout()
+    assert await flags_in(dovecot, imap_user) == []
+    assert len(await flags_in(dovecot, imap_user, "Processed")) == 3
+    assert await stored(engine) == 3
