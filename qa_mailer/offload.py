@@ -119,6 +119,10 @@ class Offload(Generic[T, R]):
         return results
 
     async def _alone(self, item: T) -> R | Failed:
+        if self._pool is None:
+            # Fresh helpers (after one was stopped) take a moment to start, up to a second or
+            # two on a loaded machine: that is not the item's time.
+            await self.start()
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._started(), self._work, [item])
         try:
