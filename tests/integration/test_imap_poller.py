@@ -17,6 +17,7 @@ from qa_mailer.db import ImapCursor, InboundMessage
 from qa_mailer.db.engine import session_factory
 from qa_mailer.ingest.imap import ImapPoller
 from qa_mailer.ingest.store import MessageStore
+from qa_mailer.workers import Timing, Workers
 from tests.helpers import make_mail, registered, wait_until
 from tests.servers.dovecot import DovecotServer, ImapUser, doveadm, imap_config_for
 from tests.servers.imap_client import append, flags_in
@@ -207,25 +208,32 @@ async def _cursor_validity(engine: AsyncEngine, value: int) -> bool:
         return await session.scalar(select(ImapCursor.uidvalidity)) == value
 
 
+async def two_processes(
+    engine: AsyncEngine, config: ImapConfig, timing: Timing
+) -> tuple[list[Workers], list[ImapPoller]]:
+    """Two registered workers with a poller each for one mailbox, as two processes have."""
+    sessions = session_factory(engine)
+    workers, pollers = [], []
+    for _ in range(2):
+        worker = Workers(sessions, SystemClock(), timing)
+        await worker.register(["intake"])
+        workers.append(worker)
+        pollers.append(
+            ImapPoller(
+                config, MessageStore(sessions, SystemClock(), lambda: None), sessions, worker
+            )
+        )
+    return workers, pollers
+
+
 @pytest.mark.asyncio
 async def test_one_process_polls_a_mailbox_and_another_takes_over_when_it_dies(
     engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, imap_config: ImapConfig
 ) -> None:
-    from qa_mailer.workers import Timing, Workers
-
-    sessions = session_factory(engine)
     timing = Timing(heartbeat_seconds=0.2, dead_after_seconds=1.0)
-    pollers, workers, tasks = [], [], []
+    workers, pollers = await two_processes(engine, imap_config, timing)
     stop = asyncio.Event()
-    for _ in range(2):
-        worker = Workers(sessions, SystemClock(), timing)
-        await worker.register(["intake"])
-        poller = ImapPoller(
-            imap_config, MessageStore(sessions, SystemClock(), lambda: None), sessions, worker
-        )
-        workers.append(worker)
-        pollers.append(poller)
-        tasks.append(asyncio.create_task(poller.run(stop)))
+    tasks = [asyncio.create_task(poller.run(stop)) for poller in pollers]
     beats = [asyncio.create_task(w.run(stop)) for w in workers]
     try:
         await wait_until(lambda: _any_connected(pollers), what="one poller connected")
@@ -272,23 +280,9 @@ async def test_a_poller_that_lost_its_lease_moves_no_mail(
     # fetch the same mail, and two MOVEs of one message left two copies in Processed.
     from qa_mailer.ingest.imap import LeaseLost
     from qa_mailer.ingest.imap_connection import connect
-    from qa_mailer.workers import Timing, Workers
 
-    sessions = session_factory(engine)
     timing = Timing(heartbeat_seconds=0.2, dead_after_seconds=0.5)
-    stalled, other = (
-        Workers(sessions, SystemClock(), timing),
-        Workers(sessions, SystemClock(), timing),
-    )
-    pollers = []
-    for worker in (stalled, other):
-        await worker.register(["intake"])
-        pollers.append(
-            ImapPoller(
-                imap_config, MessageStore(sessions, SystemClock(), lambda: None), sessions, worker
-            )
-        )
-    stale, taker = pollers
+    (stalled, other), (stale, taker) = await two_processes(engine, imap_config, timing)
     assert await stalled.acquire(stale.lease)
     await asyncio.sleep(1.0)  # no heartbeat from the stalled one...
     assert await other.beat() == [stalled.id]  # ...so the other presumes it dead
