@@ -210,3 +210,22 @@ async def claim_mail(
         .execution_options(synchronize_session=False)
     )
     return sorted((ClaimedMail(**row._asdict()) for row in rows), key=lambda m: m.id)
+
+
+async def release_mail(tx: AsyncSession, worker: int, ids: Sequence[int]) -> None:
+    """Put claimed mails back in the queue untried: free at once, their claim not counted."""
+    await tx.execute(
+        update(OutboxMail)
+        .where(
+            OutboxMail.id.in_(ids),
+            OutboxMail.claimed_by == worker,
+            OutboxMail.state == OutboxState.SENDING,
+        )
+        .values(
+            state=OutboxState.QUEUED,
+            claimed_by=None,
+            lease_until=None,
+            attempts=OutboxMail.attempts - 1,
+        )
+        .execution_options(synchronize_session=False)
+    )

@@ -35,7 +35,7 @@ from qa_mailer.backoff import Backoff, delay_after, wait_for_wakeup
 from qa_mailer.clock import Clock
 from qa_mailer.config import OutgoingConfig
 from qa_mailer.db import OutboxMail, OutboxState, RecipientOutcome
-from qa_mailer.db.claims import ClaimedMail, claim_mail
+from qa_mailer.db.claims import ClaimedMail, claim_mail, release_mail
 from qa_mailer.db.engine import SessionFactory
 from qa_mailer.send.bounces import bounced_for_good, stop_bounced
 from qa_mailer.send.outcomes import (
@@ -81,11 +81,14 @@ class _Pass:
     relay_away: Outcome | None = None
     # The claims could run out before a send ends: the rest wait for their leases.
     ran_short: bool = False
+    # The service stops: the mails being sent finish, no other is started.
+    halt: asyncio.Event | None = None
     tried: set[int] = field(default_factory=set)
 
     @property
     def stopped(self) -> bool:
-        return self.ran_short or self.relay_away is not None
+        halted = self.halt is not None and self.halt.is_set()
+        return self.ran_short or self.relay_away is not None or halted
 
 
 class Sender:
@@ -132,7 +135,7 @@ class Sender:
                 try:
                     if self.relay == RelayState.UNREACHABLE:
                         await self.probe_relay()
-                    await self.deliver_due(keep_connections=True)
+                    await self.deliver_due(keep_connections=True, stop=stop)
                     delay = await self._seconds_to_next_due()
                     if self.relay == RelayState.UNREACHABLE:
                         delay = min(delay, probes.next_delay())
@@ -148,11 +151,17 @@ class Sender:
             await self._transport.close()
 
     async def deliver_due(
-        self, only: Sequence[int] | None = None, *, keep_connections: bool = False
+        self,
+        only: Sequence[int] | None = None,
+        *,
+        keep_connections: bool = False,
+        stop: asyncio.Event | None = None,
     ) -> int:
         """Send every mail that is due now (of ``only``, if given); return how many were sent.
 
-        The relay connections are closed at the end unless ``keep_connections``.
+        Once ``stop`` is set, the mails being sent finish and no other is started: the rest of
+        the batch goes back to the queue. The relay connections are closed at the end unless
+        ``keep_connections``.
         """
         sent = 0
         if self._config.verp and self._verp_key is None:
@@ -173,10 +182,15 @@ class Sender:
                 self._valid_until = now + self.lease
                 renewing = asyncio.create_task(self._renew([mail.id for mail in claimed]))
                 try:
-                    batch = await self._send([stop_bounced(mail, bounced) for mail in claimed])
+                    batch = await self._send(
+                        [stop_bounced(mail, bounced) for mail in claimed], stop
+                    )
                 finally:
                     renewing.cancel()
                 sent += batch.accepted
+                if stop is not None and stop.is_set():
+                    await self._give_back_untried(batch)
+                    return sent
                 if batch.ran_short:
                     return sent
                 woke = await self._after(batch, only)
@@ -186,13 +200,13 @@ class Sender:
             if not keep_connections:
                 await self._transport.close()
 
-    async def _send(self, mails: list[ClaimedMail]) -> _Pass:
+    async def _send(self, mails: list[ClaimedMail], stop: asyncio.Event | None = None) -> _Pass:
         """Send ``mails`` over the transport's connections; write the outcomes as they come.
 
         Whatever outcomes are waiting when a write ends go into the next write together, and
         no more than a few mails per connection are ever sent and not yet written.
         """
-        batch = _Pass(deque(mails))
+        batch = _Pass(deque(mails), halt=stop)
         connections = max(1, min(self._transport.concurrency, len(mails)))
         room = asyncio.Semaphore(UNRECORDED_PER_CONNECTION * connections)
         results: asyncio.Queue[Outcome | None] = asyncio.Queue()
@@ -405,6 +419,16 @@ class Sender:
             len(untried),
             failed.next_attempt_at,
         )
+
+    async def _give_back_untried(self, batch: _Pass) -> None:
+        """The service stops: the claimed mails not tried go back to the queue, uncounted,
+        for whichever process sends next (this one, restarted, included)."""
+        untried = [mail.id for mail in batch.waiting if mail.id not in batch.tried]
+        if not untried:
+            return
+        async with self._sessions.begin() as tx:
+            await release_mail(tx, self._workers.id, untried)
+        log.info("stopping: %d claimed mail(s) not tried go back to the queue", len(untried))
 
     async def _record(self, results: list[Outcome]) -> None:
         """Write what came of ``results`` in one transaction, then log it."""

@@ -32,7 +32,7 @@ from qa_mailer.send.record import Outcome
 from qa_mailer.send.sender import Sender
 from qa_mailer.send.transport import MaildirTransport, Refusals, SmtpTransport, Transport
 from qa_mailer.status import format_status, gather_status
-from tests.helpers import QA, FakeClock, local_relay, registered, write_config
+from tests.helpers import QA, FakeClock, local_relay, registered, wait_until, write_config
 from tests.servers.ports import free_port
 from tests.servers.smtp_sink import SmtpSink
 
@@ -519,3 +519,38 @@ async def test_without_verp_the_envelope_sender_is_the_plain_address(
     assert await Sender(sessions, relay(smtp_sink.port), plain, clock, workers).deliver_due() == 1
     [received] = smtp_sink.received
     assert received.mail_from == QA
+
+
+@pytest.mark.asyncio
+async def test_a_sender_asked_to_stop_puts_back_what_it_has_not_tried(
+    engine: AsyncEngine, smtp_sink: SmtpSink
+) -> None:
+    # A stop lets the mail in flight finish; it used to go on through the whole backlog,
+    # which a grace period of 10 s then cut off mid-send (resent later, once its claim ran out).
+    import asyncio
+    import time
+
+    clock = FakeClock()
+    queued = [await queue_mail(engine, clock, ref=f"A-{n}") for n in range(120)]
+    paced = await sender(engine, relay(smtp_sink.port, connections=1, max_per_second=40), clock)
+    stop = asyncio.Event()
+    running = asyncio.create_task(paced.run(stop))
+    await wait_until(
+        lambda: asyncio.sleep(0, len(smtp_sink.received) >= 5), what="the first mails sent"
+    )
+    stop.set()
+    asked = time.monotonic()
+    await asyncio.wait_for(running, 10)
+    assert time.monotonic() - asked < 1.5  # not the 3 s the rest would take at 40 a second
+    sent = len(smtp_sink.received)
+    assert sent < len(queued)
+    rows = [await row(engine, mail.id) for mail in queued]
+    assert sum(r.state == OutboxState.SENT for r in rows) == sent
+    waiting = [r for r in rows if r.state != OutboxState.SENT]
+    # Back in the queue, free for any process, and not counted as an attempt.
+    assert {(r.state, r.attempts, r.claimed_by) for r in waiting} == {(OutboxState.QUEUED, 0, None)}
+
+    again = await sender(engine, relay(smtp_sink.port), clock)
+    assert await again.deliver_due() == len(queued) - sent
+    ids = [r.message["Message-ID"] for r in smtp_sink.received]
+    assert sorted(ids) == sorted(q.rfc_message_id for q in queued)  # each once
