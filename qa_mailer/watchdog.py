@@ -4,14 +4,16 @@ A service that hangs on its way out is worse than one that dies: the process man
 then kills it without a word (systemd after ``TimeoutStopSec``, 30 s in deploy/), and nobody
 learns which step never ended. So:
 
-- ``SIGUSR1`` writes every thread's Python stack to stderr, at any time, even when the event
-  loop itself is blocked (``faulthandler``), and then logs every asyncio task's stack when the
-  loop is alive to do so: ``kill -USR1 <pid>`` on a process that seems stuck.
-- Once a stop is asked for, a deadline runs: a little before it the tasks still running are
-  logged with their stacks, and at the deadline every thread's stack is written and the
-  process ends with exit status 1 (``faulthandler.dump_traceback_later``), before the process
-  manager's own kill. Nothing is lost by ending there: the work a process held is claimed
-  under a lease, and its claims run out as a killed process's would.
+- ``SIGUSR1`` logs every asyncio task's await chain and every other thread's stack, read by
+  the event loop: ``kill -USR1 <pid>`` on a process that seems stuck. (Not faulthandler's
+  dump from the signal handler itself: it walks the other threads' frames while they run,
+  and a serve dumped while a thread was importing died mid-dump.)
+- Once a stop is asked for, a deadline runs: a little before it the same is logged, and at
+  the deadline every thread's stack is written to stderr and the process ends with exit
+  status 1 (``faulthandler.dump_traceback_later``: its own thread, so it fires even if the
+  event loop is blocked), before the process manager's own kill. Nothing is lost by ending
+  there: the work a process held is claimed under a lease, and its claims run out as a
+  killed process's would.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import faulthandler
 import logging
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
 from types import FrameType
@@ -48,17 +51,13 @@ def process_stderr() -> bool:
 
 
 def dump_stacks_on_request(loop: asyncio.AbstractEventLoop) -> None:
-    """On SIGUSR1: every thread's stack to stderr at once, then the asyncio tasks' to the log."""
-    if not process_stderr():
-        return
-    loop.add_signal_handler(signal.SIGUSR1, log_tasks, "stacks asked for (SIGUSR1)")
-    # Registered after the loop's handler, and chained to it: the threads' stacks are written
-    # from the signal handler itself, then the loop is woken for the tasks.
-    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True, chain=True)
+    """On SIGUSR1: log the asyncio tasks' await chains and the other threads' stacks."""
+    loop.add_signal_handler(signal.SIGUSR1, log_stacks, "stacks asked for (SIGUSR1)")
 
 
-def log_tasks(reason: str) -> None:
-    """Log every asyncio task of the running loop that is not done, with its stack."""
+def log_stacks(reason: str) -> None:
+    """Log every asyncio task of the running loop that is not done, with its await chain,
+    and the stack of every thread but this one (the loop's, which is running this)."""
     tasks = [task for task in asyncio.all_tasks() if not task.done()]
     lines = [f"{reason}: {len(tasks)} task(s) running"]
     for task in sorted(tasks, key=lambda t: t.get_name()):
@@ -66,6 +65,14 @@ def log_tasks(reason: str) -> None:
         for frame in _awaiting(task.get_coro()):
             summary = traceback.extract_stack(frame, limit=1)
             lines.extend("  " + line.rstrip("\n") for line in summary.format())
+    # Read with the interpreter lock held, between two callbacks: a consistent snapshot.
+    frames = sys._current_frames()
+    for thread in threading.enumerate():
+        stack = frames.get(thread.ident or -1)
+        if thread is threading.current_thread() or stack is None:
+            continue
+        lines.append(f"thread {thread.name}:")
+        lines.extend(line.rstrip("\n") for line in traceback.format_stack(stack))
     log.warning("\n".join(lines))
 
 
@@ -97,5 +104,5 @@ class StopDeadline:
         faulthandler.dump_traceback_later(self.seconds, exit=True, file=sys.stderr)
         early = max(self.seconds - TASKS_LOGGED_BEFORE, 0.0)
         asyncio.get_running_loop().call_later(
-            early, log_tasks, f"still stopping after {early:.0f} s"
+            early, log_stacks, f"still stopping after {early:.0f} s"
         )
