@@ -239,14 +239,19 @@ class ImapPoller:
         empty_rounds = 0
         while not stop.is_set() and empty_rounds < _EMPTY_ROUNDS:
             connection.announced = False
-            found = await self.sync(connection, state)
+            found = await self.sync(connection, state, stop)
             if not connection.announced:
                 return
             empty_rounds = 0 if found else empty_rounds + 1
             log.debug("IMAP %s: mail announced during the round; looking again", self.lease)
 
-    async def sync(self, connection: ImapConnection, state: MailboxState) -> int:
-        """Take every message newer than the cursor and mark it; return how many there were."""
+    async def sync(
+        self, connection: ImapConnection, state: MailboxState, stop: asyncio.Event | None = None
+    ) -> int:
+        """Take every message newer than the cursor and mark it; return how many there were.
+
+        Once ``stop`` is set, the batch in hand is finished and the rest wait on the server.
+        """
         config = self._config
         cursor = await read_cursor(self._sessions, config.account, config.mailbox)
         last_uid = 0
@@ -274,6 +279,8 @@ class ImapPoller:
         for some in chunks(new, SIZES_PER_FETCH):
             sizes = await self._sizes(connection, some)
             for step in plan(sizes, self._limits, config.fetch_batch):
+                if stop is not None and stop.is_set():
+                    return len(new)
                 if isinstance(step, TooLargeStep):
                     await self._record_too_large(connection, state, step)
                 else:

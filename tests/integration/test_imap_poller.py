@@ -307,3 +307,27 @@ async def test_a_poller_that_lost_its_lease_moves_no_mail(
     assert await flags_in(dovecot, imap_user) == []
     assert len(await flags_in(dovecot, imap_user, "Processed")) == 3
     assert await stored(engine) == 3
+
+
+@pytest.mark.asyncio
+async def test_a_stop_ends_the_catching_up_after_the_batch_in_hand(
+    engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, imap_config: ImapConfig
+) -> None:
+    # A stop lets the work in flight finish: for a poller catching up on a full mailbox that
+    # is the batch in hand, not the whole mailbox (which the grace period then cut short).
+    waiting = 1500
+    await append(dovecot, imap_user, *mails(*(f"m{n}" for n in range(waiting))))
+    config = replace(imap_config, fetch_batch=10)
+    async with polling(engine, config):
+        await wait_until(lambda: _at_least(engine, 20), what="the first batches stored")
+    # polling() set stop and waited for the poller to end
+    taken = await stored(engine)
+    assert taken < waiting
+    assert len(await flags_in(dovecot, imap_user)) == waiting - taken  # the rest wait there
+
+    async with polling(engine, config):
+        await wait_until(
+            lambda: _inbox_empty(dovecot, imap_user), timeout=60, what="the rest taken"
+        )
+    assert await stored(engine) == waiting
+    assert len(await flags_in(dovecot, imap_user, "Processed")) == waiting
