@@ -28,10 +28,6 @@ async def all_rows(engine: AsyncEngine) -> list[OutboxMail]:
         return list(await tx.scalars(select(OutboxMail).order_by(OutboxMail.id)))
 
 
-def received_ids(sink: SmtpSink) -> list[str]:
-    return sorted(str(r.message["Message-ID"]) for r in sink.received)
-
-
 @pytest.mark.asyncio
 async def test_a_backlog_goes_over_at_most_the_configured_connections_each_reused(
     engine: AsyncEngine, smtp_sink: SmtpSink
@@ -40,7 +36,7 @@ async def test_a_backlog_goes_over_at_most_the_configured_connections_each_reuse
     queued = [await queue_mail(engine, clock, ref=f"A-{n}") for n in range(60)]
     transport = relay(smtp_sink.port, connections=2)
     assert await (await sender(engine, transport, clock)).deliver_due() == 60
-    assert received_ids(smtp_sink) == sorted(q.rfc_message_id for q in queued)
+    assert smtp_sink.message_ids() == sorted(q.rfc_message_id for q in queued)
     # Seen from the relay: two connections at most, each carrying many mails.
     peers = [r.peer for r in smtp_sink.received]
     assert 1 <= len(set(peers)) <= 2 and transport.connections.opened == len(set(peers))
@@ -93,7 +89,7 @@ async def test_a_connection_the_relay_dropped_is_replaced_and_the_mail_goes_once
     smtp_sink.drop_connections()
     second = await queue_mail(engine, clock, ref="A-2")
     assert await outbox.deliver_due() == 1
-    assert received_ids(smtp_sink) == sorted([first.rfc_message_id, second.rfc_message_id])
+    assert smtp_sink.message_ids() == sorted([first.rfc_message_id, second.rfc_message_id])
     assert transport.connections.opened == 2
     assert smtp_sink.received[0].peer != smtp_sink.received[1].peer
 
@@ -152,7 +148,7 @@ async def test_a_421_backs_off_the_whole_batch_and_tries_one_mail_per_connection
     assert await outbox.deliver_due() == 0, "they wait for the backoff"
     clock.advance(seconds=30)
     assert await outbox.deliver_due() == 10
-    assert received_ids(smtp_sink) == sorted(q.rfc_message_id for q in queued)
+    assert smtp_sink.message_ids() == sorted(q.rfc_message_id for q in queued)
 
 
 @pytest.mark.asyncio
@@ -190,7 +186,7 @@ async def test_the_relays_return_wakes_every_mail_that_waited_for_it(
     assert all(back < waiting[r.id] for r in rows if r.id in early_ids)
     # Every mail reached the relay exactly once; each wait cost the relay one refusal per
     # connection, not one per mail.
-    assert received_ids(smtp_sink) == sorted(q.rfc_message_id for q in early + late)
+    assert smtp_sink.message_ids() == sorted(q.rfc_message_id for q in early + late)
     assert refused_while_away <= 3 * 3
 
 
@@ -286,4 +282,4 @@ async def test_a_relay_that_could_not_be_reached_is_tried_without_spending_attem
     rows = await all_rows(engine)
     assert all(r.state == OutboxState.SENT and r.sent_at == clock.now() for r in rows)
     assert all(r.sent_at < before[r.id][1] for r in rows)
-    assert received_ids(sink) == sorted(q.rfc_message_id for q in queued)
+    assert sink.message_ids() == sorted(q.rfc_message_id for q in queued)

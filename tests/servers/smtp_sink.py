@@ -92,6 +92,10 @@ class SmtpSink:
         self.arrived.set()
         return "250 OK"
 
+    def message_ids(self) -> list[str]:
+        """The Message-IDs of every mail received, sorted (a mail received twice, twice)."""
+        return sorted(str(r.message["Message-ID"]) for r in self.received)
+
     def to(self, address: str) -> list[Received]:
         return [r for r in self.received if address in r.rcpt_tos]
 
