@@ -95,19 +95,26 @@ class Offload(Generic[T, R]):
         loop = asyncio.get_running_loop()
         futures = [loop.run_in_executor(pool, self._work, chunk) for chunk in chunks]
         results: list[R | Failed] = []
-        for index, future in enumerate(futures):
-            # A chunk waits behind the ones before it: its deadline counts them in.
-            deadline = self._timeout * (index // self._processes + 1)
-            try:
-                results.extend(await asyncio.wait_for(asyncio.shield(future), deadline))
-            except (TimeoutError, BrokenProcessPool) as exc:
-                log.warning("a parsing helper %s; redoing its work item by item", _what(exc))
-                self._restart()
-                for rest in futures[index + 1 :]:
-                    _forget(rest)
-                for item in items[len(results) :]:
-                    results.append(await self._alone(item))
-                return results
+        try:
+            for index, future in enumerate(futures):
+                # A chunk waits behind the ones before it: its deadline counts them in.
+                deadline = self._timeout * (index // self._processes + 1)
+                try:
+                    results.extend(await asyncio.wait_for(asyncio.shield(future), deadline))
+                except (TimeoutError, BrokenProcessPool) as exc:
+                    log.warning("a parsing helper %s; redoing its work item by item", _what(exc))
+                    self._restart()
+                    for rest in futures[index:]:
+                        _forget(rest)
+                    for item in items[len(results) :]:
+                        results.append(await self._alone(item))
+                    return results
+        except asyncio.CancelledError:
+            # The caller stopped waiting (the service is stopping): the chunks still out fail
+            # once their helpers are closed, and no one is left to hear it.
+            for future in futures:
+                _forget(future)
+            raise
         return results
 
     async def _here(self, items: Sequence[T]) -> list[R | Failed]:

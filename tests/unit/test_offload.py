@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import gc
 import os
 import time
 from collections.abc import Sequence
@@ -75,7 +76,9 @@ async def test_a_mail_that_kills_its_helper_fails_alone() -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_mail_that_hangs_its_helper_fails_alone_after_the_timeout() -> None:
+async def test_a_mail_that_hangs_its_helper_fails_alone_after_the_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # The timeout is short, but not shorter than a helper's start on a loaded machine (1.0 s
     # failed "first" too, beside two CPU hogs).
     helpers = Offload(shout, 1, timeout=3.0)
@@ -89,8 +92,19 @@ async def test_a_mail_that_hangs_its_helper_fails_alone_after_the_timeout() -> N
             "THIRD",
         ]
         assert time.monotonic() - started < 20  # not the 60 s of the hang
+        # The stopped helper's chunk fails too; it was redone item by item, so that failure
+        # is no one's news.
+        assert await unretrieved_errors(caplog) == []
     finally:
         helpers.close()
+
+
+async def unretrieved_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What asyncio reported of failures no one retrieved, once the helpers' ends are seen."""
+    await asyncio.sleep(1)  # the pool's thread sees a stopped helper and fails its work
+    gc.collect()
+    await asyncio.sleep(0)
+    return [r.getMessage() for r in caplog.records if r.name == "asyncio"]
 
 
 def refuses_to_start() -> None:
@@ -149,3 +163,26 @@ async def test_closing_lets_helpers_finish_what_they_have_in_hand() -> None:
     assert time.monotonic() - started < 2
     assert ended(pid)
     assert results[9] == "MAIL9"
+
+
+@pytest.mark.asyncio
+async def test_work_abandoned_at_close_leaves_no_unretrieved_errors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A stop cancels the wait for a batch at the helpers and closes them: the batch's work
+    # then fails (its helper is gone), and no one wants that failure. asyncio reports a
+    # failure no one retrieved as an error in the log, at a stop that went as it should.
+    helpers = Offload(shout, 1, timeout=120)
+    await helpers.start()
+    [pid] = helpers.pids()
+    waiting = asyncio.ensure_future(helpers.map(["hang", "mail1", "mail2"]))
+    await asyncio.sleep(0.5)  # the helper is in the hang now
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    helpers.close()
+    deadline = time.monotonic() + 10
+    while not ended(pid):
+        assert time.monotonic() < deadline, f"helper {pid} still runs"
+        await asyncio.sleep(0.05)
+    assert await unretrieved_errors(caplog) == []
