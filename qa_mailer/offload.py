@@ -104,17 +104,14 @@ class Offload(Generic[T, R]):
                 except (TimeoutError, BrokenProcessPool) as exc:
                     log.warning("a parsing helper %s; redoing its work item by item", _what(exc))
                     self._restart()
-                    for rest in futures[index:]:
-                        _forget(rest)
                     for item in items[len(results) :]:
                         results.append(await self._alone(item))
                     return results
-        except asyncio.CancelledError:
-            # The caller stopped waiting (the service is stopping): the chunks still out fail
-            # once their helpers are closed, and no one is left to hear it.
+        finally:
+            # Chunks given up on (their helper was stopped, or the caller stopped waiting as
+            # the service stops) fail later, and no one is left to hear it.
             for future in futures:
                 _forget(future)
-            raise
         return results
 
     async def _here(self, items: Sequence[T]) -> list[R | Failed]:
