@@ -29,20 +29,22 @@ def repair_charset(message: Message, content_type: str, text: str | None) -> str
     if "\ufffd" in text:
         repaired = [decode_guessing(p) for p in _payloads(message.walk(), content_type)]
         return joined(repaired) or text
-    if text.isascii() or not _doubtful(message, content_type):
+    if text.isascii():
         return text
+    parts = [part for part in message.walk() if part.get_content_type() == content_type]
+    charsets = [part.get_content_charset() for part in parts]
     # A single-byte label may lie without leaving a trace (KOI8-R labelled windows-1251 reads
-    # as other Cyrillic letters): decode_with doubts such labels.
-    return joined(_texts(message.walk(), content_type)) or text
+    # as other Cyrillic letters): decode_with doubts such labels. Other labels are believed.
+    if not any(is_single_byte(charset or "") for charset in charsets):
+        return text
+    return joined(_decoded(parts, charsets)) or text
 
 
-def _doubtful(message: Message, content_type: str) -> bool:
-    """Whether a part of that type declares a single-byte code page (the labels that lie)."""
-    return any(
-        is_single_byte(part.get_content_charset() or "")
-        for part in message.walk()
-        if part.get_content_type() == content_type
-    )
+def _decoded(parts: list[Message], charsets: list[str | None]) -> Iterable[str]:
+    """The text of each part that is a body (not a file), decoded as _texts does."""
+    for part, charset in zip(parts, charsets, strict=True):
+        for payload in _payloads([part]):
+            yield decode_with(payload, charset) if charset else decode_guessing(payload)
 
 
 def recover_bodies(message: Message) -> tuple[str | None, str | None]:
@@ -69,9 +71,12 @@ def recover_bodies(message: Message) -> tuple[str | None, str | None]:
     return (None, text) if message.get_content_type() == "text/html" else (text, None)
 
 
-def _payloads(parts: Iterable[Message], content_type: str) -> Iterable[bytes]:
+def _payloads(parts: Iterable[Message], content_type: str | None = None) -> Iterable[bytes]:
+    """The decoded payload of each body part (of ``content_type``, if given), not a file's."""
     for part in parts:
-        if part.get_content_type() != content_type or part.get_filename() or part.is_multipart():
+        if content_type is not None and part.get_content_type() != content_type:
+            continue
+        if part.get_filename() or part.is_multipart():
             continue
         payload = part.get_payload(decode=True)
         if isinstance(payload, bytes) and payload.strip():

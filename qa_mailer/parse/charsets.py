@@ -64,19 +64,39 @@ def guess_charset(payload: bytes) -> str:
     high = payload.translate(None, _ASCII)
     if not high:
         return "ascii"
-    # A few broken sequences in otherwise valid UTF-8 are damage, not another charset. (Bytes
-    # with no UTF-8 sequence in them at all, as a code page's text, are not decoded to see.)
-    if _UTF8_PAIR.search(payload) and (
-        payload.decode("utf-8", "replace").count("\ufffd") * 50 <= len(high)
-    ):
+    # Bytes from 0xC0 up: a code page's Cyrillic letters, or what starts a UTF-8 sequence.
+    leads = len(high.translate(None, _BELOW_C0))
+    if _utf8(payload, high, leads):
         return "utf-8"
-    cyrillic = len(high.translate(None, _BELOW_C0))
     # Cyrillic text is written almost wholly in high bytes; Latin text with a few accented
     # letters ("Şunu yazdı") is mostly ASCII letters.
     ascii_letters = len(payload) - len(payload.translate(None, _ASCII_LETTERS))
-    if cyrillic / len(high) > 0.7 and len(high) > ascii_letters and not _latin_words(payload):
-        return _cyrillic_code_page(payload)
-    return _latin_code_page(payload)
+    if leads / len(high) > 0.7 and len(high) > ascii_letters and not _latin_words(payload):
+        return _cyrillic_code_page(high)
+    return _latin_code_page(high)
+
+
+def _utf8(payload: bytes, high: bytes, leads: int) -> bool:
+    """Whether ``payload`` is UTF-8, perhaps damaged: ``high`` are its bytes beyond ASCII,
+    ``leads`` how many of them are 0xC0 or more.
+
+    A few broken sequences in otherwise valid UTF-8 are damage, not another charset; bytes
+    with no UTF-8 sequence in them at all (a code page's text) are not UTF-8. The checks go
+    from the cheapest: a strict decode stops at a code page's first high byte, and valid
+    UTF-8 with a high byte always holds a sequence.
+    """
+    try:
+        payload.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        pass
+    # Each sequence takes one lead byte and at least one byte below 0xC0; a lead byte left
+    # over is one replacement character at least, so Cyrillic in a code page (nearly all
+    # lead bytes) is known to be no UTF-8 without decoding it.
+    if (leads - (len(high) - leads)) * 50 > len(high):
+        return False
+    damaged = payload.decode("utf-8", "replace").count("\ufffd")
+    return damaged * 50 <= len(high) and _UTF8_PAIR.search(payload) is not None
 
 
 _ASCII = bytes(range(0x80))
@@ -97,8 +117,9 @@ def _latin_words(payload: bytes) -> bool:
     """
     # Each byte as its class (H high, L ASCII letter, blank otherwise), counted at C speed.
     classes = payload.translate(_CLASSES)
-    seams = classes.count(b"LH") + classes.count(b"HL")
-    runs = classes.count(b" H") + classes.count(b"LH") + classes.startswith(b"H")
+    latin_to_high = classes.count(b"LH")
+    seams = latin_to_high + classes.count(b"HL")
+    runs = classes.count(b" H") + latin_to_high + classes.startswith(b"H")
     return seams * 2 > runs
 
 
@@ -145,18 +166,19 @@ _CYRILLIC = frozenset(_CYRILLIC_CODE_PAGES)
 _SINGLE_BYTE = frozenset(_LANGUAGES) | _CYRILLIC
 
 
-def _cyrillic_code_page(payload: bytes) -> str:
-    """windows-1251, KOI8-R or ISO-8859-5: the one whose reading holds the most common letters."""
-    scores = [_cyrillic_fit(payload, charset) for charset in _CYRILLIC_CODE_PAGES]
+def _cyrillic_code_page(high: bytes) -> str:
+    """windows-1251, KOI8-R or ISO-8859-5: the one whose reading of the high bytes holds the
+    most common letters."""
+    scores = [_cyrillic_fit(high, charset) for charset in _CYRILLIC_CODE_PAGES]
     return _CYRILLIC_CODE_PAGES[scores.index(max(scores))]
 
 
-def _cyrillic_fit(payload: bytes, charset: str) -> int:
-    high = payload.translate(None, _ASCII)
+def _cyrillic_fit(high: bytes, charset: str) -> int:
+    """How many of the high bytes ``charset`` reads as common Cyrillic letters."""
     return len(high) - len(high.translate(None, _letter_bytes(charset, _FREQUENT_CYRILLIC)))
 
 
-def _latin_code_page(payload: bytes) -> str:
+def _latin_code_page(high: bytes) -> str:
     """The Latin code page whose reading of the high bytes best fits one language.
 
     Each code page reads the bytes; each of its languages scores a point (two for the
@@ -165,12 +187,11 @@ def _latin_code_page(payload: bytes) -> str:
     (windows-1250 read as windows-1252) scores badly in every Western language; "kuće ...
     Također" scores fully in Croatian.
     """
-    scores = [_latin_fit(payload, charset) for charset, _ in _LATIN_CODE_PAGES]
+    scores = [_latin_fit(high, charset) for charset, _ in _LATIN_CODE_PAGES]
     return _LATIN_CODE_PAGES[scores.index(max(scores))][0]
 
 
-def _latin_fit(payload: bytes, charset: str) -> int:
-    high = payload.translate(None, _ASCII)
+def _latin_fit(high: bytes, charset: str) -> int:
     scores = []
     for language in _LANGUAGES[charset]:
         letters = len(high) - len(high.translate(None, _letter_bytes(charset, _LETTERS[language])))
@@ -189,14 +210,15 @@ def _reads_better(payload: bytes, guessed: str, declared: str) -> bool:
     if guessed == "utf-8":
         # Valid UTF-8 is never an accident.
         return True
+    high = payload.translate(None, _ASCII)
     if guessed in _CYRILLIC:
         return declared not in _CYRILLIC or (
-            _cyrillic_fit(payload, guessed) > _cyrillic_fit(payload, declared)
+            _cyrillic_fit(high, guessed) > _cyrillic_fit(high, declared)
         )
     if declared in _CYRILLIC:
         # A few Cyrillic letters in much Latin text (markup, a signature) do not make the
         # guesser see Cyrillic: the label stands unless its reading holds few common letters.
-        return _cyrillic_fit(payload, declared) * 4 < len(payload.translate(None, _ASCII))
+        return _cyrillic_fit(high, declared) * 4 < len(high)
     if declared not in _LANGUAGES:
         return False
-    return _latin_fit(payload, guessed) > _latin_fit(payload, declared)
+    return _latin_fit(high, guessed) > _latin_fit(high, declared)

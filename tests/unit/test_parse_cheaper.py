@@ -8,6 +8,7 @@ version of parse_mail is kept here, word for word but for those steps, as the re
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from email.message import Message
 from email.utils import getaddresses
@@ -21,7 +22,7 @@ import pytest
 from qa_mailer.addresses import _PLAIN_LIST, addresses_in, normalise
 from qa_mailer.parse import ParsedMail, ParseError, html, parse_mail
 from qa_mailer.parse.body import joined, recover_bodies, repair_charset
-from qa_mailer.parse.charsets import decode_guessing
+from qa_mailer.parse.charsets import decode_guessing, guess_charset
 from qa_mailer.parse.headers import DecodedHeaders, date_of, decoded, first_message_id, message_ids
 from qa_mailer.parse.lean import _MailParser
 from qa_mailer.parse.mail import _attachments, _clean, _first_address
@@ -450,3 +451,37 @@ def test_single_spaced_text_is_what_the_whitespace_pattern_leaves_alone() -> Non
         text = "".join(rng.choice("ab \t\r\n\f\v\xa0\u200b\u2003\x00é") for _ in range(6))
         if html._single_spaced(text):
             assert html._WHITESPACE.sub(" ", text) == text, repr(text)
+
+
+def _utf8_as_first_written(payload: bytes) -> bool:
+    """guess_charset's UTF-8 rule as first written: a UTF-8 sequence in it, and at most one
+    replacement character per 50 high bytes."""
+    high = payload.translate(None, bytes(range(0x80)))
+    return re.search(rb"[\xc2-\xf4][\x80-\xbf]", payload) is not None and (
+        payload.decode("utf-8", "replace").count("\ufffd") * 50 <= len(high)
+    )
+
+
+def _damaged(text: str, every: int) -> bytes:
+    """``text`` in UTF-8 with one byte of every ``every`` high bytes dropped."""
+    data = bytearray(text.encode("utf-8"))
+    high = [i for i, b in enumerate(data) if b >= 0x80]
+    for i in reversed(high[::every]):
+        del data[i]
+    return bytes(data)
+
+
+CYRILLIC = "Какую роль играют университеты в социальной сети кластера? " * 8
+LATIN2 = "Kako klaster pomaže kućama? Također, Perić i Đurić šalju ponude. " * 8
+UTF8_OR_NOT = [
+    *(CYRILLIC.encode(charset) for charset in ("utf-8", "cp1251", "koi8_r", "iso-8859-5")),
+    *(LATIN2.encode(charset) for charset in ("utf-8", "cp1250", "iso-8859-2")),
+    *(_damaged(text, every) for text in (CYRILLIC, LATIN2) for every in (1, 2, 10, 40, 60, 400)),
+    b"\xc3", b"\xc3\xa9" + b"\xe0" * 3, b"\xff\xfe" * 40, b"\xc3\xa9" * 60 + b"\xe0",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("payload", UTF8_OR_NOT)
+def test_utf8_is_told_as_the_first_rule_told_it(payload: bytes) -> None:
+    # The strict decode and the count of lead bytes come first now, only to save the work.
+    assert (guess_charset(payload) == "utf-8") == _utf8_as_first_written(payload)
