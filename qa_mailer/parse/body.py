@@ -41,7 +41,7 @@ def repair_charset(message: Message, content_type: str, text: str | None) -> str
 
 
 def _decoded(parts: list[Message], charsets: list[str | None]) -> Iterable[str]:
-    """The text of each part that is a body (not a file), decoded as _texts does."""
+    """The text of each part that is a body (not a file), decoded with its charset."""
     for part, charset in zip(parts, charsets, strict=True):
         for payload in _payloads([part]):
             yield decode_with(payload, charset) if charset else decode_guessing(payload)
@@ -84,7 +84,5 @@ def _payloads(parts: Iterable[Message], content_type: str | None = None) -> Iter
 
 
 def _texts(parts: Iterable[Message], content_type: str) -> Iterable[str]:
-    for part in parts:
-        for payload in _payloads([part], content_type):
-            charset = part.get_content_charset()
-            yield decode_with(payload, charset) if charset else decode_guessing(payload)
+    typed = [part for part in parts if part.get_content_type() == content_type]
+    return _decoded(typed, [part.get_content_charset() for part in typed])
