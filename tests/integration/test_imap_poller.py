@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -13,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer.clock import SystemClock
 from qa_mailer.config import ImapConfig
-from qa_mailer.db import ImapCursor, InboundMessage
+from qa_mailer.db import ImapCursor, InboundMessage, Lease
 from qa_mailer.db.engine import session_factory
 from qa_mailer.ingest.imap import ImapPoller
 from qa_mailer.ingest.store import MessageStore
 from qa_mailer.workers import Timing, Workers
 from tests.helpers import make_mail, registered, wait_until
 from tests.servers.dovecot import DovecotServer, ImapUser, doveadm, imap_config_for
-from tests.servers.imap_client import append, flags_in
+from tests.servers.imap_client import append, flags_in, inbox_empty
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ async def test_waiting_and_new_mail_is_stored_once_then_moved(
         await asyncio.wait_for(poller.connected.wait(), 10)
         await append(dovecot, imap_user, *mails("g"))
         await wait_until(lambda: _at_least(engine, 7), what="the new message pushed by IDLE")
-        await wait_until(lambda: _inbox_empty(dovecot, imap_user), what="INBOX emptied")
+        await wait_until(lambda: inbox_empty(dovecot, imap_user), what="INBOX emptied")
     processed = await flags_in(dovecot, imap_user, "Processed")
     assert len(processed) == 7
     # Marked with our keyword; never \Seen (a human reading the mailbox owns that flag).
@@ -137,7 +138,7 @@ async def test_stored_but_unmarked_messages_are_marked_on_the_next_connection(
     await asyncio.wait_for(task, 20)
     assert len(await flags_in(dovecot, imap_user)) == 2  # still in INBOX, unmarked
     async with polling(engine, imap_config):
-        await wait_until(lambda: _inbox_empty(dovecot, imap_user), what="the leftovers moved")
+        await wait_until(lambda: inbox_empty(dovecot, imap_user), what="the leftovers moved")
     assert await stored(engine) == 2
     assert len(await flags_in(dovecot, imap_user, "Processed")) == 2
 
@@ -156,21 +157,23 @@ async def test_tls_and_starttls(
     await append(dovecot, imap_user, *mails("secret"))
     async with polling(engine, secure):
         await wait_until(lambda: _at_least(engine, 1), what="stored over TLS")
-    logins = [
-        line for line in dovecot.log().splitlines() if "Login: user=<" + imap_user.name in line
-    ]
+    logins = await dovecot.logged("Login: user=<" + imap_user.name, count=2)
     # The first login is the test's own plain APPEND; every one after it is the poller's.
-    assert len(logins) >= 2 and all("TLS" in line for line in logins[1:])
+    assert len(logins) >= 2 and all("TLS" in line for line in logins[1:]), logins
 
 
 @pytest.mark.asyncio
 async def test_an_untrusted_certificate_is_refused(
-    engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, imap_config: ImapConfig
+    engine: AsyncEngine,
+    dovecot: DovecotServer,
+    imap_user: ImapUser,
+    imap_config: ImapConfig,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     unverified = replace(imap_config, security="tls", port=dovecot.tls_port, ca_file=None)
     await append(dovecot, imap_user, *mails("x"))
     async with polling(engine, unverified) as poller:
-        await asyncio.sleep(1.5)
+        await logged(caplog, "certificate not trusted")
         assert not poller.connected.is_set()
     assert await stored(engine) == 0
 
@@ -187,20 +190,34 @@ async def test_without_idle_it_polls(
 
 @pytest.mark.asyncio
 async def test_a_refused_login_retries_instead_of_crashing(
-    engine: AsyncEngine, imap_config: ImapConfig, monkeypatch: pytest.MonkeyPatch
+    engine: AsyncEngine,
+    imap_config: ImapConfig,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("QA_TEST_IMAP_PASSWORD", "wrong")
     async with polling(engine, imap_config) as poller:
-        await asyncio.sleep(1.0)
+        await logged(caplog, "login refused")
         assert not poller.connected.is_set()
+
+
+async def _leases(engine: AsyncEngine) -> list[tuple[int, datetime, datetime]]:
+    """Each lease's holder, when it was taken and when it runs out."""
+    async with session_factory(engine)() as session:
+        rows = await session.execute(select(Lease.worker_id, Lease.acquired_at, Lease.expires_at))
+        return [(worker, acquired, expires) for worker, acquired, expires in rows]
+
+
+async def logged(caplog: pytest.LogCaptureFixture, words: str) -> None:
+    """Wait until the service logs ``words``: the poller has tried and failed."""
+    await wait_until(
+        lambda: asyncio.sleep(0, any(words in r.getMessage() for r in caplog.records)),
+        what=f"{words!r} in the log",
+    )
 
 
 async def _at_least(engine: AsyncEngine, n: int) -> bool:
     return await stored(engine) >= n
-
-
-async def _inbox_empty(dovecot: DovecotServer, user: ImapUser) -> bool:
-    return await flags_in(dovecot, user) == []
 
 
 async def _cursor_validity(engine: AsyncEngine, value: int) -> bool:
@@ -230,7 +247,8 @@ async def two_processes(
 async def test_one_process_polls_a_mailbox_and_another_takes_over_when_it_dies(
     engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, imap_config: ImapConfig
 ) -> None:
-    timing = Timing(heartbeat_seconds=0.2, dead_after_seconds=1.0)
+    # A lease outlives fifteen heartbeats: a slow write on a loaded machine is not a death.
+    timing = Timing(heartbeat_seconds=0.2, dead_after_seconds=3.0)
     workers, pollers = await two_processes(engine, imap_config, timing)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(poller.run(stop)) for poller in pollers]
@@ -250,12 +268,14 @@ async def test_one_process_polls_a_mailbox_and_another_takes_over_when_it_dies(
         beats[holder].cancel()
         tasks[holder].cancel()
         await asyncio.gather(beats[holder], tasks[holder], return_exceptions=True)
-        started = asyncio.get_running_loop().time()
+        [(dead, _, runs_out)] = await _leases(engine)
+        assert dead == workers[holder].id
         other = pollers[1 - holder]
-        await wait_until(lambda: _connected(other), timeout=10, what="the standby took over")
-        took = asyncio.get_running_loop().time() - started
-        # Not before the lease ran out, and soon after.
-        assert timing.dead_after_seconds - 0.5 < took < timing.dead_after_seconds + 3
+        await wait_until(lambda: _connected(other), timeout=15, what="the standby took over")
+        [(taker, taken, _)] = await _leases(engine)
+        # The other one took it, not before the lease ran out, and soon after.
+        assert taker == workers[1 - holder].id
+        assert runs_out <= taken < runs_out + timedelta(seconds=3), (runs_out, taken)
         await append(dovecot, imap_user, *mails("after the takeover"))
         await wait_until(lambda: _at_least(engine, 1), what="mail stored by the new poller")
     finally:
@@ -326,8 +346,6 @@ async def test_a_stop_ends_the_catching_up_after_the_batch_in_hand(
     assert len(await flags_in(dovecot, imap_user)) == waiting - taken  # the rest wait there
 
     async with polling(engine, config):
-        await wait_until(
-            lambda: _inbox_empty(dovecot, imap_user), timeout=60, what="the rest taken"
-        )
+        await wait_until(lambda: inbox_empty(dovecot, imap_user), timeout=60, what="the rest taken")
     assert await stored(engine) == waiting
     assert len(await flags_in(dovecot, imap_user, "Processed")) == waiting

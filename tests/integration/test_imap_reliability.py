@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 
 import pytest
@@ -30,12 +30,14 @@ from qa_mailer.ingest.imap_fetch import uid_set
 from qa_mailer.ingest.store import MessageStore
 from tests.helpers import make_mail, registered, wait_until
 from tests.servers.dovecot import DovecotServer, ImapUser, imap_config_for
-from tests.servers.imap_client import append, flags_in
+from tests.servers.imap_client import append, flags_in, inbox_empty
 
-# Dovecot tells an idling client about new mail about 0.5 s after it lands (shared/NOTES.md);
-# the bound leaves room for a loaded machine, and is far below the 60 s IDLE renewal below,
-# which is how long a message missed by the poller would wait.
-PUSHED_WITHIN = 5.0
+# Dovecot tells an idling client about new mail about 0.5 s after it lands (shared/NOTES.md).
+# A message the poller missed would wait for the IDLE renewal, 60 s after IDLE began: the
+# tests wait for a message up to NOT_RENEWED, then check it was stored within PUSHED_WITHIN
+# of its delivery, which leaves room for a loaded machine and far less than the renewal.
+PUSHED_WITHIN = 10.0
+NOT_RENEWED = 45.0
 
 
 @pytest.fixture
@@ -101,12 +103,12 @@ async def test_mail_arriving_while_the_poller_marks_is_fetched_at_once(
     await append(dovecot, imap_user, mail("first"))
     async with polling(MailArrivesWhileMarking, engine, imap_config):
         await wait_until(lambda: _has(engine, "first"), what="the first message stored")
-        await wait_until(
+        await pushed(
             lambda: _has(engine, "late"),
-            timeout=PUSHED_WITHIN,
-            what="the message announced during STORE/MOVE, before the IDLE renewal",
+            delivered,
+            "the message announced during STORE/MOVE, before the IDLE renewal",
         )
-    assert delivered and await subjects(engine) == ["first", "late"]
+    assert await subjects(engine) == ["first", "late"]
 
 
 @pytest.mark.asyncio
@@ -125,37 +127,34 @@ async def test_mail_arriving_just_before_idle_starts_is_fetched_at_once(
             await super()._idle(connection, stop)
 
     async with polling(MailArrivesBeforeIdle, engine, imap_config):
-        await wait_until(
-            lambda: _has(engine, "between"),
-            timeout=PUSHED_WITHIN,
-            what="the message delivered just before IDLE",
+        await pushed(
+            lambda: _has(engine, "between"), delivered, "the message delivered just before IDLE"
         )
-    assert delivered
 
 
 @pytest.mark.asyncio
 async def test_mail_waiting_at_start_up_and_arriving_during_a_big_fetch_is_all_fetched(
     engine: AsyncEngine, dovecot: DovecotServer, imap_user: ImapUser, imap_config: ImapConfig
 ) -> None:
-    arrived: list[int] = []
+    delivered: list[float] = []
 
     class MailArrivesWhileFetching(ImapPoller):
         async def _fetch(
             self, connection: ImapConnection, uids: Sequence[int]
         ) -> list[tuple[int, bytes]]:
-            if len(arrived) < 3:
-                arrived.append(len(arrived))
-                await append(dovecot, imap_user, mail(f"during fetch {len(arrived)}"))
+            if len(delivered) < 3:
+                await append(dovecot, imap_user, mail(f"during fetch {len(delivered) + 1}"))
+                delivered.append(time.monotonic())
             return await super()._fetch(connection, uids)
 
     await append(dovecot, imap_user, *(mail(f"waiting {n}") for n in range(10)))
     async with polling(MailArrivesWhileFetching, engine, imap_config):
-        await wait_until(
+        await pushed(
             lambda: _count_at_least(engine, 13),
-            timeout=PUSHED_WITHIN + 5,
-            what="ten waiting messages and the three delivered during fetches",
+            delivered,
+            "ten waiting messages and the three delivered during fetches",
         )
-        await wait_until(lambda: _inbox_empty(dovecot, imap_user), what="INBOX emptied")
+        await wait_until(lambda: inbox_empty(dovecot, imap_user), what="INBOX emptied")
     assert len(await subjects(engine)) == 13
 
 
@@ -177,7 +176,7 @@ async def test_mail_flagged_but_not_moved_before_a_crash_is_moved_on_the_next_co
     flags = await flags_in(dovecot, imap_user)
     assert len(flags) == 2 and all(imap_config.processed_keyword in f for f in flags)
     async with polling(ImapPoller, engine, imap_config):
-        await wait_until(lambda: _inbox_empty(dovecot, imap_user), what="the flagged ones moved")
+        await wait_until(lambda: inbox_empty(dovecot, imap_user), what="the flagged ones moved")
     assert len(await flags_in(dovecot, imap_user, "Processed")) == 2
     assert await subjects(engine) == ["a", "b"]
 
@@ -211,25 +210,24 @@ async def test_a_server_restart_is_noticed_at_once_and_ingest_resumes_within_sec
         await asyncio.wait_for(poller.connected.wait(), 10)
 
         await asyncio.to_thread(own_dovecot.shut_down)
+        # Seconds, where the dead connection used to hold the poller for twice its timeout.
         await wait_until(
-            lambda: _disconnected(poller), timeout=3, what="the poller noticed the server left"
+            lambda: _disconnected(poller), timeout=10, what="the poller noticed the server left"
         )
         await asyncio.sleep(1.0)  # a few reconnection attempts fail meanwhile
         await asyncio.to_thread(own_dovecot.start_again)
         await append(own_dovecot, user, mail("after the restart"))
-        back = time.monotonic()
+        # The reconnection's back-off (up to 5 s by now) and a login on a loaded machine.
         await wait_until(
             lambda: _has(engine, "after the restart"),
-            timeout=10,
+            timeout=20,
             what="mail stored after the server came back",
         )
-        resumed = time.monotonic() - back
     records = [r for r in caplog.records if r.name == "qa_mailer.ingest.imap"]
     warnings = [r for r in records if r.levelno >= logging.WARNING]
     back_again = [r for r in records if "connected again" in r.getMessage()]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert len(back_again) == 1 and back_again[0].levelno == logging.INFO
-    assert resumed < 10
 
 
 # Item 11: the size limit, and memory bounded while fetching.
@@ -250,7 +248,7 @@ async def test_an_oversized_message_is_recorded_by_its_headers_and_moved(
     await append(dovecot, imap_user, mail("small before"), huge, mail("small after"))
     async with polling(ImapPoller, engine, imap_config, FetchLimits(max_message_bytes=limit)):
         await wait_until(lambda: _count_at_least(engine, 3), what="all three recorded")
-        await wait_until(lambda: _inbox_empty(dovecot, imap_user), what="INBOX emptied")
+        await wait_until(lambda: inbox_empty(dovecot, imap_user), what="INBOX emptied")
     async with session_factory(engine)() as session:
         rows = {
             row.subject: row
@@ -303,14 +301,18 @@ async def test_a_fetch_batch_holds_no_more_than_its_byte_budget(
     assert max(len(batch) for batch in batches) == 2  # 2 x 30 kB fit, 3 do not
 
 
+async def pushed(stored: Callable[[], Awaitable[bool]], delivered: list[float], what: str) -> None:
+    """Wait until ``stored``, then check it came soon after the last delivery, not by renewal."""
+    await wait_until(stored, timeout=NOT_RENEWED, what=what)
+    assert delivered, "the mail was never delivered"
+    took = time.monotonic() - delivered[-1]
+    assert took < PUSHED_WITHIN, f"{what}: stored {took:.1f} s after its delivery"
+
+
 async def _count_at_least(engine: AsyncEngine, n: int) -> bool:
     async with session_factory(engine)() as session:
         count = await session.scalar(select(func.count()).select_from(InboundMessage))
     return int(count or 0) >= n
-
-
-async def _inbox_empty(dovecot: DovecotServer, user: ImapUser) -> bool:
-    return await flags_in(dovecot, user) == []
 
 
 async def _disconnected(poller: ImapPoller) -> bool:

@@ -7,6 +7,7 @@ takes seconds); each test gets its own user, so tests do not see each other's ma
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -166,6 +167,19 @@ service imap-login {{
     def log(self) -> str:
         path = self.root / "dovecot.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    async def logged(self, *words: str, count: int = 1, timeout: float = 10) -> list[str]:
+        """The log's lines holding all ``words``, once there are ``count`` of them.
+
+        Dovecot's processes write their lines through its log process, a moment after the
+        event: a test that reads the log at once can miss the line.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.log().splitlines() if all(w in line for w in words)]
+            if len(lines) >= count or time.monotonic() > deadline:
+                return lines
+            await asyncio.sleep(0.05)
 
     def shut_down(self) -> None:
         """Stop serving, as a server restart does, keeping the mail and the settings.

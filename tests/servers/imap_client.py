@@ -52,3 +52,8 @@ def _flags(server: DovecotServer, user: ImapUser, mailbox: str) -> list[set[str]
 async def flags_in(server: DovecotServer, user: ImapUser, mailbox: str = "INBOX") -> list[set[str]]:
     """The flags of every message in ``mailbox`` (empty list when it is empty or absent)."""
     return await asyncio.to_thread(_flags, server, user, mailbox)
+
+
+async def inbox_empty(server: DovecotServer, user: ImapUser) -> bool:
+    """Whether ``user``'s INBOX holds no message (for ``wait_until``)."""
+    return await flags_in(server, user) == []
