@@ -28,11 +28,16 @@ def imap_settings(dovecot: DovecotServer, user: ImapUser, **changes: Any) -> dic
         "security": "none",
         "username": user.name,
         "password_env": "QA_TEST_IMAP_PASSWORD",
-        # A port that speaks TLS at once says nothing to a plain client: this is how long
-        # the check waits before it tries a TLS handshake there.
-        "timeout_seconds": 2,
+        # Room for a slow greeting on a loaded machine; the cases where the check must wait
+        # for a greeting that never comes set SILENT_PORT_SECONDS.
+        "timeout_seconds": 10,
         **changes,
     }
+
+
+# A port that speaks TLS at once says nothing to a plain client: this is how long the check
+# waits there before it tries a TLS handshake.
+SILENT_PORT_SECONDS = 2
 
 
 def relay_settings(port: int, **changes: Any) -> dict[str, Any]:
@@ -42,7 +47,7 @@ def relay_settings(port: int, **changes: Any) -> dict[str, Any]:
         "security": "starttls",
         "username": QA,
         "password_env": "QA_TEST_SMTP_PW",
-        "timeout_seconds": 2,
+        "timeout_seconds": 10,
         **changes,
     }
 
@@ -122,6 +127,7 @@ async def test_wrong_tls_settings_and_an_untrusted_certificate_say_what_to_set(
         'speaks TLS at once: set imap.security = "tls"': {
             "port": dovecot.tls_port,
             "security": "starttls",
+            "timeout_seconds": SILENT_PORT_SECONDS,
         },
         # TLS against the plain port (143).
         f'port {dovecot.port} does not speak TLS at once: set imap.security = "starttls"': {
@@ -163,7 +169,10 @@ async def test_relay_mistakes_are_named(
     cases: dict[str, dict[str, Any]] = {
         # A relay that offers no STARTTLS is not "unreachable".
         f"127.0.0.1:{smtp_sink.port} does not offer STARTTLS": {"port": smtp_sink.port},
-        'speaks TLS at once: set smtp.security = "tls"': {"port": tls_port},
+        'speaks TLS at once: set smtp.security = "tls"': {
+            "port": tls_port,
+            "timeout_seconds": SILENT_PORT_SECONDS,
+        },
         f'port {starttls_port} does not speak TLS at once: set smtp.security = "starttls"': {
             "port": starttls_port,
             "security": "tls",
