@@ -9,11 +9,13 @@ import gc
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from qa_mailer.offload import CLOSE_SECONDS, PIPE_BYTES, Failed, HelpersUnavailable, Offload
+from tests.helpers import wait_until
 
 
 def shout(items: Sequence[str]) -> list[str]:
@@ -21,7 +23,10 @@ def shout(items: Sequence[str]) -> list[str]:
     for item in items:
         if item == "crash":
             os._exit(3)  # as a segfault in a C parser would end it
-        if item == "hang":
+        if item.startswith("hang"):
+            # "hang:PATH" says it hangs, by creating PATH, for tests that act during the hang.
+            if said := item.partition(":")[2]:
+                Path(said).touch()
             time.sleep(60)
         results.append(item.upper())
     return results
@@ -124,6 +129,11 @@ async def test_helpers_that_cannot_start_are_reported_not_blamed_on_the_items() 
         helpers.close()
 
 
+async def in_the_hang(said: Path) -> None:
+    """Wait until the helper says it is in the hang (see ``shout``)."""
+    await wait_until(lambda: asyncio.to_thread(said.exists), timeout=20, what="the helper's hang")
+
+
 def ended(pid: int) -> bool:
     """The process is gone, or a zombie waiting to be reaped: it runs no more."""
     try:
@@ -134,15 +144,18 @@ def ended(pid: int) -> bool:
 
 
 @pytest.mark.asyncio
-async def test_closing_while_a_helper_hangs_ends_it_instead_of_waiting_for_it() -> None:
+async def test_closing_while_a_helper_hangs_ends_it_instead_of_waiting_for_it(
+    tmp_path: Path,
+) -> None:
     # The pipeline stops with a batch at the helpers: it cancels its wait for the batch and
     # closes the helpers. A helper hung on a mail would never finish that batch, and closing
     # must not wait for it (it ran in the event loop, so nothing else ran meanwhile either).
     helpers = Offload(shout, 1, timeout=120)
     await helpers.start()
     [pid] = helpers.pids()
-    waiting = asyncio.ensure_future(helpers.map(["hang"]))
-    await asyncio.sleep(0.5)  # the helper is in the hang now
+    hanging = tmp_path / "hanging"
+    waiting = asyncio.ensure_future(helpers.map([f"hang:{hanging}"]))
+    await in_the_hang(hanging)
     waiting.cancel()
     started = time.monotonic()
     helpers.close()
@@ -168,7 +181,7 @@ async def test_closing_lets_helpers_finish_what_they_have_in_hand() -> None:
 
 @pytest.mark.asyncio
 async def test_work_abandoned_at_close_leaves_no_unretrieved_errors(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     # A stop cancels the wait for a batch at the helpers and closes them: the batch's work
     # then fails (its helper is gone), and no one wants that failure. asyncio reports a
@@ -176,8 +189,9 @@ async def test_work_abandoned_at_close_leaves_no_unretrieved_errors(
     helpers = Offload(shout, 1, timeout=120)
     await helpers.start()
     [pid] = helpers.pids()
-    waiting = asyncio.ensure_future(helpers.map(["hang", "mail1", "mail2"]))
-    await asyncio.sleep(0.5)  # the helper is in the hang now
+    hanging = tmp_path / "hanging"
+    waiting = asyncio.ensure_future(helpers.map([f"hang:{hanging}", "mail1", "mail2"]))
+    await in_the_hang(hanging)
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
