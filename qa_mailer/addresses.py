@@ -45,12 +45,26 @@ def addresses_in(*header_values: str | None) -> list[str]:
     if not values:
         # Most mail has no Cc, Reply-To or Delivered-To; getaddresses([]) is [] the slow way.
         return []
-    # getaddresses reads the values joined so, one character at a time in Python: ~10 µs for
-    # one address, where a plain list is split in one.
+    return [normalise(address) for _, address in names_and_addresses(values) if "@" in address]
+
+
+def names_and_addresses(values: list[str]) -> list[tuple[str, str]]:
+    """``getaddresses(values)``: the (name, address) of each item, the name still encoded.
+
+    getaddresses reads the values joined by commas, one character at a time in Python: 15 µs
+    for one address, where a plain list (see _PLAIN_LIST) is split in 2.
+    """
     joined = ", ".join(values)
-    if _PLAIN_LIST.fullmatch(joined):
-        return [normalise(item.rpartition("<")[2].rstrip(" \t>")) for item in joined.split(",")]
-    return [normalise(address) for _, address in getaddresses(values) if "@" in address]
+    if not _PLAIN_LIST.fullmatch(joined):
+        return getaddresses(values)
+    pairs = []
+    for item in joined.split(","):
+        name, bracket, address = item.rpartition("<")
+        # The name's words, one space between them, as getaddresses joins them.
+        pairs.append(
+            (" ".join(name.split()), address.rstrip(" \t>")) if bracket else ("", item.strip(" \t"))
+        )
+    return pairs
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message
-from email.utils import getaddresses
 from typing import Any, overload
 
-from qa_mailer.addresses import addresses_in, normalise
+from qa_mailer.addresses import addresses_in, names_and_addresses, normalise
 from qa_mailer.parse.body import joined, recover_bodies, repair_charset
 from qa_mailer.parse.headers import (
     DecodedHeaders,
@@ -156,7 +155,7 @@ def _first_address(values: list[Any]) -> tuple[str, str]:
     The header is split into addresses as written and only then is the name decoded, so an
     encoded comma or angle bracket in a name cannot make a second address.
     """
-    for name, address in getaddresses([raw_text(value) for value in values]):
+    for name, address in names_and_addresses([raw_text(value) for value in values]):
         if "@" in address:
             return decoded(name).strip()[:200], normalise(_clean(address))[:320]
     return "", ""

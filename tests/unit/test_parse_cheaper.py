@@ -19,7 +19,7 @@ import lxml.html
 import mailparser
 import pytest
 
-from qa_mailer.addresses import _PLAIN_LIST, addresses_in, normalise
+from qa_mailer.addresses import _PLAIN_LIST, addresses_in, names_and_addresses, normalise
 from qa_mailer.parse import ParsedMail, ParseError, html, parse_mail
 from qa_mailer.parse.body import joined, recover_bodies, repair_charset
 from qa_mailer.parse.charsets import decode_guessing, guess_charset
@@ -173,7 +173,20 @@ def test_decoded_reads_what_can_be_read_and_never_raises(value: str | None, text
 def _address_cases(rng: random.Random) -> list[tuple[str | None, ...]]:
     # Structured: names and addresses of plain and special characters, in lists.
     # Plain choices four times as often as special ones.
-    words = ["Ana", "Horvat", "Иван", "Q&A", ""] * 4 + ["A.", '"Ana, H."', "(note)", "a\u2003b"]
+    words = [
+        "Ana",
+        "Horvat",
+        "Иван",
+        "Q&A",
+        "",
+        "=?utf-8?b?0JjQstCw0L0=?=",
+        "Ana \t Horvat",
+    ] * 4 + [
+        "A.",
+        '"Ana, H."',
+        "(note)",
+        "a\u2003b",
+    ]
     locals_ = ["a", "ana.horvat", "qa+vc3", "Ana", "a_b%c-d"] * 4 + ["a..b", ".a", "a.", "ж"]
     domains = ["b.example.org", "B.EXAMPLE.ORG", "localhost"] * 4 + ["b..c", "b.", "[1.2.3.4]"]
     separators = [",", ", ", " ,"] * 4 + [",,", ";", " "]
@@ -206,6 +219,16 @@ def test_addresses_in_gives_what_getaddresses_gives() -> None:
         assert addresses_in(*values) == _addresses_first(*values), values
         plain += bool(_PLAIN_LIST.fullmatch(", ".join(v for v in values if v)))
     # Both ways taken many times.
+    assert 300 < plain < 1800
+
+
+def test_names_and_addresses_gives_what_getaddresses_gives() -> None:
+    # The From header's sender is read with names and addresses (parse_mail's _first_address).
+    plain = 0
+    for values in _address_cases(random.Random(7)):
+        given = [value for value in values if value]
+        assert names_and_addresses(given) == getaddresses(given), given
+        plain += bool(given and _PLAIN_LIST.fullmatch(", ".join(given)))
     assert 300 < plain < 1800
 
 
