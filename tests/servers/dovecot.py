@@ -7,7 +7,6 @@ takes seconds); each test gets its own user, so tests do not see each other's ma
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa_mailer.config import ImapConfig
+from tests.helpers import wait_until
 from tests.servers.certs import make_certificate
 from tests.servers.ports import free_port
 
@@ -168,18 +168,18 @@ service imap-login {{
         path = self.root / "dovecot.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    async def logged(self, *words: str, count: int = 1, timeout: float = 10) -> list[str]:
+    async def logged(self, *words: str, count: int = 1) -> list[str]:
         """The log's lines holding all ``words``, once there are ``count`` of them.
 
         Dovecot's processes write their lines through its log process, a moment after the
         event: a test that reads the log at once can miss the line.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = [line for line in self.log().splitlines() if all(w in line for w in words)]
-            if len(lines) >= count or time.monotonic() > deadline:
-                return lines
-            await asyncio.sleep(0.05)
+
+        async def lines() -> list[str]:
+            found = [line for line in self.log().splitlines() if all(w in line for w in words)]
+            return found if len(found) >= count else []
+
+        return await wait_until(lines, what=f"{count} line(s) with {words} in Dovecot's log")
 
     def shut_down(self) -> None:
         """Stop serving, as a server restart does, keeping the mail and the settings.
