@@ -186,7 +186,7 @@ async def test_an_address_no_mail_can_carry_loses_its_acknowledgement_not_its_qu
     async with serving(config, engine) as port:
         await submit(port, question(too_long, "[VC1] Long", "Can you hear me?", "<long-1@x>"))
         await submit(port, question(literal, "[VC1] Literal", "And me?", "<lit-1@x>"))
-        # The copies go out over several connections at once: D-2 may be sent before D-1.
+        # Both copies, not only D-2: it may be sent while D-1 is still on its way.
         for key in ("route:D-1", "route:D-2", "ack:Q-2"):
             await wait_until(lambda key=key: _state(engine, key, OutboxState.SENT), what=key)
     rows = await outbox(engine)
