@@ -80,7 +80,14 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    # Rows inserted together (a batch's questions, its outbox mails) reach PostgreSQL as one
+    # INSERT holding every row, as SQLAlchemy already sends an INSERT ... RETURNING. Left
+    # alone, asyncpg sends one execution per row, which the server runs as a statement of its
+    # own (its executor started, its statement triggers fired): bench/bench_process.py
+    # measured the server's CPU time per question 0.37-0.39 ms that way, 0.31-0.33 ms this way.
+    engine.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

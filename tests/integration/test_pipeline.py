@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer import admin
@@ -114,6 +114,35 @@ def reply_to(
         references=str(route["Message-ID"]),
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+@pytest.mark.asyncio
+async def test_a_batch_reaches_the_database_as_one_insert_per_table(
+    desk: Desk, database_url: str
+) -> None:
+    # Twelve questions, one batch: every table gets its rows in one call of the driver. On
+    # PostgreSQL that call is one statement holding every row: asyncpg's executemany would
+    # send one execution per row, each a statement of its own on the server (its executor
+    # started, its statement triggers fired).
+    for n in range(12):
+        await desk.store.store(ask(sender=f"p{n}@drvo.example.hr"), Envelope("imap"))
+    calls: list[str] = []
+
+    def seen(_c: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("INSERT INTO outbox"):
+            calls.append(statement)
+
+    event.listen(desk.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        outcomes = await desk.pipeline.process_pending()
+    finally:
+        event.remove(desk.engine.sync_engine, "before_cursor_execute", seen)
+    assert [o.state for o in outcomes] == [MessageState.PROCESSED] * 12
+    # The acknowledgements, then the expert copies: two calls of twelve rows each.
+    assert len(calls) == 2, calls
+    assert await desk.count(OutboxMail) == 24
+    if database_url.startswith("postgresql"):
+        assert [statement.count("), (") + 1 for statement in calls] == [12, 12], calls
 
 
 @pytest.mark.asyncio
