@@ -256,3 +256,39 @@ async def test_0010_moves_each_mail_to_raw_messages_and_back(empty_engine: Async
     async with empty_engine.connect() as connection:
         back = (await connection.execute(text("SELECT id, raw FROM messages"))).all()
     assert {id_: bytes(raw) for id_, raw in back} == mails
+
+
+@pytest.mark.asyncio
+async def test_0011_compresses_the_mail_and_the_texts_with_lz4_on_postgresql(
+    empty_engine: AsyncEngine,
+) -> None:
+    from sqlalchemy import text
+
+    columns = {
+        ("raw_messages", "raw"),
+        ("outbox", "raw"),
+        ("questions", "body"),
+        ("answers", "body"),
+    }
+
+    async def methods() -> dict[tuple[str, str], str]:
+        async with empty_engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "SELECT c.relname, a.attname, a.attcompression::text FROM pg_attribute a"
+                    " JOIN pg_class c ON c.oid = a.attrelid"
+                    " WHERE c.relname IN ('raw_messages', 'outbox', 'questions', 'answers')"
+                    " AND a.attnum > 0 AND NOT a.attisdropped"
+                )
+            )
+            return {(table, column): method for table, column, method in rows}
+
+    await migrate.upgrade(empty_engine)
+    if empty_engine.dialect.name != "postgresql":
+        return  # SQLite has nothing of the kind; the revision goes down and up above.
+    found = await methods()
+    # "l" is LZ4; "" is the server's default (pglz), kept by every other column.
+    assert {key for key, method in found.items() if method == "l"} == columns
+    assert {method for key, method in found.items() if key not in columns} == {""}
+    await migrate.downgrade(empty_engine, "0010")
+    assert set((await methods()).values()) == {""}
