@@ -8,6 +8,7 @@ anything else is a participant's question, whose text is trimmed here.
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
 from collections.abc import Sequence
@@ -71,6 +72,33 @@ def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
     Runs in a parsing helper process when there are helpers (see offload.py), so it reads
     nothing but its arguments and never raises: a failure is the message's outcome.
     """
+    [message] = sort_messages(config, [claimed])
+    return message
+
+
+def sort_messages(config: Config, claimed: Sequence[ClaimedMessage]) -> list[Sorted]:
+    """sort_message of each message, a stage at a time: every mail is parsed, then each is
+    classified (a question's text trimmed), then the questions' languages are read.
+
+    The outcomes are those of one message at a time, and a failure is still one message's.
+    The work is less: each stage's code and tables stay in the processor's caches through
+    the whole batch, the language detector's above all (39 MB, read at random). On the
+    questions of bench/bench_process.py, 25 at a time: 570-585 µs per question one message
+    at a time, 490-515 µs this way.
+    """
+    messages = [_unsorted(message) for message in claimed]
+    for stage in (_parse, functools.partial(_classify, config), _read_language):
+        for message in messages:
+            if message.state == MessageState.QUARANTINED:
+                continue
+            try:
+                stage(message)
+            except Exception as exc:
+                message.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    return messages
+
+
+def _unsorted(claimed: ClaimedMessage) -> Sorted:
     message = Sorted(claimed)
     if claimed.attempts > MAX_MESSAGE_ATTEMPTS:
         message.fail(
@@ -78,38 +106,46 @@ def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
             "(the process handling it stopped or died each time)",
             "",
         )
-        return message
-    try:
-        message.mail = mail = parse_mail(claimed.raw)
-        message.incoming = incoming = incoming_of(claimed, mail)
-        automatic = automatic_reason(incoming, config.address)
-        if automatic is not None:
-            message.state, message.kind = MessageState.IGNORED, MessageKind.AUTOMATIC
-            message.reason = automatic
-            message.bounce = bounce = _bounce_of(incoming, claimed.raw, config)
-            if bounce is not None:
-                message.reason = f"bounce: {bounce.describe()}; {automatic}"
-        elif tokens := notice_tokens(incoming, config):
-            message.kind, message.notice_tokens = MessageKind.COMMAND, tokens
-        elif replies_to_notice(incoming, config):
-            # A reply to a notice whose client dropped the token's address proves nothing.
-            message.state, message.kind = MessageState.HELD, MessageKind.COMMAND
-            message.reason = (
-                "organiser command: a reply to a notice without the notice's token "
-                "(sent to the plain address); nothing done"
-            )
-        elif keys := reply_keys(incoming, config):
-            message.kind, message.keys = MessageKind.REPLY, keys
-        elif incoming.sender in config.experts:
-            message.state, message.kind = MessageState.HELD, MessageKind.EXPERT
-            message.reason = "mail from an expert that replies to no question mail"
-        else:
-            message.kind, message.text = MessageKind.QUESTION, question_text(incoming)
-            # The detector's costly part, here rather than in the database's process.
-            message.language_clues = clues_for(language_text(incoming, message.text))
-    except Exception as exc:
-        message.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
     return message
+
+
+def _parse(message: Sorted) -> None:
+    message.mail = mail = parse_mail(message.claimed.raw)
+    message.incoming = incoming_of(message.claimed, mail)
+
+
+def _classify(config: Config, message: Sorted) -> None:
+    incoming = message.incoming
+    assert incoming is not None, "classified before it was parsed"
+    automatic = automatic_reason(incoming, config.address)
+    if automatic is not None:
+        message.state, message.kind = MessageState.IGNORED, MessageKind.AUTOMATIC
+        message.reason = automatic
+        message.bounce = bounce = _bounce_of(incoming, message.claimed.raw, config)
+        if bounce is not None:
+            message.reason = f"bounce: {bounce.describe()}; {automatic}"
+    elif tokens := notice_tokens(incoming, config):
+        message.kind, message.notice_tokens = MessageKind.COMMAND, tokens
+    elif replies_to_notice(incoming, config):
+        # A reply to a notice whose client dropped the token's address proves nothing.
+        message.state, message.kind = MessageState.HELD, MessageKind.COMMAND
+        message.reason = (
+            "organiser command: a reply to a notice without the notice's token "
+            "(sent to the plain address); nothing done"
+        )
+    elif keys := reply_keys(incoming, config):
+        message.kind, message.keys = MessageKind.REPLY, keys
+    elif incoming.sender in config.experts:
+        message.state, message.kind = MessageState.HELD, MessageKind.EXPERT
+        message.reason = "mail from an expert that replies to no question mail"
+    else:
+        message.kind, message.text = MessageKind.QUESTION, question_text(incoming)
+
+
+def _read_language(message: Sorted) -> None:
+    # The detector's costly part, here rather than in the database's process.
+    if message.kind == MessageKind.QUESTION and message.incoming is not None:
+        message.language_clues = clues_for(language_text(message.incoming, message.text))
 
 
 def _bounce_of(incoming: Incoming, raw: bytes, config: Config) -> BounceReport | None:
@@ -143,11 +179,11 @@ def use_config(config: Config) -> None:
 
 
 def sort_in_helper(claimed: Sequence[ClaimedMessage]) -> list[Sorted]:
-    """sort_message for a parsing helper: the raw mail is not sent back (the caller has it)."""
+    """sort_messages for a parsing helper: the raw mail is not sent back (the caller has it)."""
     assert _helper_config is not None, "a parsing helper starts with use_config"
     return [
-        replace(sort_message(_helper_config, message), claimed=replace(message, raw=b""))
-        for message in claimed
+        replace(message, claimed=replace(message.claimed, raw=b""))
+        for message in sort_messages(_helper_config, claimed)
     ]
 
 
