@@ -19,7 +19,8 @@ The machines this runs on change speed by a factor of two from one minute to the
 every run is paired with the baseline measured just before and just after it (on 500 of the
 same questions), and the share is that pair's. Each figure is the median of --repeat runs.
 Beside each rate is the CPU time per message (user and system, of the service's process,
-its database thread included, and of its parsing helpers), which other load on the machine
+its database thread included, of its parsing helpers, and of the PostgreSQL server when it
+runs on this machine: all its processes), which other load on the machine
 changes far less than the rate: mail-parser's own CPU time per message is the baseline of
 those, and 50% of the mail-parser rate on one core means twice its CPU time per message.
 PostgreSQL must answer at 127.0.0.1:5432 (or $QA_MAILER_TEST_POSTGRES); the benchmark makes
@@ -104,6 +105,7 @@ class Figures:
     rate: float
     cpu_ms: float  # of the process doing the work (for serve: all its processes)
     helper_cpu_ms: float = 0.0  # of its parsing helpers, if any
+    server_cpu_ms: float = 0.0  # of the PostgreSQL server on this machine, when it is the database
 
 
 def bare_parse(mails: list[bytes]) -> Figures:
@@ -131,6 +133,27 @@ def cpu_seconds(pids: list[int]) -> float:
         total += (int(fields[11]) + int(fields[12])) / _TICK
         total += cpu_seconds([int(child) for child in children])
     return total
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds so far of the PostgreSQL server running here: its postmaster and every
+    process under it (backends, WAL writer, autovacuum); 0 when none can be read."""
+    names: dict[int, tuple[str, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, _, rest = stat.partition(" (")[2].rpartition(")")
+        names[int(entry.name)] = (name, int(rest.split()[1]))
+    postmasters = [
+        pid
+        for pid, (name, parent) in names.items()
+        if name == "postgres" and names.get(parent, ("", 0))[0] != "postgres"
+    ]
+    return cpu_seconds(postmasters)
 
 
 class Databases:
@@ -184,17 +207,25 @@ async def process_in_process(config: Config, url: str, mails: list[bytes]) -> Fi
     await service.workers.register(["bench"])
     await service.pipeline.start()
     helpers = service.pipeline.helper_pids()
+    server = url.startswith("postgresql")
     # The garbage collector as `serve` sets it once it has started.
     with collector_tuned():
         started, cpu, helper_cpu = time.perf_counter(), _own_cpu(), cpu_seconds(helpers)
+        server_cpu = postgres_cpu_seconds() if server else 0.0
         outcomes = await service.pipeline.process_pending()
         seconds, cpu = time.perf_counter() - started, _own_cpu() - cpu
     helper_cpu = cpu_seconds(helpers) - helper_cpu
+    server_cpu = postgres_cpu_seconds() - server_cpu if server else 0.0
     service.pipeline.close()
     await service.workers.stop()
     await engine.dispose()
     assert len(outcomes) == len(mails), f"{len(outcomes)} of {len(mails)} processed"
-    return Figures(len(mails) / seconds, cpu * 1000 / len(mails), helper_cpu * 1000 / len(mails))
+    return Figures(
+        len(mails) / seconds,
+        cpu * 1000 / len(mails),
+        helper_cpu * 1000 / len(mails),
+        server_cpu * 1000 / len(mails),
+    )
 
 
 def _own_cpu() -> float:
@@ -398,6 +429,7 @@ def summary(results: list[Measured]) -> Paired:
             statistics.median(f.rate for f in figures),
             statistics.median(f.cpu_ms for f in figures),
             statistics.median(f.helper_cpu_ms for f in figures),
+            statistics.median(f.server_cpu_ms for f in figures),
         )
 
     return Paired(
@@ -415,6 +447,8 @@ async def paired(mails: list[bytes], runs: list[Run]) -> Paired:
 def line(label: str, figures: Paired) -> None:
     run, baseline = figures.run, figures.baseline
     helpers = f" + {run.helper_cpu_ms:.2f} in helpers" if run.helper_cpu_ms else ""
+    if run.server_cpu_ms:
+        helpers += f" + {run.server_cpu_ms:.2f} in PostgreSQL"
     print(
         f"  {label:52} {run.rate:5.0f} msg/s {figures.share:4.0%} of mail-parser "
         f"({baseline.rate:.0f}/s); CPU {run.cpu_ms:.2f} ms/msg{helpers}, "

@@ -69,8 +69,9 @@ class Sorted:
 def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
     """Parse and classify one message: everything that needs no database.
 
-    Runs in a parsing helper process when there are helpers (see offload.py), so it reads
-    nothing but its arguments and never raises: a failure is the message's outcome.
+    Parsing helpers (see offload.py) sort their chunks of mail with sort_messages, and this
+    runs in the service's own process when there are none. Neither reads anything but its
+    arguments, and neither raises: a failure is the message's outcome.
     """
     [message] = sort_messages(config, [claimed])
     return message
