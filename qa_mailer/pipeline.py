@@ -38,12 +38,12 @@ from qa_mailer.db.claims import (
     owned_messages,
 )
 from qa_mailer.db.engine import SessionFactory
-from qa_mailer.offload import Failed, HelpersUnavailable, Offload
+from qa_mailer.offload import CHUNK, Failed, HelpersUnavailable, Offload
 from qa_mailer.organise.commands import CommandDesk
 from qa_mailer.replies.template import learn as learn_wording
 from qa_mailer.route.questions import Asked, QuestionDesk
 from qa_mailer.send.bounces import record_bounce
-from qa_mailer.sorting import Outcome, Sorted, sort_in_helper, sort_message, use_config
+from qa_mailer.sorting import Outcome, Sorted, sort_in_helper, sort_messages, use_config
 from qa_mailer.templates import Templates
 from qa_mailer.wording import wording_patterns
 from qa_mailer.workers import Workers
@@ -268,10 +268,11 @@ class Pipeline:
 
     async def _sort_all(self, claimed: Sequence[ClaimedMessage]) -> list[Sorted]:
         if self._helpers is None:
+            # A chunk at a time, as a helper sorts (see sort_messages), letting a batch being
+            # written meanwhile send its next statement between chunks.
             here: list[Sorted] = []
-            for message in claimed:
-                here.append(self._sort(message))
-                # Let a batch being written meanwhile send its next statement.
+            for start in range(0, len(claimed), CHUNK):
+                here += self._sort(claimed[start : start + CHUNK])
                 await asyncio.sleep(0)
             return here
         try:
@@ -312,9 +313,9 @@ class Pipeline:
         self._on_outbox()
         return [message.outcome for message in batch]
 
-    def _sort(self, claimed: ClaimedMessage) -> Sorted:
-        """Parse and classify one message here: everything that needs no database."""
-        return sort_message(self._config, claimed)
+    def _sort(self, claimed: Sequence[ClaimedMessage]) -> list[Sorted]:
+        """Parse and classify messages here: everything that needs no database."""
+        return sort_messages(self._config, claimed)
 
     async def _write(self, tx: AsyncSession, batch: list[Sorted]) -> None:
         """Write the outcome of every message this worker still holds, in one transaction."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from qa_mailer.classify.roster import load_roster
 from qa_mailer.config import Config
 from qa_mailer.db import InboundMessage, MessageState, OutboxMail, Question
-from qa_mailer.db.claims import MAX_MESSAGE_ATTEMPTS, claim_messages
+from qa_mailer.db.claims import MAX_MESSAGE_ATTEMPTS, ClaimedMessage, claim_messages
 from qa_mailer.db.engine import session_factory
 from qa_mailer.ingest.store import Envelope, MessageStore
 from qa_mailer.pipeline import LEASE, Pipeline, Sorted
@@ -30,11 +31,10 @@ from tests.helpers import FakeClock, make_mail, registered, write_config
 class Crashes(Pipeline):
     """Dies (as a killed process would: nothing caught, nothing cleaned up) on poison mail."""
 
-    def _sort(self, claimed: object) -> Sorted:
-        sorted_ = super()._sort(claimed)  # type: ignore[arg-type]
-        if b"POISON" in sorted_.claimed.raw:
+    def _sort(self, claimed: Sequence[ClaimedMessage]) -> list[Sorted]:
+        if any(b"POISON" in message.raw for message in claimed):
             raise SystemExit("killed while processing this message")
-        return sorted_
+        return super()._sort(claimed)
 
 
 class Killed(BaseException):
