@@ -66,26 +66,20 @@ class Sorted:
         return Outcome(self.claimed.id, self.state, self.kind, self.reason)
 
 
-def sort_message(config: Config, claimed: ClaimedMessage) -> Sorted:
-    """Parse and classify one message: everything that needs no database.
-
-    Parsing helpers (see offload.py) sort their chunks of mail with sort_messages, and this
-    runs in the service's own process when there are none. Neither reads anything but its
-    arguments, and neither raises: a failure is the message's outcome.
-    """
-    [message] = sort_messages(config, [claimed])
-    return message
-
-
 def sort_messages(config: Config, claimed: Sequence[ClaimedMessage]) -> list[Sorted]:
-    """sort_message of each message, a stage at a time: every mail is parsed, then each is
-    classified (a question's text trimmed), then the questions' languages are read.
+    """Parse and classify messages: everything that needs no database, a stage at a time.
 
-    The outcomes are those of one message at a time, and a failure is still one message's.
-    The work is less: each stage's code and tables stay in the processor's caches through
-    the whole batch, the language detector's above all (39 MB, read at random). On the
-    questions of bench/bench_process.py, 25 at a time: 570-585 µs per question one message
-    at a time, 490-515 µs this way.
+    Every mail is parsed, then each is classified (a question's text trimmed), then the
+    questions' languages are read. The outcomes are those of one message at a time, and a
+    failure is one message's: this reads nothing but its arguments and never raises. It runs
+    in the parsing helpers (see offload.py), or in the service's own process when there are
+    none, on chunks of 25.
+
+    A stage at a time is less work than one message through every stage: each stage's code
+    and tables stay in the processor's caches through the whole chunk, the language
+    detector's above all (39 MB, read at random). On the questions of
+    bench/bench_process.py, 25 at a time: 570-585 µs per question one message at a time,
+    490-515 µs this way.
     """
     messages = [_unsorted(message) for message in claimed]
     for stage in (_parse, functools.partial(_classify, config), _read_language):

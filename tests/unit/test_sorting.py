@@ -12,7 +12,7 @@ from qa_mailer.classify.language import clues_for as real_clues_for
 from qa_mailer.config import Config
 from qa_mailer.db import MessageKind, MessageState
 from qa_mailer.db.claims import MAX_MESSAGE_ATTEMPTS, ClaimedMessage
-from qa_mailer.sorting import sort_message, sort_messages
+from qa_mailer.sorting import Sorted, sort_messages
 from tests.helpers import EXPERT, make_mail, write_config
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -29,6 +29,10 @@ def claimed(raws: list[bytes], attempts: int = 1) -> list[ClaimedMessage]:
         ClaimedMessage(n, attempts, raw, "smtp", None, "qa@clusters.example.org", now, None)
         for n, raw in enumerate(raws)
     ]
+
+
+def one_at_a_time(config: Config, messages: list[ClaimedMessage]) -> list[Sorted]:
+    return [sort_messages(config, [message])[0] for message in messages]
 
 
 def mixed_mail() -> list[bytes]:
@@ -63,7 +67,7 @@ def mixed_mail() -> list[bytes]:
 def test_a_batch_sorted_by_stages_is_sorted_as_one_message_at_a_time(config: Config) -> None:
     messages = claimed(mixed_mail())
     together = sort_messages(config, messages)
-    assert together == [sort_message(config, message) for message in messages]
+    assert together == one_at_a_time(config, messages)
     kinds = {message.kind for message in together}
     assert {MessageKind.QUESTION, MessageKind.AUTOMATIC, MessageKind.EXPERT} <= kinds
     assert any(message.state == MessageState.QUARANTINED for message in together)
@@ -85,7 +89,7 @@ def test_a_message_failing_in_a_later_stage_fails_alone(
     monkeypatch.setattr(sorting, "clues_for", clues_for)
     messages = claimed(mixed_mail()[:5])
     together = sort_messages(config, messages)
-    assert together == [sort_message(config, message) for message in messages]
+    assert together == one_at_a_time(config, messages)
     failed = [m.claimed.id for m in together if m.state == MessageState.QUARANTINED]
     assert failed == [0, 3]  # the Croatian and the Serbian question
     assert together[0].reason == "RuntimeError: the detector broke on this text"
