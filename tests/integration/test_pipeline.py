@@ -120,10 +120,10 @@ def reply_to(
 async def test_a_batch_reaches_the_database_as_one_insert_per_table(
     desk: Desk, database_url: str
 ) -> None:
-    # Twelve questions, one batch: every table gets its rows in one call of the driver. On
-    # PostgreSQL that call is one statement holding every row: asyncpg's executemany would
-    # send one execution per row, each a statement of its own on the server (its executor
-    # started, its statement triggers fired).
+    # Twelve questions, one batch: the outbox (the table with the most rows per batch) gets
+    # each kind of mail in one call of the driver. On PostgreSQL that call is one statement
+    # holding every row: asyncpg's executemany would send one execution per row, each a
+    # statement of its own on the server (its executor started, its statement triggers fired).
     for n in range(12):
         await desk.store.store(ask(sender=f"p{n}@drvo.example.hr"), Envelope("imap"))
     calls: list[str] = []
