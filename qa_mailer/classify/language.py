@@ -353,7 +353,9 @@ def _identifier() -> LanguageIdentifier:
     # kept; commands that never read a question do not pay for it.
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    from qa_mailer.classify.ngram_walk import with_vector_walk
+
+    identifier = with_vector_walk(LanguageIdentifier).from_model_file(MODEL_FILE, norm_probs=True)
     identifier.set_languages([code for code in DETECTOR_LANGUAGES if code in identifier.labels])
     return identifier
 
