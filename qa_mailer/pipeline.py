@@ -187,6 +187,10 @@ class Pipeline:
     async def _pipelined(self, stop: asyncio.Event | None) -> list[Outcome]:
         """process_pending with parsing helpers: claimed batches queue up for the helpers.
 
+        The helpers' queue is topped up after a batch is written and before the next write
+        begins: on SQLite a claim waits for the write lock, so a claim made while a batch is
+        being written would wait for that batch, and the helpers could run out of work.
+
         A message being retried (claimed alone, see claim_messages) may be what killed a
         worker before: it is done once everything else in hand is written, and nothing more
         is claimed until it is, so if it kills this worker too it takes no other message along.
@@ -194,29 +198,41 @@ class Pipeline:
         outcomes: list[Outcome] = []
         sorting: deque[asyncio.Future[list[Sorted]]] = deque()
         writing: asyncio.Task[list[Outcome]] | None = None
+        retried: list[ClaimedMessage] = []
+        more = True
+
+        async def top_up() -> None:
+            nonlocal more
+            while more and not retried and len(sorting) < AHEAD:
+                if stop is not None and stop.is_set():
+                    return
+                claimed = await self._claim(self._batch)
+                more = bool(claimed)
+                if claimed and claimed[0].attempts > 1:
+                    retried.extend(claimed)
+                elif claimed:
+                    sorting.append(asyncio.ensure_future(self._sort_all(claimed)))
 
         async def write_next() -> None:
             nonlocal writing
             ready = await sorting.popleft()
             if writing is not None:
                 outcomes.extend(await writing)
+            await top_up()
             writing = asyncio.create_task(self._write_batch(ready))
 
-        more = True
         try:
             while True:
-                while more and len(sorting) < AHEAD and (stop is None or not stop.is_set()):
-                    claimed = await self._claim(self._batch)
-                    more = bool(claimed)
-                    if claimed and claimed[0].attempts > 1:
-                        while sorting:
-                            await write_next()
-                        if writing is not None:
-                            outcomes.extend(await writing)
-                            writing = None
-                        outcomes.extend(await self.process_claimed(claimed))
-                    elif claimed:
-                        sorting.append(asyncio.ensure_future(self._sort_all(claimed)))
+                await top_up()
+                if retried:
+                    while sorting:
+                        await write_next()
+                    if writing is not None:
+                        outcomes.extend(await writing)
+                        writing = None
+                    outcomes.extend(await self.process_claimed(retried))
+                    retried.clear()
+                    continue
                 if not sorting:
                     break
                 await write_next()

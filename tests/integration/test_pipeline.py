@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -28,9 +29,11 @@ from qa_mailer.db import (
     QuestionState,
     Thread,
 )
+from qa_mailer.db.claims import ClaimedMessage
 from qa_mailer.db.engine import session_factory
 from qa_mailer.ingest.store import Envelope, MessageStore
 from qa_mailer.pipeline import Outcome, Pipeline
+from qa_mailer.sorting import Sorted
 from qa_mailer.templates import Templates
 from tests.helpers import EXPERT, QA, FakeClock, make_mail, registered, write_config
 
@@ -525,3 +528,65 @@ async def test_with_parsing_helpers_every_claim_is_processed_once_as_without(
         assert thread.language == language_for(f"{subject}\n{body}", thread.country, None), sender
         seen.add(thread.language)
     assert {"sr", "sr-Latn", "hr", "ru", "bg", "tr", "en"} <= seen
+
+
+@pytest.mark.asyncio
+async def test_with_parsing_helpers_the_helpers_queue_is_topped_up_between_writes(
+    engine: AsyncEngine, tmp_path: Path, database_url: str
+) -> None:
+    # On SQLite a claim takes the write lock, so a claim made while a batch is written
+    # waits for the whole batch (200 ms and more in bench_process.py) and the helpers run out
+    # of work meanwhile. The stage claims after one write ends and before the next begins:
+    # no claim runs during a write, and the helpers' queue is topped up before each write.
+    config = write_config(tmp_path, database_url, workers={"parse_processes": 1})
+    sessions = session_factory(engine)
+    clock = FakeClock()
+    store = MessageStore(sessions, clock, lambda: None)
+    for n in range(14):
+        await store.store(ask(sender=f"p{n}@drvo.example.hr"), Envelope("imap"))
+    workers = await registered(sessions, clock)
+    pipeline = Pipeline(
+        config,
+        sessions,
+        load_roster(config.roster, config.countries),
+        Templates(config.templates),
+        clock,
+        workers,
+        batch=2,
+        parse_processes=1,
+    )
+    events: list[tuple[str, int]] = []
+    claim, write = pipeline._claim, pipeline._write_batch
+
+    async def claiming(count: int) -> list[ClaimedMessage]:
+        events.append(("claim", count))
+        claimed = await claim(count)
+        events.append(("claimed", len(claimed)))
+        return claimed
+
+    async def writing(batch: list[Sorted]) -> list[Outcome]:
+        events.append(("write", len(batch)))
+        outcomes = await write(batch)
+        events.append(("written", len(batch)))
+        return outcomes
+
+    pipeline._claim = claiming  # type: ignore[method-assign]
+    pipeline._write_batch = writing  # type: ignore[method-assign]
+    await pipeline.start()
+    try:
+        outcomes = await pipeline.process_pending()
+    finally:
+        pipeline.close()
+    assert [o.state for o in outcomes] == [MessageState.PROCESSED] * 14
+    kinds = [kind for kind, _ in events]
+    assert kinds.count("write") == 7
+    # Nothing overlaps: every claim and every write ends before the next of either begins.
+    assert kinds == [k for pair in zip(kinds[::2], kinds[1::2], strict=True) for k in pair]
+    assert all(
+        (first, second) in {("claim", "claimed"), ("write", "written")}
+        for first, second in zip(kinds[::2], kinds[1::2], strict=True)
+    ), events
+    # Before each write but the last ones, a claim topped the queue up.
+    starts = [i for i, kind in enumerate(kinds) if kind == "write"]
+    for before, start in itertools.pairwise(starts[:5]):
+        assert "claim" in kinds[before:start], events
