@@ -37,7 +37,7 @@ from qa_mailer.db.claims import (
     claim_messages,
     owned_messages,
 )
-from qa_mailer.db.engine import SessionFactory
+from qa_mailer.db.engine import SessionFactory, one_writer_at_a_time
 from qa_mailer.offload import CHUNK, Failed, HelpersUnavailable, Offload
 from qa_mailer.organise.commands import CommandDesk
 from qa_mailer.replies.template import learn as learn_wording
@@ -93,6 +93,7 @@ class Pipeline:
     ):
         self._config = config
         self._sessions = sessions
+        self._one_writer = one_writer_at_a_time(sessions)
         self._clock = clock
         self._workers = workers
         self._on_outbox = on_outbox
@@ -187,9 +188,10 @@ class Pipeline:
     async def _pipelined(self, stop: asyncio.Event | None) -> list[Outcome]:
         """process_pending with parsing helpers: claimed batches queue up for the helpers.
 
-        The helpers' queue is topped up after a batch is written and before the next write
-        begins: on SQLite a claim waits for the write lock, so a claim made while a batch is
-        being written would wait for that batch, and the helpers could run out of work.
+        On SQLite the helpers' queue is topped up after a batch is written and before the
+        next write begins: a claim waits for the write lock, so a claim made while a batch is
+        being written would wait for that batch, and the helpers could run out of work. On
+        PostgreSQL claims and writes go on side by side.
 
         A message being retried (claimed alone, see claim_messages) may be what killed a
         worker before: it is done once everything else in hand is written, and nothing more
@@ -218,7 +220,8 @@ class Pipeline:
             ready = await sorting.popleft()
             if writing is not None:
                 outcomes.extend(await writing)
-            await top_up()
+            if self._one_writer:
+                await top_up()
             writing = asyncio.create_task(self._write_batch(ready))
 
         try:

@@ -95,6 +95,13 @@ def session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def one_writer_at_a_time(sessions: SessionFactory) -> bool:
+    """Whether each transaction of these sessions waits for the one before to end (SQLite:
+    every transaction takes the write lock when it begins, see _sqlite_begin)."""
+    engine = sessions.kw["bind"]
+    return bool(engine.dialect.name == "sqlite")
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers go on while one process writes; NORMAL is durable across application
     # crashes in WAL mode; foreign keys are off by default in SQLite. The driver's own
