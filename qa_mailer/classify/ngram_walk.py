@@ -8,7 +8,7 @@ only on the last ``depth`` bytes: feeding every window of ``depth`` bytes from t
 state, all windows at once, gives every state in ``depth`` numpy passes over the text.
 
 The counts, and the order they are summed in, are those of py3langid's loop, so the scores
-are the same to the last bit (tests/unit/test_language.py compares them). Below
+are the same to the last bit (tests/unit/test_ngram_walk.py compares them). Below
 ``VECTOR_WALK_BYTES`` the loop is quicker, and it is used; so it is for a model whose internals
 are not the ones read here.
 """
