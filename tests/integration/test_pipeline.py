@@ -30,7 +30,7 @@ from qa_mailer.db import (
     Thread,
 )
 from qa_mailer.db.claims import ClaimedMessage
-from qa_mailer.db.engine import session_factory
+from qa_mailer.db.engine import SessionFactory, session_factory
 from qa_mailer.ingest.store import Envelope, MessageStore
 from qa_mailer.pipeline import Outcome, Pipeline
 from qa_mailer.sorting import Sorted
@@ -480,6 +480,22 @@ LANGUAGE_CASES = [
 ]  # fmt: skip
 
 
+async def pipeline_with_a_helper(
+    config: Config, sessions: SessionFactory, clock: FakeClock
+) -> Pipeline:
+    """A processing stage with one parsing helper, in batches of two."""
+    return Pipeline(
+        config,
+        sessions,
+        load_roster(config.roster, config.countries),
+        Templates(config.templates),
+        clock,
+        await registered(sessions, clock),
+        batch=2,
+        parse_processes=1,
+    )
+
+
 @pytest.mark.asyncio
 async def test_with_parsing_helpers_every_claim_is_processed_once_as_without(
     engine: AsyncEngine, tmp_path: Path, database_url: str
@@ -499,18 +515,7 @@ async def test_with_parsing_helpers_every_claim_is_processed_once_as_without(
         ).id
         for sender, subject, body in LANGUAGE_CASES
     ]
-    roster = load_roster(config.roster, config.countries)
-    workers = await registered(sessions, clock)
-    pipeline = Pipeline(
-        config,
-        sessions,
-        roster,
-        Templates(config.templates),
-        clock,
-        workers,
-        batch=2,
-        parse_processes=1,
-    )
+    pipeline = await pipeline_with_a_helper(config, sessions, clock)
     await pipeline.start()
     try:
         assert pipeline.helper_pids(), "the parsing helper did not start"
@@ -544,17 +549,7 @@ async def test_with_parsing_helpers_their_queue_is_topped_up_without_waiting_for
     store = MessageStore(sessions, clock, lambda: None)
     for n in range(14):
         await store.store(ask(sender=f"p{n}@drvo.example.hr"), Envelope("imap"))
-    workers = await registered(sessions, clock)
-    pipeline = Pipeline(
-        config,
-        sessions,
-        load_roster(config.roster, config.countries),
-        Templates(config.templates),
-        clock,
-        workers,
-        batch=2,
-        parse_processes=1,
-    )
+    pipeline = await pipeline_with_a_helper(config, sessions, clock)
     events: list[tuple[str, int]] = []
     claim, write = pipeline._claim, pipeline._write_batch
 
