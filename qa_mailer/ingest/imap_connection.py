@@ -308,10 +308,15 @@ def _ssl_context(config: ImapConfig) -> ssl.SSLContext:
 
 
 def close(client: aioimaplib.IMAP4) -> None:
-    """Close the transport without a word to the server."""
+    """Close the transport without a word to the server.
+
+    Aborted, not closed: closing TLS sends close_notify and keeps the socket open until the
+    server's answer (up to 30 s), and an event loop that ends meanwhile leaves the socket
+    unclosed.
+    """
     transport = client.protocol.transport
     if transport is not None:
-        transport.close()
+        transport.abort()
 
 
 async def search_uids(connection: ImapConnection, criteria: str) -> list[int]:

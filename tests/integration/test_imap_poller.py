@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import aioimaplib
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,6 +17,7 @@ from qa_mailer.clock import SystemClock
 from qa_mailer.config import ImapConfig
 from qa_mailer.db import ImapCursor, InboundMessage, Lease
 from qa_mailer.db.engine import session_factory
+from qa_mailer.ingest import imap_connection
 from qa_mailer.ingest.imap import ImapPoller
 from qa_mailer.ingest.store import MessageStore
 from qa_mailer.workers import Timing, Workers
@@ -160,6 +162,33 @@ async def test_tls_and_starttls(
     logins = await dovecot.logged("Login: user=<" + imap_user.name, count=2)
     # The first login is the test's own plain APPEND; every one after it is the poller's.
     assert all("TLS" in line for line in logins[1:]), logins
+
+
+@pytest.mark.asyncio
+async def test_a_tls_connection_given_up_lets_its_socket_go_at_once(
+    dovecot: DovecotServer, imap_config: ImapConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Closing TLS politely waits for the server's close_notify, up to 30 s, with the socket
+    # open: an event loop that ended first (a command's, a test's) left the socket to the
+    # garbage collector, whose ResourceWarning failed whichever test it came in. A connection
+    # we give up (here: the login refused) is closed without a word, its socket at once.
+    secure = replace(imap_config, security="tls", port=dovecot.tls_port, ca_file=dovecot.cert)
+    sockets: list[object] = []
+    real_close = imap_connection.close
+
+    def close(client: aioimaplib.IMAP4) -> None:
+        sockets.append(client.protocol.transport.get_extra_info("socket"))
+        real_close(client)
+
+    monkeypatch.setattr(imap_connection, "close", close)
+    monkeypatch.setenv("QA_TEST_WRONG_PASSWORD", "wrong")
+    with pytest.raises(imap_connection.ImapLoginRefused):
+        await imap_connection.connect(replace(secure, password_env="QA_TEST_WRONG_PASSWORD"))
+    [closed] = sockets
+    assert closed is not None
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert closed.fileno() == -1  # type: ignore[attr-defined]
 
 
 @pytest.mark.asyncio
