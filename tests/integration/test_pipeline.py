@@ -480,11 +480,14 @@ LANGUAGE_CASES = [
 ]  # fmt: skip
 
 
-async def pipeline_with_a_helper(
-    config: Config, sessions: SessionFactory, clock: FakeClock
-) -> Pipeline:
-    """A processing stage with one parsing helper, in batches of two."""
-    return Pipeline(
+async def stage_with_a_helper(
+    engine: AsyncEngine, tmp_path: Path, database_url: str
+) -> tuple[Pipeline, MessageStore, SessionFactory]:
+    """A processing stage with one parsing helper, in batches of two, and its message store."""
+    config = write_config(tmp_path, database_url, workers={"parse_processes": 1})
+    sessions = session_factory(engine)
+    clock = FakeClock()
+    pipeline = Pipeline(
         config,
         sessions,
         load_roster(config.roster, config.countries),
@@ -494,6 +497,7 @@ async def pipeline_with_a_helper(
         batch=2,
         parse_processes=1,
     )
+    return pipeline, MessageStore(sessions, clock, lambda: None), sessions
 
 
 @pytest.mark.asyncio
@@ -503,10 +507,7 @@ async def test_with_parsing_helpers_every_claim_is_processed_once_as_without(
     # Batches of two: the messages take two claims (of three batches), the second claimed
     # while the helper parses the first. Each is processed once, in order, and its thread
     # gets the language the service's own detection gives with the sender's country.
-    config = write_config(tmp_path, database_url, workers={"parse_processes": 1})
-    sessions = session_factory(engine)
-    clock = FakeClock()
-    store = MessageStore(sessions, clock, lambda: None)
+    pipeline, store, sessions = await stage_with_a_helper(engine, tmp_path, database_url)
     stored = [
         (
             await store.store(
@@ -515,7 +516,6 @@ async def test_with_parsing_helpers_every_claim_is_processed_once_as_without(
         ).id
         for sender, subject, body in LANGUAGE_CASES
     ]
-    pipeline = await pipeline_with_a_helper(config, sessions, clock)
     await pipeline.start()
     try:
         assert pipeline.helper_pids(), "the parsing helper did not start"
@@ -543,13 +543,9 @@ async def test_with_parsing_helpers_their_queue_is_topped_up_without_waiting_for
     # waits for the whole batch (200 ms and more in bench_process.py) and the helpers run out
     # of work meanwhile. There the stage claims after one write ends and before the next
     # begins; on PostgreSQL, where neither waits for the other, during the write.
-    config = write_config(tmp_path, database_url, workers={"parse_processes": 1})
-    sessions = session_factory(engine)
-    clock = FakeClock()
-    store = MessageStore(sessions, clock, lambda: None)
+    pipeline, store, _ = await stage_with_a_helper(engine, tmp_path, database_url)
     for n in range(14):
         await store.store(ask(sender=f"p{n}@drvo.example.hr"), Envelope("imap"))
-    pipeline = await pipeline_with_a_helper(config, sessions, clock)
     events: list[tuple[str, int]] = []
     claim, write = pipeline._claim, pipeline._write_batch
 
