@@ -9,6 +9,7 @@ the first of: the override folder's ``L/<name>``, the shipped ``L/<name>``, the 
 
 from __future__ import annotations
 
+import functools
 import logging
 import tomllib
 from dataclasses import dataclass
@@ -173,12 +174,22 @@ def _render(
     environment: Environment, name: str, language: str, context: dict[str, Any]
 ) -> RenderedMail:
     template = _select(environment, name, language)
-    module = template.make_module({**context, "language": language})
+    # The globals are merged in here and the context "shared", which is what make_module does
+    # without it, except that Jinja2 would copy its ChainMap of globals on every render.
+    module = template.make_module(
+        {**_globals_of(template), **context, "language": language}, shared=True
+    )
     subject = getattr(module, "subject", None)
     return RenderedMail(
         subject=" ".join(str(subject).split()) if subject is not None else None,
         text=str(module),
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _globals_of(template: Template) -> dict[str, Any]:
+    # A template's globals (the environment's, and its own) are set when it is loaded.
+    return dict(template.globals)
 
 
 def describe(exc: Exception) -> str:

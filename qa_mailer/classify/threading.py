@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ def reply_subject(subject: str, ref: str) -> str:
     return f"Re: {text} {tag}" if text else f"Re: {tag}"
 
 
+# A question's subject is stripped several times on its way (its thread's key, its
+# acknowledgement, the expert's copy); the regular expressions run once for each subject.
+@functools.lru_cache(maxsize=1024)
 def strip_subject(subject: str) -> str:
     """The subject without reply prefixes and our tags ([Q-n], [VCn], [XX]), spaces single."""
     previous = None

@@ -19,7 +19,7 @@ import re
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from functools import lru_cache
 
@@ -129,8 +129,8 @@ def build_mail(
     if own_id is None or "@" not in own_id:
         raise ValueError(f"not a Message-ID: {message_id!r}")
     fields = [
-        "Date: " + format_datetime(date),
-        address_field("From", [(sender[0], addr_spec(sender[1]))]),
+        _date_field(date),
+        _from_field(*sender),
     ]
     if to_boxes:
         fields.append(address_field("To", to_boxes))
@@ -180,8 +180,33 @@ def _thread_fields(in_reply_to: str | None, references: Sequence[str]) -> Iterat
 
 def _extra_fields(headers: Mapping[str, str]) -> Iterator[str]:
     for name, value in headers.items():
-        _check_field_name(name)
-        yield unstructured_field(name, value)
+        yield _extra_field(name, value)
+
+
+# The service writes the same few fields over and over: its From, and extra fields such as
+# "Auto-Submitted: auto-replied"; each is worked out once. A field whose value changes from
+# mail to mail (X-QA-Question) only passes through the cache.
+@lru_cache(maxsize=256)
+def _extra_field(name: str, value: str) -> str:
+    _check_field_name(name)
+    return unstructured_field(name, value)
+
+
+@lru_cache(maxsize=16)
+def _from_field(display_name: str, address: str) -> str:
+    return address_field("From", [(display_name, addr_spec(address))])
+
+
+def _date_field(date: datetime) -> str:
+    # The field shows whole seconds and the offset from UTC: the mails composed within one
+    # second share it. (Equal times in two offsets are equal datetimes, so the offset is
+    # part of the key.)
+    return _date_field_of_second(date.replace(microsecond=0), date.utcoffset())
+
+
+@lru_cache(maxsize=4)
+def _date_field_of_second(date: datetime, offset: timedelta | None) -> str:
+    return "Date: " + format_datetime(date)
 
 
 # The same few names come with every mail; checking each once is enough.

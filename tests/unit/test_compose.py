@@ -11,7 +11,7 @@ import base64
 import binascii
 import email
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.policy import default as modern
 from typing import Any
@@ -859,3 +859,14 @@ def test_attachments_follow_the_text_and_html_and_parse_back_byte_for_byte() -> 
 def test_an_attachment_name_or_type_that_is_not_plain_is_refused(attachment: Attachment) -> None:
     with pytest.raises(ValueError, match="not a"):
         mail(attachments=[attachment])
+
+
+def test_the_date_field_shows_each_mails_own_offset_and_second() -> None:
+    # Mails composed within one second share a worked-out Date field; the same instant in
+    # another offset is an equal datetime, and must still be written in its own offset.
+    utc = mail(date=DATE)
+    plus_one = mail(date=DATE.astimezone(timezone(timedelta(hours=1))))
+    a_second_later = mail(date=DATE + timedelta(seconds=1, microseconds=5))
+    assert parse(utc.raw)["Date"] == "Thu, 03 Dec 2026 12:30:00 +0000"
+    assert parse(plus_one.raw)["Date"] == "Thu, 03 Dec 2026 13:30:00 +0100"
+    assert parse(a_second_later.raw)["Date"] == "Thu, 03 Dec 2026 12:30:01 +0000"
