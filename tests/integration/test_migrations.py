@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,12 +11,12 @@ import pytest_asyncio
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer.db import migrate
 from qa_mailer.db.base import Base
-from qa_mailer.db.engine import create_engine
+from qa_mailer.db.engine import PAGE_SIZE, create_engine
 from qa_mailer.db.revision import head_revision
 
 TABLES = {
@@ -292,3 +293,26 @@ async def test_0011_compresses_the_mail_and_the_texts_with_lz4_on_postgresql(
     assert {method for key, method in found.items() if key not in columns} == {""}
     await migrate.downgrade(empty_engine, "0010")
     assert set((await methods()).values()) == {""}
+
+
+@pytest.mark.asyncio
+async def test_a_new_sqlite_database_gets_16_kb_pages_and_an_old_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    new = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+    await migrate.upgrade(new)
+    old_file = tmp_path / "old.db"
+    with sqlite3.connect(old_file) as made_before:
+        made_before.execute("PRAGMA page_size=4096")
+        made_before.execute("CREATE TABLE kept (id INTEGER PRIMARY KEY)")
+    old = create_engine(f"sqlite+aiosqlite:///{old_file}")
+    try:
+        await migrate.upgrade(old)
+        for engine, size in ((new, PAGE_SIZE), (old, 4096)):
+            async with engine.connect() as connection:
+                assert await connection.scalar(text("PRAGMA page_size")) == size
+        # The old database takes the migrations all the same, beside its own table.
+        assert TABLES | {"kept"} <= await tables(old)
+    finally:
+        await new.dispose()
+        await old.dispose()
