@@ -26,6 +26,6 @@ command line.
 from __future__ import annotations
 
 from qa_mailer.replies.model import Answer, ParsedReply, QuestionRef
-from qa_mailer.replies.parse import parse_reply
+from qa_mailer.replies.parse import parse_reply, trimmed_reply
 
-__all__ = ["Answer", "ParsedReply", "QuestionRef", "parse_reply"]
+__all__ = ["Answer", "ParsedReply", "QuestionRef", "parse_reply", "trimmed_reply"]

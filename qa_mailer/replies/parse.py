@@ -42,29 +42,46 @@ def parse_reply(
         return _untrimmed(text, html)
 
 
-def _parse(text: str | None, html: str | None, questions: Questions) -> ParsedReply:
+def trimmed_reply(text: str | None = None, html: str | None = None) -> str:
+    """``parse_reply(text, html).reply``, without splitting the reply into answers.
+
+    A participant's question is trimmed as a reply is, and only its text is wanted: a body
+    that quotes nothing (most questions) is then not also searched for answers. Never raises.
+    """
+    try:
+        return _parse(text, html, Questions(()), answers=False).reply
+    except Exception:
+        log.exception("reply parsing failed; keeping the body untrimmed")
+        return _untrimmed(text, html).reply
+
+
+def _parse(
+    text: str | None, html: str | None, questions: Questions, *, answers: bool = True
+) -> ParsedReply:
     parsed = None
     if html and html.strip():
-        parsed = _parse_body(html_to_marked_text(html[:MAX_CHARS]), questions)
+        parsed = _parse_body(html_to_marked_text(html[:MAX_CHARS]), questions, answers)
     if text and text.strip() and (parsed is None or not parsed.new_text):
-        from_text = _parse_body(text, questions)
+        from_text = _parse_body(text, questions, answers)
         if parsed is None or from_text.new_text:
             parsed = from_text
     return parsed or _EMPTY
 
 
-def _parse_body(body: str, questions: Questions) -> ParsedReply:
+def _parse_body(body: str, questions: Questions, answers: bool) -> ParsedReply:
     text = normalise(body)
     unquoted = unquoted_reply(text)
     if unquoted is not None:
-        # What the line by line way below gives for a body that quotes nothing.
-        preamble, answers = split_unquoted(unquoted.reply, questions)
+        # What the line by line way below gives for a body that quotes nothing. Its reply is
+        # the text whatever answers are found in it, so they are only looked for when wanted
+        # (below, which lines are the reply depends on the answers found).
+        preamble, found = split_unquoted(unquoted.reply, questions) if answers else ("", ())
         return ParsedReply(
             reply=unquoted.reply,
             new_text=unquoted.reply,
             new_text_with_signature=unquoted.with_signature,
             preamble=preamble,
-            answers=answers,
+            answers=found,
         )
     return _parse_lines(text, questions)
 

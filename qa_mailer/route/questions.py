@@ -35,7 +35,7 @@ from qa_mailer.db import (
     Thread,
 )
 from qa_mailer.db.ids import allocate_ids, table_of
-from qa_mailer.replies import parse_reply
+from qa_mailer.replies import trimmed_reply
 from qa_mailer.route.dispatch import Batch, dispatch
 from qa_mailer.route.mails import acknowledgement
 from qa_mailer.send.headers import is_sendable
@@ -360,5 +360,5 @@ def language_text(incoming: Incoming, text: str) -> str:
 def question_text(incoming: Incoming) -> str:
     """What the participant wrote, without the quoted history and phone taglines below it."""
     mail = incoming.mail
-    trimmed = parse_reply(text=mail.text_plain, html=mail.html).reply
+    trimmed = trimmed_reply(text=mail.text_plain, html=mail.html)
     return trimmed or mail.text.strip() or "(empty message)"

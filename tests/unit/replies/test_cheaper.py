@@ -8,11 +8,13 @@ from __future__ import annotations
 import random
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
-from qa_mailer.replies import QuestionRef, items, vocab
+from qa_mailer.replies import QuestionRef, items, parse_reply, trimmed_reply, vocab
 from qa_mailer.replies.attribution_text import FRAME
+from qa_mailer.replies.files import load_reply_file
 from qa_mailer.replies.headers import HEADER_RULES, may_start_header
 from qa_mailer.replies.items import Item, split_items
 from qa_mailer.replies.lines import (
@@ -282,3 +284,30 @@ def test_only_q_and_q_match_q_ignoring_case() -> None:
     # What items._ANY_REF relies on.
     pattern = re.compile("Q", re.IGNORECASE)
     assert [char for char in _ALL if pattern.fullmatch(char)] == ["Q", "q"]
+
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "replies"
+
+
+def _every_reply_in_the_corpora() -> list[tuple[str, str | None, str | None]]:
+    found = []
+    for path in sorted(DATA.rglob("*")):
+        inputs = path.suffix.casefold() in (".txt", ".html", ".eml")
+        if inputs and "expected" not in path.relative_to(DATA).parts:
+            text, html = load_reply_file(path)
+            found.append((str(path.relative_to(DATA)), text, html))
+    return found
+
+
+def test_trimmed_reply_is_the_reply_parse_reply_gives() -> None:
+    # trimmed_reply (a participant's question) skips looking for answers where they cannot
+    # change the reply; over every reply of the corpora it gives parse_reply's reply.
+    cases = _every_reply_in_the_corpora()
+    unquoted = 0
+    for name, text, html in cases:
+        assert trimmed_reply(text, html) == parse_reply(text, html).reply, name
+        unquoted += bool(text) and not any(
+            line.lstrip().startswith(">") for line in (text or "").splitlines()
+        )
+    # Both ways through the parser are taken: bodies that quote nothing, and the others.
+    assert 20 <= unquoted < len(cases) - 20, (unquoted, len(cases))
