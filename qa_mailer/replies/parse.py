@@ -68,7 +68,7 @@ def _parse(
     return parsed or _EMPTY
 
 
-def _parse_body(body: str, questions: Questions, answers: bool) -> ParsedReply:
+def _parse_body(body: str, questions: Questions, answers: bool = True) -> ParsedReply:
     text = normalise(body)
     unquoted = unquoted_reply(text)
     if unquoted is not None:
