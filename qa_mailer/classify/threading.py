@@ -44,11 +44,25 @@ def reply_subject(subject: str, ref: str) -> str:
     return f"Re: {text} {tag}" if text else f"Re: {tag}"
 
 
-# A question's subject is stripped several times on its way (its thread's key, its
-# acknowledgement, the expert's copy); the regular expressions run once for each subject.
-@functools.lru_cache(maxsize=1024)
 def strip_subject(subject: str) -> str:
     """The subject without reply prefixes and our tags ([Q-n], [VCn], [XX]), spaces single."""
+    if len(subject) <= _REMEMBERED_SUBJECT:
+        return _stripped(subject)
+    return _strip(subject)
+
+
+# A question's subject is stripped several times on its way (its thread's key, its
+# acknowledgement, the expert's copy); the regular expressions run once for each subject.
+# Only subjects of a usual length are kept: a sender's subject can be megabytes long.
+_REMEMBERED_SUBJECT = 1000
+
+
+@functools.lru_cache(maxsize=1024)
+def _stripped(subject: str) -> str:
+    return _strip(subject)
+
+
+def _strip(subject: str) -> str:
     previous = None
     text = subject
     while previous != text:

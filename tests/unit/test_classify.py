@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa_mailer.addresses import ServiceAddress
+from qa_mailer.classify import threading as threading_module
 from qa_mailer.classify.incoming import Incoming
 from qa_mailer.classify.roster import load_roster
 from qa_mailer.classify.rules import (
@@ -20,7 +21,7 @@ from qa_mailer.classify.rules import (
     choose_country,
     choose_session,
 )
-from qa_mailer.classify.threading import references_in, subject_key
+from qa_mailer.classify.threading import references_in, strip_subject, subject_key
 from qa_mailer.config import Config
 from qa_mailer.parse import parse_mail
 from tests.helpers import QA, make_mail, write_config
@@ -236,6 +237,17 @@ def test_country_from_a_subject_tag_then_unassigned(config: Config) -> None:
 )
 def test_reply_prefixes_of_all_languages_normalise_away(subject: str) -> None:
     assert subject_key(subject) == "export question"
+
+
+def test_a_subject_is_stripped_alike_at_any_length_and_a_huge_one_is_not_kept() -> None:
+    # Subjects are stripped through a cache; a sender's subject can be megabytes long, and
+    # only subjects of a usual length may stay in it.
+    remembered = threading_module._stripped.cache_info().currsize
+    huge = "Re: [VC3] " + "Export question " * 70_000
+    assert strip_subject(huge) == ("Export question " * 70_000).strip()
+    assert threading_module._stripped.cache_info().currsize == remembered
+    assert strip_subject("Re: Re: [VC3]  Export   question") == "Export question"
+    assert strip_subject("Re: Re: [VC3]  Export   question") == "Export question"
 
 
 def test_question_references_in_subjects() -> None:
