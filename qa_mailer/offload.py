@@ -21,6 +21,7 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -68,6 +69,15 @@ class HelpersUnavailable(Exception):
     """Helpers cannot even start (or do nothing at all): the work must be done elsewhere."""
 
 
+@dataclass(eq=False)
+class _Chunk(Generic[T, R]):
+    """Up to CHUNK items given to the helpers, and the future their results go to."""
+
+    items: Sequence[T]
+    result: asyncio.Future[list[R | Failed]]
+    work: asyncio.Future[list[R]] | None = None  # at the helpers; None until it is given them
+
+
 class Offload(Generic[T, R]):
     """Runs ``work`` (a module-level function: items in, one result per item out) in helpers."""
 
@@ -85,34 +95,105 @@ class Offload(Generic[T, R]):
         self._initializer = initializer
         self._initargs = initargs
         self._pool: ProcessPoolExecutor | None = None
+        # The chunks given and not yet finished, in order, and the task finishing them.
+        self._chunks: deque[_Chunk[T, R]] = deque()
+        self._taking: asyncio.Task[None] | None = None
+        self._redoing = False
 
     async def map(self, items: Sequence[T]) -> list[R | Failed]:
         """``work`` over ``items``, in order; an item that broke its helper gets a Failed."""
-        if self._processes == 0:
-            return await self._here(items)
-        chunks = [items[start : start + CHUNK] for start in range(0, len(items), CHUNK)]
-        pool = self._started()
-        loop = asyncio.get_running_loop()
-        futures = [loop.run_in_executor(pool, self._work, chunk) for chunk in chunks]
+        chunks = self.map_chunks(items)
         results: list[R | Failed] = []
         try:
-            for index, future in enumerate(futures):
-                # A chunk waits behind the ones before it: its deadline counts them in.
-                deadline = self._timeout * (index // self._processes + 1)
-                try:
-                    results.extend(await asyncio.wait_for(asyncio.shield(future), deadline))
-                except (TimeoutError, BrokenProcessPool) as exc:
-                    log.warning("a parsing helper %s; redoing its work item by item", _what(exc))
-                    self._restart()
-                    for item in items[len(results) :]:
-                        results.append(await self._alone(item))
-                    return results
+            for chunk in chunks:
+                results.extend(await chunk)
         finally:
-            # Chunks given up on (their helper was stopped, or the caller stopped waiting as
-            # the service stops) fail later, and no one is left to hear it.
-            for future in futures:
-                _forget(future)
+            for chunk in chunks:
+                _forget(chunk)
         return results
+
+    def map_chunks(self, items: Sequence[T]) -> list[asyncio.Future[list[R | Failed]]]:
+        """``work`` over ``items``, CHUNK items at a time: one future per chunk, in order.
+
+        The work goes to the helpers now (or once a helper that failed has been dealt with),
+        behind the work they have, and each future is done
+        as soon as its chunk is: a caller can go on with the first results while the helpers
+        do the rest. Chunks are finished in the order they were given, across calls, so a
+        helper that dies or hangs is dealt with once, whatever work it held (see _redo). A
+        caller gives up on a chunk by cancelling its future.
+        """
+        loop = asyncio.get_running_loop()
+        chunks = [
+            _Chunk[T, R](items[start : start + CHUNK], loop.create_future())
+            for start in range(0, len(items), CHUNK)
+        ]
+        for chunk in chunks:
+            if self._processes and not self._redoing:
+                chunk.work = self._submit(chunk.items)
+        self._chunks.extend(chunks)
+        if self._taking is None or self._taking.done():
+            self._taking = asyncio.ensure_future(self._take_back())
+        return [chunk.result for chunk in chunks]
+
+    def _submit(self, items: Sequence[T]) -> asyncio.Future[list[R]]:
+        return asyncio.get_running_loop().run_in_executor(self._started(), self._work, items)
+
+    async def _take_back(self) -> None:
+        """Finish the chunks given, in order, as their work comes back from the helpers."""
+        try:
+            while self._chunks:
+                chunk = self._chunks[0]
+                if chunk.result.done():  # given up on
+                    pass
+                elif not self._processes:
+                    _settle(chunk.result, await self._here(chunk.items))
+                else:
+                    if chunk.work is None:
+                        chunk.work = self._submit(chunk.items)
+                    try:
+                        # The chunk before it is done, so this one is being worked on (or
+                        # its helper is gone): the deadline is its own.
+                        done = await asyncio.wait_for(asyncio.shield(chunk.work), self._timeout)
+                    except (TimeoutError, BrokenProcessPool) as exc:
+                        await self._redo(exc)
+                        continue
+                    _settle(chunk.result, done)
+                self._chunks.popleft()
+                _forget(chunk.work)
+        except Exception as exc:  # helpers that cannot start again: no chunk can be done
+            for chunk in self._chunks:
+                if not chunk.result.done():
+                    chunk.result.set_exception(exc)
+                _forget(chunk.work)
+            self._chunks.clear()
+
+    async def _redo(self, exc: BaseException) -> None:
+        """After a helper died or hung: stop the helpers, redo their work item by item.
+
+        Every chunk that was at the helpers is redone, one item at a time in fresh helpers,
+        so that the item that breaks a helper again fails alone and no other item is blamed
+        for it. Work given meanwhile waits, and goes to the helpers once this is done.
+        """
+        log.warning("a parsing helper %s; redoing its work item by item", _what(exc))
+        self._restart()
+        self._redoing = True
+        try:
+            while self._chunks and (work := self._chunks[0].work) is not None:
+                chunk = self._chunks[0]
+                chunk.work = None
+                if chunk.result.done():
+                    pass
+                elif work.done() and not work.cancelled() and work.exception() is None:
+                    _settle(chunk.result, work.result())  # another helper finished it
+                else:
+                    _settle(chunk.result, [await self._alone(item) for item in chunk.items])
+                _forget(work)
+                self._chunks.popleft()
+        finally:
+            self._redoing = False
+        for chunk in self._chunks:
+            if chunk.work is None:
+                chunk.work = self._submit(chunk.items)
 
     async def _here(self, items: Sequence[T]) -> list[R | Failed]:
         results: list[R | Failed] = []
@@ -191,6 +272,13 @@ class Offload(Generic[T, R]):
         caller has stopped waiting for its work, so no timeout ends it), and in the event
         loop, so nothing else would run meanwhile.
         """
+        if self._taking is not None:
+            self._taking.cancel()
+            self._taking = None
+        for chunk in self._chunks:
+            _forget(chunk.result)
+            _forget(chunk.work)
+        self._chunks.clear()
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -253,10 +341,15 @@ def _watch_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _forget(future: asyncio.Future[Any]) -> None:
+def _forget(future: asyncio.Future[Any] | None) -> None:
     # Work whose helper was stopped: its result (or its error) is not wanted.
-    if not future.cancel() and not future.cancelled():
+    if future is not None and not future.cancel() and not future.cancelled():
         future.exception()
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():  # not given up on
+        future.set_result(result)
 
 
 def _what(exc: BaseException) -> str:

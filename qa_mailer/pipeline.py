@@ -297,7 +297,9 @@ class Pipeline:
         try:
             results = await self._helpers.map(claimed)
         except HelpersUnavailable:
-            self._without_helpers()
+            # Several batches can be at the helpers: the first to hear it stops them.
+            if self._helpers is not None:
+                self._without_helpers()
             return await self._sort_all(claimed)
         sorted_: list[Sorted] = []
         for message, result in zip(claimed, results, strict=True):

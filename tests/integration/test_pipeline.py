@@ -5,6 +5,8 @@ from __future__ import annotations
 import email
 import email.policy
 import itertools
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -32,8 +34,9 @@ from qa_mailer.db import (
 from qa_mailer.db.claims import ClaimedMessage
 from qa_mailer.db.engine import SessionFactory, session_factory
 from qa_mailer.ingest.store import Envelope, MessageStore
-from qa_mailer.pipeline import Outcome, Pipeline
-from qa_mailer.sorting import Sorted
+from qa_mailer.offload import Offload
+from qa_mailer.pipeline import PARSE_TIMEOUT, Outcome, Pipeline
+from qa_mailer.sorting import Sorted, sort_in_helper, use_config
 from qa_mailer.templates import Templates
 from tests.helpers import EXPERT, QA, FakeClock, make_mail, registered, write_config
 
@@ -533,6 +536,57 @@ async def test_with_parsing_helpers_every_claim_is_processed_once_as_without(
         assert thread.language == language_for(f"{subject}\n{body}", thread.country, None), sender
         seen.add(thread.language)
     assert {"sr", "sr-Latn", "hr", "ru", "bg", "tr", "en"} <= seen
+
+
+KILLS_THE_HELPER = b"X-Test-Kills-The-Helper: yes"
+
+
+def sorts_or_dies(claimed: Sequence[ClaimedMessage]) -> list[Sorted]:
+    """A parsing helper's work, except that it dies on a marked mail, as a crash of a parser
+    written in C would end it."""
+    if any(KILLS_THE_HELPER in message.raw for message in claimed):
+        os._exit(3)
+    return sort_in_helper(claimed)
+
+
+@pytest.mark.asyncio
+async def test_a_mail_that_kills_the_parsing_helper_is_quarantined_alone(
+    engine: AsyncEngine, tmp_path: Path, database_url: str
+) -> None:
+    # Several batches are at the helper at once (batches of two here, three at a time): when
+    # it dies, the work of all of them is lost. Everything is done again in a new helper and
+    # only the mail that killed it is quarantined; the stage keeps its helper for what follows.
+    pipeline, store, sessions = await stage_with_a_helper(engine, tmp_path, database_url)
+    pipeline._helpers = Offload(
+        sorts_or_dies, 1, PARSE_TIMEOUT, initializer=use_config, initargs=(pipeline._config,)
+    )
+    stored = [
+        (
+            await store.store(
+                ask(
+                    sender=f"p{n}@drvo.example.hr",
+                    headers={"X-Test-Kills-The-Helper": "yes"} if n == 2 else None,
+                ),
+                Envelope("imap"),
+            )
+        ).id
+        for n in range(9)
+    ]
+    await pipeline.start()
+    try:
+        outcomes = await pipeline.process_pending()
+        assert pipeline.helper_pids(), "the stage gave up its helper"
+    finally:
+        pipeline.close()
+    assert [o.message_id for o in outcomes] == stored
+    assert [o.state for o in outcomes] == [
+        MessageState.QUARANTINED if n == 2 else MessageState.PROCESSED for n in range(9)
+    ]
+    async with sessions() as session:
+        killer = await session.get(InboundMessage, stored[2])
+        assert killer is not None
+        assert killer.reason == "the parsing helper died on this message"
+        assert await session.scalar(select(func.count()).select_from(Question)) == 8
 
 
 @pytest.mark.asyncio

@@ -201,3 +201,30 @@ async def test_work_abandoned_at_close_leaves_no_unretrieved_errors(
         assert time.monotonic() < deadline, f"helper {pid} still runs"
         await asyncio.sleep(0.05)
     assert await unretrieved_errors(caplog) == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("bad", ["crash", "hang"])
+async def test_with_several_batches_out_a_bad_mail_fails_alone(bad: str) -> None:
+    # The pipeline keeps several batches at the helpers. A helper that dies or hangs in one
+    # stops the work of all of them: every other mail is done again, and only the bad one
+    # fails (not a mail that happened to be redone while another batch restarted the helpers).
+    helpers = Offload(shout, 1, timeout=6.0)
+    try:
+        await helpers.start()
+        batches = [[f"b{b}m{n}" for n in range(60)] for b in range(3)]
+        batches[0][30] = bad
+        results = await asyncio.gather(*(helpers.map(batch) for batch in batches))
+        failed = [
+            (b, n)
+            for b, batch in enumerate(results)
+            for n, result in enumerate(batch)
+            if isinstance(result, Failed)
+        ]
+        assert failed == [(0, 30)]
+        for batch, done in zip(batches, results, strict=True):
+            assert [r for r, item in zip(done, batch, strict=True) if item != bad] == [
+                item.upper() for item in batch if item != bad
+            ]
+    finally:
+        helpers.close()
