@@ -27,11 +27,14 @@ MIN_CHARACTERS = 20
 RECENT_QUESTIONS = 30
 
 
+# What of a text is read to make its comparable start (punctuation and spaces folded away
+# leave at least COMPARED_CHARACTERS of any real text).
+READ_CHARACTERS = COMPARED_CHARACTERS * 2
+
+
 def comparable(text: str) -> str:
     """The text as it is compared: lower case, no punctuation, single spaces, its start only."""
-    return " ".join(utils.default_process(text[: COMPARED_CHARACTERS * 2]).split())[
-        :COMPARED_CHARACTERS
-    ]
+    return " ".join(utils.default_process(text[:READ_CHARACTERS]).split())[:COMPARED_CHARACTERS]
 
 
 def most_similar(text: str, candidates: Sequence[tuple[int, str]]) -> int | None:

@@ -44,14 +44,18 @@ async def dispatch(
     templates: Templates,
     clock: Clock,
     batches: Sequence[Batch],
+    ids: Sequence[int] | None = None,
 ) -> list[NewDispatch]:
     """Record a dispatch per batch and queue its mail to the session's experts.
+
+    ``ids`` are the dispatches' ids, when the caller took them already (see allocate_ids_of).
 
     Everything is written in the caller's transaction with one statement per table. A question
     already put before the expert fails the insert (dispatch_questions.question_id is unique):
     two processes can never both send it.
     """
-    ids = await allocate_ids(tx, Dispatch.__table__, len(batches))  # type: ignore[arg-type]
+    if ids is None:
+        ids = await allocate_ids(tx, table_of(Dispatch), len(batches))
     now = clock.now()
     sent = [
         NewDispatch(

@@ -21,11 +21,17 @@ from qa_mailer.classify.incoming import Incoming
 from qa_mailer.classify.language import LanguageClues, language_for
 from qa_mailer.classify.roster import Roster
 from qa_mailer.classify.rules import CountryContext, SessionContext, choose_country, choose_session
-from qa_mailer.classify.similar import RECENT_QUESTIONS, comparable, most_similar
+from qa_mailer.classify.similar import (
+    READ_CHARACTERS,
+    RECENT_QUESTIONS,
+    comparable,
+    most_similar,
+)
 from qa_mailer.classify.threading import Lookup, ThreadIndex, strip_subject, subject_key
 from qa_mailer.clock import Clock
 from qa_mailer.config import Config
 from qa_mailer.db import (
+    Dispatch,
     NewQuestion,
     NewThread,
     OutboxKind,
@@ -34,7 +40,7 @@ from qa_mailer.db import (
     QuestionState,
     Thread,
 )
-from qa_mailer.db.ids import allocate_ids, table_of
+from qa_mailer.db.ids import allocate_ids_of, table_of
 from qa_mailer.replies import trimmed_reply
 from qa_mailer.route.dispatch import Batch, dispatch
 from qa_mailer.route.mails import acknowledgement
@@ -246,7 +252,8 @@ class QuestionDesk:
             .subquery()
         )
         rows = await tx.execute(
-            select(Thread.session_no, Question.id, Question.body)
+            # Only the start of a text is compared: the rest need not be read.
+            select(Thread.session_no, Question.id, func.substr(Question.body, 1, READ_CHARACTERS))
             .join(Thread, Thread.id == Question.thread_id)
             .where(Question.id.in_(select(ranked.c.id).where(ranked.c.newest <= RECENT_QUESTIONS)))
             .order_by(Question.id.desc())
@@ -279,17 +286,19 @@ class QuestionDesk:
         """Write threads, questions and their mails with one statement per table."""
         config = self._config
         new_threads = [p.thread for p in plans if isinstance(p.thread, NewThread)]
-        for thread, number in zip(
-            new_threads,
-            await allocate_ids(tx, Thread.__table__, len(new_threads)),  # type: ignore[arg-type]
-            strict=True,
-        ):
+        # In batch mode the questions wait for the BatchDispatcher instead.
+        each = [p for p in plans if config.session(p.thread.session_no).expert_mail == "each"]
+        thread_ids, question_ids, dispatch_ids = await allocate_ids_of(
+            tx,
+            [
+                (table_of(Thread), len(new_threads)),
+                (table_of(Question), len(plans)),
+                (table_of(Dispatch), len(each)),
+            ],
+        )
+        for thread, number in zip(new_threads, thread_ids, strict=True):
             thread.id = number
-        for plan, number in zip(
-            plans,
-            await allocate_ids(tx, Question.__table__, len(plans)),  # type: ignore[arg-type]
-            strict=True,
-        ):
+        for plan, number in zip(plans, question_ids, strict=True):
             plan.question.id = number
             plan.question.thread_id = plan.thread.id
             plan.question.acknowledged_at = now if plan.acknowledge else None
@@ -325,13 +334,14 @@ class QuestionDesk:
         ]
         if acks:
             await tx.execute(insert(table_of(OutboxMail)), acks)
-        # In batch mode the questions wait for the BatchDispatcher instead.
-        each = [
-            Batch(p.thread.session_no, [(p.question, p.thread)])
-            for p in plans
-            if config.session(p.thread.session_no).expert_mail == "each"
-        ]
-        await dispatch(tx, config, self._templates, self._clock, each)
+        await dispatch(
+            tx,
+            config,
+            self._templates,
+            self._clock,
+            [Batch(p.thread.session_no, [(p.question, p.thread)]) for p in each],
+            dispatch_ids,
+        )
 
     def _log(self, plan: _Plan) -> None:
         thread, question = plan.thread, plan.question
