@@ -49,6 +49,7 @@ from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from qa_mailer import eventloop
 from qa_mailer.app import Service, collector_tuned
 from qa_mailer.clock import SystemClock
 from qa_mailer.config import Config, load_config
@@ -582,4 +583,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # The event loop `serve` runs on (uvloop where installed), so the figures are its own.
+    eventloop.run(main())

@@ -52,8 +52,7 @@ def run(
     work: Callable[[AsyncEngine], Awaitable[T]], config: Config, *, check_schema: bool = True
 ) -> T:
     """Run ``work`` with an engine on the configured database; turn known errors into messages."""
-    import asyncio
-
+    from qa_mailer import eventloop
     from qa_mailer.config import ConfigError
     from qa_mailer.db.engine import DatabaseUnreachable, create_engine, reach
     from qa_mailer.db.revision import SchemaBehind, require_current
@@ -70,7 +69,7 @@ def run(
             await engine.dispose()
 
     try:
-        return asyncio.run(main())
+        return eventloop.run(main())
     except (ConfigError, SchemaBehind, TemplateProblem) as exc:
         raise click.ClickException(str(exc)) from None
     except DatabaseUnreachable as exc:
@@ -210,13 +209,13 @@ class SetupFailed(click.ClickException):
 @pass_context
 def check(context: Context) -> None:
     """Try every setting once (config, templates, roster, database, IMAP, relay); send nothing."""
-    import asyncio
 
+    from qa_mailer import eventloop
     from qa_mailer.check import check_setup
     from qa_mailer.clock import SystemClock
 
     config = _config(context)
-    verdicts = asyncio.run(check_setup(config, SystemClock()))
+    verdicts = eventloop.run(check_setup(config, SystemClock()))
     for verdict in verdicts:
         click.echo(verdict.line())
     if not all(v.ok for v in verdicts):
@@ -235,15 +234,15 @@ def check(context: Context) -> None:
 @pass_context
 def demo(context: Context, folder: Path) -> None:
     """Play the whole story on the embedded defaults: questions in, answers and digest out."""
-    import asyncio
 
+    from qa_mailer import eventloop
     from qa_mailer.config import ConfigError
     from qa_mailer.db.revision import SchemaBehind
     from qa_mailer.demo import run_demo
 
     config = _config(context)
     try:
-        asyncio.run(run_demo(config, folder.resolve(), click.echo))
+        eventloop.run(run_demo(config, folder.resolve(), click.echo))
     except (ConfigError, SchemaBehind) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -438,8 +437,8 @@ def auth() -> None:
 @pass_context
 def auth_login(context: Context, browser: bool, port: int) -> None:
     """Sign in once (device code, or --browser); store the grant in oauth2.token_file."""
-    import asyncio
 
+    from qa_mailer import eventloop
     from qa_mailer.config import ConfigError
     from qa_mailer.diagnose import Misconfigured
     from qa_mailer.oauth2 import TokenEndpointError, device_login
@@ -453,9 +452,9 @@ def auth_login(context: Context, browser: bool, port: int) -> None:
         )
     try:
         if browser:
-            asyncio.run(browser_login(grants[0], click.echo, port=port))
+            eventloop.run(browser_login(grants[0], click.echo, port=port))
         else:
-            asyncio.run(device_login(grants[0], click.echo))
+            eventloop.run(device_login(grants[0], click.echo))
     except (Misconfigured, TokenEndpointError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from None
 
