@@ -101,8 +101,13 @@ class Offload(Generic[T, R]):
         self._redoing = False
 
     async def map(self, items: Sequence[T]) -> list[R | Failed]:
-        """``work`` over ``items``, in order; an item that broke its helper gets a Failed."""
-        chunks = self.map_chunks(items)
+        """``work`` over ``items``, in order; an item that broke its helper gets a Failed.
+
+        Several calls may wait at once (the pipeline keeps batches at the helpers while it
+        writes): their work is finished in the order it was given, whoever waits for it, so
+        a helper that dies or hangs is dealt with once, whatever work it held (see _redo).
+        """
+        chunks = self._give(items)
         results: list[R | Failed] = []
         try:
             for chunk in chunks:
@@ -112,16 +117,9 @@ class Offload(Generic[T, R]):
                 _forget(chunk)
         return results
 
-    def map_chunks(self, items: Sequence[T]) -> list[asyncio.Future[list[R | Failed]]]:
-        """``work`` over ``items``, CHUNK items at a time: one future per chunk, in order.
-
-        The work goes to the helpers now (or once a helper that failed has been dealt with),
-        behind the work they have, and each future is done
-        as soon as its chunk is: a caller can go on with the first results while the helpers
-        do the rest. Chunks are finished in the order they were given, across calls, so a
-        helper that dies or hangs is dealt with once, whatever work it held (see _redo). A
-        caller gives up on a chunk by cancelling its future.
-        """
+    def _give(self, items: Sequence[T]) -> list[asyncio.Future[list[R | Failed]]]:
+        """Give ``items`` to the helpers, CHUNK at a time, behind the work they have (or once
+        a helper that failed has been dealt with): one future per chunk, in order."""
         loop = asyncio.get_running_loop()
         chunks = [
             _Chunk[T, R](items[start : start + CHUNK], loop.create_future())
