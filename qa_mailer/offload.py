@@ -122,7 +122,7 @@ class Offload(Generic[T, R]):
         a helper that failed has been dealt with): one future per chunk, in order."""
         loop = asyncio.get_running_loop()
         chunks = [
-            _Chunk[T, R](items[start : start + CHUNK], loop.create_future())
+            _Chunk(items[start : start + CHUNK], loop.create_future())
             for start in range(0, len(items), CHUNK)
         ]
         for chunk in chunks:

@@ -27,8 +27,8 @@ MIN_CHARACTERS = 20
 RECENT_QUESTIONS = 30
 
 
-# What of a text is read to make its comparable start (punctuation and spaces folded away
-# leave at least COMPARED_CHARACTERS of any real text).
+# How much of a text its comparable start is made from (the open questions are read from
+# the database this far only).
 READ_CHARACTERS = COMPARED_CHARACTERS * 2
 
 
