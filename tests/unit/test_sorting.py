@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from qa_mailer.classify.language import clues_for as real_clues_for
 from qa_mailer.config import Config
 from qa_mailer.db import MessageKind, MessageState
 from qa_mailer.db.claims import MAX_MESSAGE_ATTEMPTS, ClaimedMessage
-from qa_mailer.sorting import Sorted, sort_messages
+from qa_mailer.sorting import Sorted, sort_in_helper, sort_messages, use_config
 from tests.helpers import EXPERT, make_mail, write_config
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -101,3 +103,37 @@ def test_a_message_tried_too_often_is_failed_without_being_parsed(config: Config
     [message] = sort_messages(config, claimed(mixed_mail()[:1], MAX_MESSAGE_ATTEMPTS + 1))
     assert message.state == MessageState.QUARANTINED and message.mail is None
     assert message.reason is not None and "did not finish" in message.reason
+
+
+def test_a_helper_sends_a_question_back_without_its_body_parts(config: Config) -> None:
+    # What a parsing helper returns is pickled to the service. A question comes back with
+    # its trimmed text and everything else the writing reads, without the mail's body parts
+    # (the writing never reads them); any other mail comes back whole, for its desk.
+    use_config(config)
+    messages = claimed(mixed_mail())
+    here = sort_messages(config, messages)
+    sent = pickle.dumps(sort_in_helper(messages))
+    back = pickle.loads(sent)
+    questions = 0
+    for mine, theirs in zip(here, back, strict=True):
+        assert (theirs.state, theirs.kind, theirs.reason, theirs.text, theirs.language_clues) == (
+            mine.state,
+            mine.kind,
+            mine.reason,
+            mine.text,
+            mine.language_clues,
+        )
+        assert theirs.claimed.raw == b""  # the caller has the claimed message
+        if mine.kind == MessageKind.QUESTION:
+            questions += 1
+            assert mine.mail.text_plain or mine.mail.html or mine.text == "(empty message)"
+            assert theirs.mail.text_plain is None and theirs.mail.html is None
+            assert replace(theirs.mail, text_plain=mine.mail.text_plain, html=mine.mail.html) == (
+                mine.mail
+            )
+            assert theirs.incoming == replace(mine.incoming, mail=theirs.mail)
+            assert theirs.incoming.mail is theirs.mail
+        else:
+            assert (theirs.mail, theirs.incoming) == (mine.mail, mine.incoming)
+    assert questions >= 5
+    assert len(sent) < len(pickle.dumps(here)) * 0.75
