@@ -178,14 +178,17 @@ def use_config(config: Config) -> None:
 def sort_in_helper(claimed: Sequence[ClaimedMessage]) -> list[Sorted]:
     """sort_messages for a parsing helper, sending back only what the writing reads.
 
-    What a helper returns is pickled, sent through a pipe and unpickled in the service,
-    in its executor's thread, which takes the service's lock (the GIL) to do so. So:
+    What a helper returns is pickled, sent through a pipe and unpickled in the service, in
+    its executor's thread, which takes the service's lock (the GIL) to do so; the cost is
+    per object more than per byte. So:
     - the claimed message is not sent back: the caller has it, and puts it back;
-    - a question comes back without its mail's body parts (``text_plain``, ``html``): its
-      trimmed ``text`` is all the writing reads of its body. That halves what a question
-      weighs in the pipe (10.2 to 5.9 KB on bench/bench_process.py's questions) and the
-      executor's thread's CPU with it (0.17-0.25 to 0.07-0.12 ms a question on a slow day).
-    Replies, commands and everything else come back whole: their desks read the body.
+    - a question comes back without its mail's body parts (``text_plain``, ``html``) and
+      without the mail's cache of headers by name: its trimmed ``text`` is all the writing
+      reads of its body.
+    On bench/bench_process.py's questions a question crosses as 5.9 KB instead of 10.2, and
+    the executor's thread took 0.07-0.12 instead of 0.17-0.25 ms of CPU per question (on a
+    slow day). Replies, commands and everything else come back whole: their desks read the
+    body.
     """
     assert _helper_config is not None, "a parsing helper starts with use_config"
     sorted_ = sort_messages(_helper_config, claimed)
