@@ -4,26 +4,31 @@ from __future__ import annotations
 
 import random
 import string
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from sqlalchemy import select
+from sqlalchemy import text as sql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from qa_mailer import admin
 from qa_mailer.app import Service
 from qa_mailer.classify.roster import load_roster
 from qa_mailer.classify.similar import RECENT_QUESTIONS
-from qa_mailer.db import OutboxKind, OutboxMail, QuestionState, Role, Thread
+from qa_mailer.db import OutboxKind, OutboxMail, Question, QuestionState, Role, Thread
 from qa_mailer.db.engine import session_factory
 from qa_mailer.digest.build import build_digest
 from qa_mailer.ingest.store import Envelope
 from qa_mailer.organise import questions as organise
 from qa_mailer.organise.questions import QuestionFilter
+from qa_mailer.route.questions import latest_open_questions
+from tests.bulk import fill_session
 from tests.helpers import ROSTER, FakeClock, make_mail, write_config
 from tests.integration.test_pipeline import Desk, ask, make_desk, plain, reply_to
 
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 STRANGER = "Deniz Kaya <deniz@firma.example.com>"
 
 
@@ -405,3 +410,72 @@ async def test_a_question_like_an_open_one_is_marked_for_the_expert_and_the_dige
     await organise.merge_questions(desk.engine, desk.config, 2, into=1)
     report, _ = await admin.make_digest(desk.engine, desk.config, 2, send=False)
     assert "questions merge Q-2" not in report.text
+
+
+async def _work_of_reading_open_questions(
+    engine: AsyncEngine, sessions: set[int]
+) -> tuple[dict[int, list[tuple[int, str]]], int]:
+    """What a batch reads of the open questions to compare with, and the work it took.
+
+    The work is counted by the database, so the figure does not depend on how busy the
+    machine is: PostgreSQL's rows of ``questions`` read in the transaction, SQLite's virtual
+    machine steps (in hundreds).
+    """
+    async with session_factory(engine).begin() as tx:
+        if engine.dialect.name == "postgresql":
+            found = await latest_open_questions(tx, sessions)
+            read = await tx.scalar(
+                sql(
+                    "SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) "
+                    "FROM pg_stat_xact_user_tables WHERE relname = 'questions'"
+                )
+            )
+            return found, int(read or 0)
+        connection = await (await tx.connection()).get_raw_connection()
+        steps = 0
+
+        def count() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        sqlite = connection.driver_connection
+        await sqlite.set_progress_handler(count, 100)
+        try:
+            found = await latest_open_questions(tx, sessions)
+        finally:
+            await sqlite.set_progress_handler(None, 100)
+        return found, steps
+
+
+async def _ask_in_turns(engine: AsyncEngine, sessions: set[int], rounds: int, each: int) -> None:
+    """Open questions of every session, asked in turns, as during a session's own days."""
+    for turn in range(rounds):
+        for number in sorted(sessions):
+            await fill_session(engine, number, each, NOW, answered_share=0, seed=turn)
+    if engine.dialect.name == "postgresql":
+        async with engine.begin() as connection:
+            await connection.execute(sql("ANALYZE"))
+
+
+@pytest.mark.asyncio
+async def test_reading_the_open_questions_to_compare_with_does_not_grow_with_their_number(
+    engine: AsyncEngine,
+) -> None:
+    sessions = {1, 2, 3, 4, 5}
+    await _ask_in_turns(engine, sessions, 5, 8)
+    few, work_with_few = await _work_of_reading_open_questions(engine, sessions)
+    async with session_factory(engine)() as tx:
+        rows = (
+            await tx.execute(select(Thread.session_no, Question.id).join(Question.thread))
+        ).all()
+    # Each session's latest open questions, newest first.
+    assert {n: [question_id for question_id, _ in few[n]] for n in sessions} == {
+        n: sorted((q for s, q in rows if s == n), reverse=True)[:RECENT_QUESTIONS] for n in sessions
+    }
+    await _ask_in_turns(engine, sessions, 25, 40)
+    many, work_with_many = await _work_of_reading_open_questions(engine, sessions)
+    assert all(len(many[n]) == RECENT_QUESTIONS for n in sessions)
+    assert min(question_id for n in sessions for question_id, _ in many[n]) > 5 * 40
+    # 5,200 open questions instead of 200: the same work, give or take.
+    assert work_with_many < 2 * work_with_few, (work_with_few, work_with_many)
