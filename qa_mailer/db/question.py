@@ -21,12 +21,7 @@ class Question(Base):
     """What a participant asked. ``ref`` (Q-17) is what everyone quotes."""
 
     __tablename__ = "questions"
-    __table_args__ = (
-        # By id within a state: a session's latest open questions are read from the end of
-        # each open state's range, not found among them all (migration 0012).
-        Index("ix_questions_state_id", "state", "id"),
-        one_of("state", QuestionState),
-    )
+    __table_args__ = (Index("ix_questions_state", "state"), one_of("state", QuestionState))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id"), index=True)

