@@ -1,14 +1,15 @@
 """Processing speed next to the bare mail-parser rate of the same messages, in the same run.
 
     .venv/bin/python bench/bench_process.py [--messages 2000] [--stored 0,1000,10000,100000]
-                                            [--processes 1,2,4] [--repeat 3]
+                                            [--processes 1,2,4] [--repeat 3] [--open 0]
 
 1. mail-parser alone on N questions (the baseline), then the processing stage (claim, parse,
    classify, thread, acknowledgement and expert copy into the outbox, mark done) on SQLite and
    on PostgreSQL, in this process, each as a rate and as a share of the baseline: parsing in
    the service's own process, and with the parsing helpers the shipped config starts here.
 2. The same N questions processed with 0, 1k, 10k and 100k messages already stored (with their
-   threads, questions, dispatches and outbox mail): the cost per message must stay flat. Each
+   threads, questions, dispatches and outbox mail; their questions answered, but for the
+   latest --open of them): the cost per message must stay flat. Each
    size is one database that every run of it adds to (so from the second run on, the questions
    of the runs before are open, and a new question is compared with them), the same for every
    size: the largest is compared with 0 stored, not with the fresh databases of part 1. The
@@ -235,8 +236,9 @@ def _own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def fill_history(url: str, count: int) -> None:
-    """``count`` messages already processed, as a programme's database holds them."""
+async def fill_history(url: str, count: int, still_open: int = 0) -> None:
+    """``count`` messages already processed, as a programme's database holds them: questions
+    answered, but for the latest ``still_open``, which wait for the expert."""
     engine = create_engine(url)
     sessions = session_factory(engine)
     now = datetime.now(UTC) - timedelta(days=30)
@@ -294,7 +296,7 @@ async def fill_history(url: str, count: int) -> None:
                         "message_id": n,
                         "subject": f"Question {n}",
                         "body": "How?",
-                        "state": "answered",
+                        "state": "with_expert" if n > count - still_open else "answered",
                         "asked_at": now,
                         "acknowledged_at": now,
                     }
@@ -465,6 +467,12 @@ async def main() -> None:
     parser.add_argument("--processes", default="1,2,4")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
+        "--open",
+        type=int,
+        default=0,
+        help="of the messages already stored, how many are questions still open (at most all)",
+    )
+    parser.add_argument(
         "--databases", default="sqlite,postgresql", help="which databases the first two parts use"
     )
     args = parser.parse_args()
@@ -510,7 +518,9 @@ async def main() -> None:
         sizes = [int(s) for s in args.stored.split(",") if s]
         if sizes:
             print(
-                f"Processing {count} new questions with messages already stored ({helpers} helper(s)):"
+                f"Processing {count} new questions with messages already stored ({helpers} helper(s))"
+                + (f", the latest {args.open} of them questions still open" if args.open else "")
+                + ":"
             )
         for kind in kinds:
             # Every size is filled first, then the runs take turns (round r runs every size,
@@ -521,7 +531,7 @@ async def main() -> None:
             for size in sizes:
                 urls[size] = await databases.new(kind)
                 started = time.perf_counter()
-                await fill_history(urls[size], size)
+                await fill_history(urls[size], size, min(args.open, size))
                 filled[size] = time.perf_counter() - started
 
             def more(run_number: int, size: int, url: str) -> Run:
