@@ -294,6 +294,7 @@ async def fill_history(url: str, count: int, still_open: int = 0) -> None:
                         "id": n,
                         "thread_id": n,
                         "message_id": n,
+                        "session_no": n % 5 + 1,
                         "subject": f"Question {n}",
                         "body": "How?",
                         "state": "with_expert" if n > count - still_open else "answered",

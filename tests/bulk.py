@@ -170,6 +170,7 @@ async def fill_session(
                     "id": question_id,
                     "thread_id": first_thread + n,
                     "message_id": message_id,
+                    "session_no": session_no,
                     "subject": subject,
                     "body": body,
                     "state": "answered" if answered else "with_expert",

@@ -21,12 +21,20 @@ class Question(Base):
     """What a participant asked. ``ref`` (Q-17) is what everyone quotes."""
 
     __tablename__ = "questions"
-    __table_args__ = (Index("ix_questions_state", "state"), one_of("state", QuestionState))
+    __table_args__ = (
+        # By state, then session, then id: a session's latest open questions are read from
+        # the end of its range in each open state (migration 0012).
+        Index("ix_questions_state_session_id", "state", "session_no", "id"),
+        one_of("state", QuestionState),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id"), index=True)
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
     follow_up_to: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
+    # Its thread's session, kept here too (and moved with it) so that a session's latest open
+    # questions are found by an index (migration 0012).
+    session_no: Mapped[int]
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default=QuestionState.NEW)
@@ -59,6 +67,7 @@ class NewQuestion:
     """A question of a batch before it is written (in bulk, with an id taken in advance)."""
 
     message_id: int
+    session_no: int
     subject: str
     body: str
     asked_at: datetime
@@ -75,6 +84,7 @@ class NewQuestion:
         "thread_id",
         "message_id",
         "follow_up_to",
+        "session_no",
         "subject",
         "body",
         "state",

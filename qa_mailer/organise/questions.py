@@ -188,6 +188,12 @@ async def move_question(
         thread = await tx.get_one(Thread, question.thread_id, with_for_update=True)
         if session is not None:
             thread.session_no, thread.session_source = session, BY_ORGANISER
+            await tx.execute(
+                update(Question)
+                .where(Question.thread_id == thread.id)
+                .values(session_no=session)
+                .execution_options(synchronize_session=False)
+            )
         if country is not None:
             thread.country, thread.country_source = code, BY_ORGANISER
         refs = [

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qa_mailer.classify.incoming import Incoming
@@ -143,6 +143,7 @@ class QuestionDesk:
             thread = self._new_thread(incoming, number, session_rule, asked.text, asked.clues)
         question = NewQuestion(
             message_id=asked.message_id,
+            session_no=thread.session_no,
             subject=mail.subject or "(no subject)",
             body=asked.text,
             asked_at=incoming.arrived_at,
@@ -328,41 +329,39 @@ def _columns(row: object, names: tuple[str, ...]) -> dict[str, object]:
 async def latest_open_questions(
     tx: AsyncSession, sessions: set[int]
 ) -> dict[int, list[tuple[int, str]]]:
-    """The latest open questions of each session, as (id, comparable text), to compare with.
+    """The latest open questions of each session, as (id, comparable text), newest first.
 
-    One query for every session of the batch: the open questions are ranked by session
-    without their texts, and only the texts of the latest ones are read. The ranking reads
-    every open question of those sessions, so its work grows with their number
-    (tests/integration/test_organise_questions.py).
+    Each session's latest of each open state are read from the end of that state's range of
+    ix_questions_state_session_id, RECENT_QUESTIONS at most: the work does not grow with the
+    number of open questions (tests/integration/test_organise_questions.py). One statement
+    for every session of the batch, and only the start of a text is read: all that is
+    compared.
     """
     found: dict[int, list[tuple[int, str]]] = {number: [] for number in sessions}
     if not sessions:
         return found
-    ranked = (
-        select(
-            Question.id,
-            func.row_number()
-            .over(partition_by=Thread.session_no, order_by=Question.id.desc())
-            .label("newest"),
-        )
-        .join(Thread, Thread.id == Question.thread_id)
+    latest = [
+        select(Question.session_no, Question.id, func.substr(Question.body, 1, READ_CHARACTERS))
         .where(
-            Thread.session_no.in_(sessions),
-            Question.state.in_((QuestionState.NEW, QuestionState.WITH_EXPERT)),
+            Question.session_no == number,
+            Question.state == state,
             Question.follow_up_to.is_(None),
         )
-        .subquery()
-    )
-    rows = await tx.execute(
-        # Only the start of a text is compared: the rest need not be read.
-        select(Thread.session_no, Question.id, func.substr(Question.body, 1, READ_CHARACTERS))
-        .join(Thread, Thread.id == Question.thread_id)
-        .where(Question.id.in_(select(ranked.c.id).where(ranked.c.newest <= RECENT_QUESTIONS)))
         .order_by(Question.id.desc())
-    )
-    for number, question_id, body in rows:
-        found[number].append((question_id, comparable(body)))
+        .limit(RECENT_QUESTIONS)
+        for number in sorted(sessions)
+        for state in OPEN_STATES
+    ]
+    rows = await tx.execute(union_all(*(select(each.subquery()) for each in latest)))
+    # Up to RECENT_QUESTIONS of each state: the latest of them all.
+    for number, question_id, body in sorted(rows, key=lambda row: row[1], reverse=True):
+        if len(found[number]) < RECENT_QUESTIONS:
+            found[number].append((question_id, comparable(body)))
     return found
+
+
+# The states of a question the expert may still answer.
+OPEN_STATES = (QuestionState.NEW, QuestionState.WITH_EXPERT)
 
 
 def language_text(incoming: Incoming, text: str) -> str:

@@ -165,12 +165,14 @@ async def test_0002_keeps_the_data_of_a_database_at_0001(empty_engine: AsyncEngi
         ).one()
         outbox = (await connection.execute(text("SELECT key, rfc_message_id FROM outbox"))).one()
         acknowledged = await connection.scalar(text("SELECT acknowledged_at FROM questions"))
+        session_no = await connection.scalar(text("SELECT session_no FROM questions"))
         dispatched = (
             await connection.execute(text("SELECT dispatch_id FROM dispatch_questions"))
         ).all()
     assert tuple(message) == ("<q1@x.example.bg>", 0)
     assert tuple(outbox) == ("ack:O-7", "<qa.ack.1@x>")
     assert acknowledged is not None
+    assert session_no == 1  # its thread's (0012)
     assert [d for (d,) in dispatched] == [1]
     await migrate.downgrade(empty_engine, "0001")
     async with empty_engine.connect() as connection:

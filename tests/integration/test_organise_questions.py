@@ -126,6 +126,10 @@ async def test_a_question_moves_to_another_session_and_country(desk: Desk) -> No
     [turkey] = [c for c in digest4.countries if c.code == "TR"]
     assert [q.ref for q in turkey.questions] == ["Q-3"]
     assert digest2.asked == 1
+    # A new question of session 4 is compared with it, one of session 2 no longer is.
+    async with session_factory(desk.engine)() as tx:
+        latest = await latest_open_questions(tx, {2, 4})
+    assert [q for q, _ in latest[4]] == [3] and [q for q, _ in latest[2]] == [1]
     # Only the country: the session stays.
     moved = await organise.move_question(desk.engine, desk.config, 1, session=None, country="RS")
     assert (moved.session_no, moved.country) == (2, "RS")
@@ -482,27 +486,32 @@ async def test_each_sessions_latest_open_questions_are_read_newest_first(
     assert set(found) == {2, 4}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="every open question of the batch's sessions is ranked (latest_open_questions); "
-    "reading each session's latest from an index by (state, id) was tried and left: see the "
-    "README's Processing section",
-)
 @pytest.mark.asyncio
 async def test_reading_the_open_questions_to_compare_with_does_not_grow_with_their_number(
     engine: AsyncEngine,
 ) -> None:
     sessions = {1, 2, 3, 4, 5}
-    await _ask_in_turns(engine, sessions, 5, 8)
-    _, work_with_few = await _work_of_reading_open_questions(engine, sessions)
-    await _ask_in_turns(engine, sessions, 25, 16)
-    # As in a new database, whose statistics PostgreSQL has not gathered yet, and after.
-    _, work_with_many = await _work_of_reading_open_questions(engine, sessions)
+
+    async def analyse() -> None:
+        if engine.dialect.name == "postgresql":
+            async with engine.begin() as connection:
+                await connection.execute(sql("ANALYZE"))
+
+    await _ask_in_turns(engine, sessions, 13, 40)
+    await analyse()
+    _, work_with_fewer = await _work_of_reading_open_questions(engine, sessions)
+    await _ask_in_turns(engine, sessions, 13, 40)
+    # As in a database whose statistics PostgreSQL has not gathered since it grew, and after.
+    _, work_before_analysis = await _work_of_reading_open_questions(engine, sessions)
+    await analyse()
+    _, work_with_more = await _work_of_reading_open_questions(engine, sessions)
     if engine.dialect.name == "postgresql":
-        async with engine.begin() as connection:
-            await connection.execute(sql("ANALYZE"))
-    _, work_analysed = await _work_of_reading_open_questions(engine, sessions)
-    # 2,200 open questions instead of 200: the same work, give or take.
-    assert work_with_many < 2 * work_with_few, (work_with_few, work_with_many)
-    assert work_analysed < 2 * work_with_few, (work_with_few, work_analysed)
+        # Depending on its statistics, PostgreSQL reads each session's latest from the index
+        # or from the end of the primary key, and the second reads the other sessions'
+        # questions asked since: either way a number of rows that does not grow with the open
+        # questions. Ranking them read about half of them.
+        assert work_before_analysis < 5200 / 3, work_before_analysis
+        assert work_with_more < 5200 / 3, work_with_more
+    else:
+        # 5,200 open questions instead of 2,600: the same work, give or take.
+        assert work_with_more < 1.5 * work_with_fewer, (work_with_fewer, work_with_more)
