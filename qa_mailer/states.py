@@ -18,6 +18,10 @@ class QuestionState(StrEnum):
     MERGED = "merged"  # an organiser merged it into another: that one's answer comes to it
 
 
+# The states of a question the expert may still answer.
+OPEN_QUESTION_STATES = (QuestionState.NEW, QuestionState.WITH_EXPERT)
+
+
 class OutboxState(StrEnum):
     QUEUED = "queued"
     SENDING = "sending"  # claimed by a worker (claimed_by) until lease_until

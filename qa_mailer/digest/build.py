@@ -15,6 +15,7 @@ from qa_mailer.classify.roster import Roster
 from qa_mailer.config import Config, SessionConfig
 from qa_mailer.db import Answer, AnswerState, Bounce, Question, QuestionState, Thread
 from qa_mailer.send.compose import Attachment
+from qa_mailer.states import OPEN_QUESTION_STATES
 
 STATE_LABELS = {
     QuestionState.NEW: "new (not yet delivered to the expert)",
@@ -302,8 +303,7 @@ async def build_digest(
                 ),
                 changed=since is None or changed_at > since,
                 similar_to=f"Q-{question.similar_to}"
-                if question.similar_to
-                and question.state in (QuestionState.NEW, QuestionState.WITH_EXPERT)
+                if question.similar_to and question.state in OPEN_QUESTION_STATES
                 else None,
             )
         )

@@ -23,6 +23,7 @@ from qa_mailer.db import (
 )
 from qa_mailer.db.engine import session_factory
 from qa_mailer.errors import NotFound
+from qa_mailer.states import OPEN_QUESTION_STATES
 
 # Merging publishes answers (templates, the answer desk) and the roster is read only to apply
 # it: those import inside their functions, and `questions list` loads the models alone.
@@ -235,7 +236,7 @@ async def close_question(engine: AsyncEngine, question_id: int, reason: str) -> 
             update(Question)
             .where(
                 Question.id == question_id,
-                Question.state.in_((QuestionState.NEW, QuestionState.WITH_EXPERT)),
+                Question.state.in_(OPEN_QUESTION_STATES),
             )
             .values(state=QuestionState.CLOSED, closed_reason=reason)
             .execution_options(synchronize_session=False)

@@ -37,7 +37,6 @@ from qa_mailer.db import (
     OutboxKind,
     OutboxMail,
     Question,
-    QuestionState,
     Thread,
 )
 from qa_mailer.db.ids import allocate_ids_of, table_of
@@ -46,6 +45,7 @@ from qa_mailer.route.dispatch import Batch, dispatch
 from qa_mailer.route.mails import acknowledgement
 from qa_mailer.send.headers import is_sendable
 from qa_mailer.send.outbox import outbox_row
+from qa_mailer.states import OPEN_QUESTION_STATES
 from qa_mailer.templates import Templates
 
 log = logging.getLogger("qa_mailer.route")
@@ -350,7 +350,7 @@ async def latest_open_questions(
         .order_by(Question.id.desc())
         .limit(RECENT_QUESTIONS)
         for number in sorted(sessions)
-        for state in OPEN_STATES
+        for state in OPEN_QUESTION_STATES
     ]
     rows = await tx.execute(union_all(*(select(each.subquery()) for each in latest)))
     # Up to RECENT_QUESTIONS of each state: the latest of them all.
@@ -358,10 +358,6 @@ async def latest_open_questions(
         if len(found[number]) < RECENT_QUESTIONS:
             found[number].append((question_id, comparable(body)))
     return found
-
-
-# The states of a question the expert may still answer.
-OPEN_STATES = (QuestionState.NEW, QuestionState.WITH_EXPERT)
 
 
 def language_text(incoming: Incoming, text: str) -> str:
